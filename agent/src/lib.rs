@@ -1,0 +1,1 @@
+//! bloud-agent: app catalog, plans, queue, rebuilds, routes and the loopback API.

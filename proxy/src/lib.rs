@@ -1,0 +1,1 @@
+//! bloud-proxy: Traefik-compatible routing on Pingora.
