@@ -1,4 +1,3 @@
-//! Root package: owns the end-to-end tests in `tests/` and the benchmarks in `benches/`.
-//! The code lives in the `bloud-proxy` and `bloud-agent` crates.
-pub use bloud_agent as agent;
+//! Root package: owns the end-to-end tests in `tests/` (which drive the real `bloud-proxy` and
+//! `bloud-agent` binaries as separate processes) and the benchmarks in `benches/`.
 pub use bloud_proxy as proxy;
