@@ -1,0 +1,1 @@
+//! Server-side rewriting of embedded apps' responses (Location, cookies, HTML, CSS).
