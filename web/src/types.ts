@@ -1,0 +1,116 @@
+/** JSON shapes of the agent API (upstream host-agent, reference/upstream-agent.md §2.3). */
+
+export type AppStatus = 'installing' | 'starting' | 'running' | 'error' | 'failed' | 'uninstalling' | 'stopped';
+
+/** `GET /api/apps/installed` items and `/api/apps/events` frames (snake_case, as upstream). */
+export interface InstalledApp {
+  id: number;
+  name: string;
+  display_name: string;
+  version: string;
+  status: AppStatus | string;
+  port?: number;
+  is_system: boolean;
+  integration_config?: Record<string, string>;
+  installed_at: string;
+  updated_at: string;
+}
+
+export interface CompatibleApp {
+  app: string;
+  default?: boolean;
+  category?: string;
+}
+
+export interface Integration {
+  required: boolean;
+  multi: boolean;
+  compatible: CompatibleApp[];
+}
+
+export interface IndexedDbBootstrap {
+  database: string;
+  intercepts?: Array<{ store: string; key: string; value: unknown }>;
+  writes?: Array<{ store: string; key: string; value: unknown }>;
+}
+
+export interface Bootstrap {
+  indexedDB?: IndexedDbBootstrap;
+  localStorage?: { intercepts?: Array<{ key: string; value?: unknown; jsonPatch?: Record<string, unknown> }> };
+}
+
+/** `GET /api/apps` items and `GET /api/apps/{name}/metadata` (metadata.yaml field names). */
+export interface CatalogApp {
+  name: string;
+  displayName: string;
+  description: string;
+  category: string;
+  port?: number;
+  isSystem?: boolean;
+  integrations?: Record<string, Integration> | null;
+  routing?: { stripPrefix?: boolean | null; headers?: Record<string, string> } | null;
+  bootstrap?: Bootstrap | null;
+  [field: string]: unknown;
+}
+
+export interface ConfigTask {
+  target: string;
+  source: string;
+  integration: string;
+}
+
+export interface IntegrationChoice {
+  integration: string;
+  required: boolean;
+  installed: CompatibleApp[] | null;
+  available: CompatibleApp[] | null;
+  recommended: string;
+}
+
+export interface InstallPlan {
+  app: string;
+  canInstall: boolean;
+  blockers: string[] | null;
+  choices: IntegrationChoice[] | null;
+  autoConfig: ConfigTask[] | null;
+  dependents: ConfigTask[] | null;
+}
+
+export interface RemovePlan {
+  app: string;
+  canRemove: boolean;
+  blockers: string[] | null;
+  willUnconfigure: string[] | null;
+}
+
+export interface InstallResult {
+  app: string;
+  success: boolean;
+  error?: string;
+  appsInstalled?: string[];
+  rebuildOutput?: string;
+  generationInfo?: string;
+}
+
+export interface UninstallResult {
+  app: string;
+  success: boolean;
+  error?: string;
+  unconfigured?: string[];
+}
+
+export interface SetupStatus {
+  setupRequired: boolean;
+  authentikReady?: boolean;
+}
+
+export interface CreateUserResult {
+  success: boolean;
+  error?: string;
+  loginUrl?: string;
+}
+
+export interface User {
+  id: string | number;
+  username: string;
+}
