@@ -1,0 +1,227 @@
+# bloud-agent as a system service on loopback, running as the bloud user.
+#
+# - Config: /etc/bloud/agent.yaml, generated with the keys of DESIGN.md.
+# - Routes: the agent writes <routesDir>/apps-routes.yml (routesDir is bloud:bloud 2750, so the
+#   proxy reads it through the group) and sends SIGHUP to the pid in /run/bloud-proxy/bloud-proxy.pid
+#   (directory 0750 bloud-proxy:bloud, file 0640). kill(2) across uids needs CAP_KILL, which the
+#   agent gets as an ambient capability; the proxy's file watch is the fallback.
+# - Rebuilds: `rebuild.mode: command` runs `sudo bloud-rebuild` (modules/rebuild.nix), the only
+#   command the bloud user may run as root.
+# - Base routes: base.yml (agent API, auth and the shell catch-all) is a Nix-managed route file.
+{
+  config,
+  lib,
+  pkgs,
+  ...
+}:
+
+let
+  inherit (lib)
+    literalExpression
+    mkEnableOption
+    mkIf
+    mkOption
+    recursiveUpdate
+    types
+    ;
+
+  bloud = config.bloud;
+  cfg = bloud.agent;
+  yaml = pkgs.formats.yaml { };
+
+  # DESIGN.md "bloud-agent contract / Config".
+  settings = recursiveUpdate {
+    listen = cfg.listen;
+    appsDir = cfg.appsDir;
+    dataDir = bloud.dataDir;
+    routesDir = bloud.proxy.routesDir;
+    proxyPidFile = bloud.proxy.pidFile;
+    webDir = cfg.webDir;
+    publicUrl = bloud.externalHost;
+    rebuild = {
+      mode = cfg.rebuild.mode;
+      flake = bloud.rebuild.flakeDir;
+      target = bloud.rebuild.target;
+      command = cfg.rebuild.command;
+    };
+    queue.batchWindow = "${toString cfg.batchWindow}s";
+  } cfg.settings;
+
+  configFile = yaml.generate "bloud-agent.yaml" settings;
+
+  agentUrl = "http://${cfg.listen}";
+
+  # Mirrors config/routes/base.yml (the dev/demo copy), with the agent's real address.
+  baseRoutes = {
+    http = {
+      routers = {
+        host-api = {
+          rule = "PathPrefix(`/api`)";
+          service = "host-agent";
+          priority = 90;
+        };
+        host-auth = {
+          rule = "PathPrefix(`/auth`)";
+          service = "host-agent";
+          priority = 89;
+        };
+        bloud-ui = {
+          rule = "PathPrefix(`/`)";
+          middlewares = [ "cross-origin-isolation" ];
+          service = "host-agent";
+          priority = 1;
+        };
+      };
+      middlewares.cross-origin-isolation.headers.customResponseHeaders = {
+        Cross-Origin-Opener-Policy = "same-origin";
+        Cross-Origin-Embedder-Policy = "credentialless";
+      };
+      services.host-agent.loadBalancer.servers = [ { url = agentUrl; } ];
+    };
+  };
+in
+{
+  options.bloud.agent = {
+    enable = mkEnableOption "bloud-agent, Bloud's host agent (API, catalog, rebuilds, routes)";
+
+    package = mkOption {
+      type = types.package;
+      default =
+        pkgs.bloud-agent
+          or (throw "bloud.agent.package is not set: use the flake's nixosModules.default (it adds the Bloud overlay) or set it");
+      defaultText = literalExpression "pkgs.bloud-agent";
+      description = "The bloud-agent package.";
+    };
+
+    webPackage = mkOption {
+      type = types.nullOr types.package;
+      default = pkgs.bloud-web or null;
+      defaultText = literalExpression "pkgs.bloud-web or null";
+      description = "The built web shell (its output is the Vite dist directory); null serves no shell.";
+    };
+
+    listen = mkOption {
+      type = types.str;
+      default = "127.0.0.1:3000";
+      description = "Address of the API and shell. Keep it on loopback: the proxy is the way in.";
+    };
+
+    appsDir = mkOption {
+      type = types.str;
+      default =
+        if bloud.sourceDir != null then
+          "${bloud.sourceDir}/apps"
+        else
+          throw "bloud.agent.appsDir: set bloud.sourceDir (the flake does) or this option";
+      defaultText = literalExpression ''"''${config.bloud.sourceDir}/apps"'';
+      description = "Catalog directory (apps/<name>/metadata.yaml).";
+    };
+
+    webDir = mkOption {
+      type = types.str;
+      default = if cfg.webPackage != null then "${cfg.webPackage}" else "${bloud.dataDir}/web";
+      defaultText = literalExpression ''"''${config.bloud.agent.webPackage}"'';
+      description = "Shell build served at /.";
+    };
+
+    batchWindow = mkOption {
+      type = types.ints.unsigned;
+      default = 5;
+      description = "Seconds the queue waits to batch installs into one rebuild (queue.batchWindow).";
+    };
+
+    rebuild = {
+      mode = mkOption {
+        type = types.enum [
+          "nixos"
+          "command"
+        ];
+        default = "command";
+        description = ''
+          `command` (default) runs `rebuild.command`, i.e. the root helper through sudo, which
+          validates apps.nix, refreshes the flake copy and switches. `nixos` makes the agent call
+          nixos-rebuild itself, which only works if the agent runs as root.
+        '';
+      };
+      command = mkOption {
+        type = types.listOf types.str;
+        default = [
+          "/run/wrappers/bin/sudo"
+          "--non-interactive"
+          "${bloud.rebuild.helper}"
+        ];
+        defaultText = literalExpression ''[ "/run/wrappers/bin/sudo" "--non-interactive" "''${config.bloud.rebuild.helper}" ]'';
+        description = "Argv of a rebuild in `command` mode.";
+      };
+    };
+
+    settings = mkOption {
+      inherit (yaml) type;
+      default = { };
+      description = "Extra agent configuration, merged over the generated /etc/bloud/agent.yaml.";
+    };
+
+    configFile = mkOption {
+      type = types.path;
+      readOnly = true;
+      default = configFile;
+      defaultText = literalExpression "generated from the options";
+      description = "The generated agent config.";
+    };
+  };
+
+  config = mkIf cfg.enable {
+    environment.etc."bloud/agent.yaml".source = cfg.configFile;
+    environment.systemPackages = [ cfg.package ];
+
+    bloud.proxy.routeFiles."base.yml" = baseRoutes;
+
+    systemd.services.bloud-agent = {
+      description = "Bloud host agent (bloud-agent)";
+      wantedBy = [ "multi-user.target" ];
+      wants = [ "network-online.target" ];
+      after = [
+        "network-online.target"
+        "systemd-tmpfiles-setup.service"
+        "bloud-proxy-routes.service"
+      ];
+      restartTriggers = [ cfg.configFile ];
+      # sudo (rebuild helper), podman exec (configurators), systemctl/journalctl (status).
+      path = [
+        "/run/wrappers"
+        pkgs.podman
+        pkgs.systemd
+        pkgs.coreutils
+      ];
+      environment = {
+        # The rootless podman of the bloud user lives in its user manager's runtime dir.
+        XDG_RUNTIME_DIR = "/run/user/${toString bloud.uid}";
+        RUST_LOG = "info";
+      };
+      serviceConfig = {
+        ExecStart = "${cfg.package}/bin/bloud-agent serve --config /etc/bloud/agent.yaml";
+        User = bloud.user;
+        Group = bloud.group;
+        WorkingDirectory = bloud.dataDir;
+        Restart = "always";
+        RestartSec = 5;
+        UMask = "0027";
+        # SIGHUP to bloud-proxy, which runs as another user.
+        AmbientCapabilities = [ "CAP_KILL" ];
+        # sudo is setuid: the agent must be able to gain privileges for the rebuild helper.
+        # For the same reason no CapabilityBoundingSet, ProtectSystem=strict or namespace
+        # restrictions here: they would be inherited by sudo and rootless podman. The helper
+        # itself runs in its own transient unit (systemd-run), outside this sandbox.
+        NoNewPrivileges = false;
+        ProtectKernelTunables = true;
+        ProtectKernelModules = true;
+        ProtectKernelLogs = true;
+        ProtectClock = true;
+        ProtectHostname = true;
+        RestrictRealtime = true;
+        LockPersonality = true;
+        SystemCallArchitectures = "native";
+      };
+    };
+  };
+}

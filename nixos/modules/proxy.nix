@@ -1,0 +1,365 @@
+# bloud-proxy as a hardened system service on port 80.
+#
+# Port 80 without root: the service runs as its own unprivileged user with
+# AmbientCapabilities=CAP_NET_BIND_SERVICE (and nothing else in its bounding set), so
+# no iptables 80->8080 redirect is needed and `curl http://localhost/` works on the box
+# itself (upstream's PREROUTING redirect did not apply to local traffic).
+#
+# The static config (/etc/bloud/proxy.yaml) is generated from these options with the
+# keys of DESIGN.md; route files live in `routesDir`, written by the agent
+# (apps-routes.yml) and by Nix (`routeFiles`, e.g. base.yml). Route changes are picked up
+# by the file watch or `systemctl reload bloud-proxy` (SIGHUP); static config changes
+# restart the service.
+{
+  config,
+  lib,
+  pkgs,
+  ...
+}:
+
+let
+  inherit (lib)
+    attrNames
+    concatMapStringsSep
+    escapeShellArg
+    literalExpression
+    mapAttrs
+    mkEnableOption
+    mkIf
+    mkOption
+    optionalAttrs
+    recursiveUpdate
+    types
+    ;
+
+  bloud = config.bloud;
+  cfg = bloud.proxy;
+  yaml = pkgs.formats.yaml { };
+
+  listenAddress = "${cfg.bindAddress}:${toString cfg.port}";
+
+  # DESIGN.md "Static config": same keys as Traefik's static configuration.
+  baseSettings = {
+    entryPoints = {
+      web = {
+        address = listenAddress;
+        forwardedHeaders.trustedIPs = cfg.trustedIPs;
+      };
+      admin.address = cfg.adminAddress;
+    };
+    providers.file = {
+      directory = "@ROUTES_DIR@";
+      watch = cfg.watch;
+    };
+    ping.entryPoint = "web";
+    metrics.prometheus.entryPoint = "admin";
+    api.entryPoint = "admin";
+    log.level = cfg.logLevel;
+    pidFile = "@PID_FILE@";
+    lifeCycle.graceTimeOut = "${toString cfg.graceTimeOut}s";
+  } // optionalAttrs cfg.accessLog.enable {
+    accessLog = {
+      inherit (cfg.accessLog) filePath format;
+    };
+  };
+
+  templateSettings = recursiveUpdate baseSettings cfg.settings;
+  template = yaml.generate "bloud-proxy-template.yaml" templateSettings;
+
+  realSettings = recursiveUpdate templateSettings {
+    providers.file.directory = cfg.routesDir;
+    pidFile = cfg.pidFile;
+  };
+  configFile = yaml.generate "bloud-proxy.yaml" realSettings;
+
+  routeFileDrvs = mapAttrs (name: value: yaml.generate name value) cfg.routeFiles;
+
+  # Loads the static file and the Nix-managed route files with the real binary at build
+  # time, so a typo in an option fails `nixos-rebuild` instead of the running proxy.
+  checkedConfigFile =
+    pkgs.runCommand "bloud-proxy.yaml"
+      {
+        nativeBuildInputs = [ cfg.package ];
+      }
+      ''
+        mkdir -p routes
+        ${concatMapStringsSep "\n" (n: "cp ${routeFileDrvs.${n}} routes/${escapeShellArg n}") (
+          attrNames routeFileDrvs
+        )}
+        substitute ${template} check.yaml \
+          --replace-fail @ROUTES_DIR@ "$PWD/routes" \
+          --replace-fail @PID_FILE@ "$PWD/bloud-proxy.pid"
+        bloud-proxy check --config check.yaml
+        cp ${configFile} $out
+      '';
+
+  installRoutes = pkgs.writeShellScript "bloud-proxy-install-routes" ''
+    set -euo pipefail
+    dir=${escapeShellArg cfg.routesDir}
+    install -d -m 2750 -o ${bloud.user} -g ${bloud.group} "$dir"
+    manifest="$dir/.nix-managed"
+    wanted=(${lib.escapeShellArgs (attrNames routeFileDrvs)})
+
+    # Files this unit installed before but no longer manages (an app was disabled).
+    if [ -f "$manifest" ]; then
+      while IFS= read -r old; do
+        [ -n "$old" ] || continue
+        keep=0
+        for w in "''${wanted[@]}"; do [ "$w" = "$old" ] && keep=1; done
+        if [ "$keep" -eq 0 ]; then rm -f -- "$dir/$old"; fi
+      done < "$manifest"
+    fi
+
+    # Atomic: write *.tmp (ignored by the proxy), then rename over the old file.
+    ${concatMapStringsSep "\n" (n: ''
+      install -m 0640 -o ${bloud.user} -g ${bloud.group} ${routeFileDrvs.${n}} "$dir/"${escapeShellArg "${n}.tmp"}
+      mv -f "$dir/"${escapeShellArg "${n}.tmp"} "$dir/"${escapeShellArg n}
+    '') (attrNames routeFileDrvs)}
+
+    printf '%s\n' "''${wanted[@]}" > "$manifest.tmp"
+    chown ${bloud.user}:${bloud.group} "$manifest.tmp"
+    mv -f "$manifest.tmp" "$manifest"
+  '';
+in
+{
+  options.bloud.proxy = {
+    enable = mkEnableOption "bloud-proxy, the reverse proxy on port 80";
+
+    package = mkOption {
+      type = types.package;
+      default = pkgs.bloud-proxy or (throw "bloud.proxy.package is not set: use the flake's nixosModules.default (it adds the Bloud overlay) or set it");
+      defaultText = literalExpression "pkgs.bloud-proxy";
+      description = "The bloud-proxy package (the flake's packages.<system>.bloud-proxy).";
+    };
+
+    port = mkOption {
+      type = types.port;
+      default = 80;
+      description = "Port of the `web` entry point that browsers use.";
+    };
+
+    bindAddress = mkOption {
+      type = types.str;
+      default = "";
+      example = "192.168.1.10";
+      description = "Address of the `web` entry point; empty means all addresses (`:80`).";
+    };
+
+    adminAddress = mkOption {
+      type = types.str;
+      default = "127.0.0.1:8082";
+      description = "The `admin` entry point (/metrics, /api/http/*). Keep it on loopback.";
+    };
+
+    trustedIPs = mkOption {
+      type = types.listOf types.str;
+      default = [ ];
+      description = "Peers whose X-Forwarded-* headers are kept (entryPoints.web.forwardedHeaders.trustedIPs).";
+    };
+
+    routesDir = mkOption {
+      type = types.str;
+      default = "${bloud.dataDir}/routes";
+      defaultText = literalExpression ''"''${config.bloud.dataDir}/routes"'';
+      description = "providers.file.directory: the agent's routesDir (owned by bloud, group-readable).";
+    };
+
+    watch = mkOption {
+      type = types.bool;
+      default = true;
+      description = "Reload when files in routesDir change (in addition to SIGHUP).";
+    };
+
+    logLevel = mkOption {
+      type = types.enum [
+        "trace"
+        "debug"
+        "info"
+        "warn"
+        "error"
+      ];
+      default = "info";
+      description = "log.level.";
+    };
+
+    accessLog = {
+      enable = mkOption {
+        type = types.bool;
+        default = true;
+        description = "Write an access log (to the journal unless filePath is set).";
+      };
+      filePath = mkOption {
+        type = types.str;
+        default = "";
+        description = "accessLog.filePath; empty means stdout, i.e. the journal.";
+      };
+      format = mkOption {
+        type = types.enum [
+          "json"
+          "common"
+        ];
+        default = "json";
+        description = "accessLog.format.";
+      };
+    };
+
+    graceTimeOut = mkOption {
+      type = types.ints.positive;
+      default = 10;
+      description = "Seconds to drain connections on stop (lifeCycle.graceTimeOut); systemd waits 10 s longer.";
+    };
+
+    pidFile = mkOption {
+      type = types.str;
+      default = "/run/bloud-proxy/bloud-proxy.pid";
+      readOnly = true;
+      description = "Pid file in the service's RuntimeDirectory; the agent reads it (group) to send SIGHUP.";
+    };
+
+    settings = mkOption {
+      inherit (yaml) type;
+      default = { };
+      example = {
+        entryPoints.web-compat.address = ":8080";
+      };
+      description = "Extra static configuration, merged over the generated one.";
+    };
+
+    routeFiles = mkOption {
+      type = types.attrsOf yaml.type;
+      default = { };
+      description = ''
+        Dynamic route files managed by Nix (file name -> content), installed atomically into
+        routesDir before the proxy starts and on every switch. The agent's own apps-routes.yml
+        is not touched.
+      '';
+    };
+
+    checkConfig = mkOption {
+      type = types.bool;
+      default = true;
+      description = "Run `bloud-proxy check` on the static config and routeFiles at build time.";
+    };
+
+    openFirewall = mkOption {
+      type = types.bool;
+      default = true;
+      description = "Open the web port in the firewall.";
+    };
+
+    user = mkOption {
+      type = types.str;
+      default = "bloud-proxy";
+      description = "Dedicated system user of the proxy (primary group: bloud.group).";
+    };
+
+    configFile = mkOption {
+      type = types.path;
+      readOnly = true;
+      description = "The generated static config.";
+    };
+  };
+
+  config = mkIf cfg.enable {
+    bloud.proxy.configFile = if cfg.checkConfig then checkedConfigFile else configFile;
+
+    environment.etc."bloud/proxy.yaml".source = cfg.configFile;
+    environment.systemPackages = [ cfg.package ];
+
+    users.users.${cfg.user} = {
+      isSystemUser = true;
+      group = bloud.group;
+      description = "bloud-proxy";
+    };
+    users.groups.${bloud.group} = { };
+
+    systemd.tmpfiles.rules = [ "d ${cfg.routesDir} 2750 ${bloud.user} ${bloud.group} - -" ];
+
+    networking.firewall.allowedTCPPorts = mkIf cfg.openFirewall [ cfg.port ];
+
+    systemd.services.bloud-proxy-routes = {
+      description = "Install Bloud's Nix-managed route files for bloud-proxy";
+      wantedBy = [ "bloud-proxy.service" ];
+      before = [ "bloud-proxy.service" ];
+      after = [ "systemd-tmpfiles-setup.service" ];
+      path = [ pkgs.coreutils ];
+      serviceConfig = {
+        Type = "oneshot";
+        RemainAfterExit = true;
+        ExecStart = "${installRoutes}";
+      };
+    };
+
+    systemd.services.bloud-proxy = {
+      description = "Bloud reverse proxy (bloud-proxy)";
+      wantedBy = [ "multi-user.target" ];
+      wants = [
+        "network-online.target"
+        "bloud-proxy-routes.service"
+      ];
+      after = [
+        "network-online.target"
+        "bloud-proxy-routes.service"
+      ];
+      # Entry points cannot change in place: a new static config restarts the proxy.
+      # Route files are reloaded without a restart (watch / ExecReload).
+      restartTriggers = [ cfg.configFile ];
+      # Not ordered after the app containers: an app that is down answers 502.
+      serviceConfig = {
+        Type = "simple";
+        ExecStart = "${cfg.package}/bin/bloud-proxy --config /etc/bloud/proxy.yaml";
+        ExecReload = "${pkgs.coreutils}/bin/kill -HUP $MAINPID";
+        Restart = "always";
+        RestartSec = 2;
+        # SIGTERM drains for graceTimeOut; the proxy exits within graceTimeOut + 5 s.
+        TimeoutStopSec = cfg.graceTimeOut + 10;
+
+        User = cfg.user;
+        Group = bloud.group;
+        # /run/bloud-proxy (pid file): group bloud may read it, so the agent finds the pid.
+        RuntimeDirectory = "bloud-proxy";
+        RuntimeDirectoryMode = "0750";
+        UMask = "0027";
+
+        AmbientCapabilities = [ "CAP_NET_BIND_SERVICE" ];
+        CapabilityBoundingSet = [ "CAP_NET_BIND_SERVICE" ];
+        NoNewPrivileges = true;
+
+        ProtectSystem = "strict";
+        ProtectHome = true;
+        ReadOnlyPaths = [ cfg.routesDir ];
+        PrivateTmp = true;
+        PrivateDevices = true;
+        PrivateUsers = false; # would drop CAP_NET_BIND_SERVICE in the host namespace
+        ProtectKernelTunables = true;
+        ProtectKernelModules = true;
+        ProtectKernelLogs = true;
+        ProtectControlGroups = true;
+        ProtectClock = true;
+        ProtectHostname = true;
+        ProtectProc = "invisible";
+        ProcSubset = "pid";
+        RestrictAddressFamilies = [
+          "AF_INET"
+          "AF_INET6"
+          "AF_UNIX"
+        ];
+        RestrictNamespaces = true;
+        RestrictRealtime = true;
+        RestrictSUIDSGID = true;
+        LockPersonality = true;
+        MemoryDenyWriteExecute = true;
+        RemoveIPC = true;
+        SystemCallArchitectures = "native";
+        SystemCallFilter = [
+          "@system-service"
+          "~@privileged"
+        ];
+        # A filtered call fails with EPERM instead of killing the proxy mid-request.
+        SystemCallErrorNumber = "EPERM";
+        # Upstreams are 127.0.0.1:<port> published by rootless podman: no PrivateNetwork/IPAddressDeny.
+        LimitNOFILE = 65536;
+      };
+    };
+  };
+}

@@ -1,0 +1,224 @@
+# The rebuild path: the agent writes <dataDir>/nix/apps.nix and runs `sudo bloud-rebuild`.
+#
+# bloud-rebuild (root, no arguments) replaces upstream's blanket `NOPASSWD: ALL`:
+#   1. accepts apps.nix only if every line is an app toggle (`bloud.apps.<name>.enable = true;`),
+#      so sudo gives the bloud user "switch these apps", not "run any Nix as root";
+#   2. refreshes a root-owned copy of the Bloud flake (flakeDir) from the store (sourceDir) and
+#      puts apps.nix in it as nixos/generated/apps.nix;
+#   3. runs `nixos-rebuild switch --flake path:<flakeDir>#<target>` with the inputs pinned to
+#      what the running system was built from (no network, no flake.lock needed, no --impure),
+#      in a transient unit, so restarting the agent cannot kill a switch half-way;
+#   4. brings the bloud user's app units in line: daemon-reload, stop units that disappeared
+#      (uninstalled apps), restart units whose definition changed, start bloud-apps.target.
+# Output goes to stdout/stderr, which the agent streams and keeps as the rebuild log.
+{
+  config,
+  lib,
+  pkgs,
+  ...
+}:
+
+let
+  inherit (lib)
+    concatStringsSep
+    escapeShellArg
+    escapeShellArgs
+    literalExpression
+    mapAttrsToList
+    mkIf
+    mkOption
+    types
+    ;
+
+  bloud = config.bloud;
+  cfg = bloud.rebuild;
+  userSystemctl = bloud.internal.userSystemctl;
+
+  overrideArgs = concatStringsSep " " (
+    mapAttrsToList (name: path: "--override-input ${escapeShellArg name} ${escapeShellArg "path:${path}"}") cfg.flakeInputs
+  );
+
+  # Runs inside the transient unit `bloud-rebuild.service`.
+  switchScript = pkgs.writeShellScript "bloud-rebuild-switch" ''
+    set -euo pipefail
+    export LC_ALL=C
+    flake=${escapeShellArg cfg.flakeDir}
+
+    unit_targets() {
+      for f in /etc/systemd/user/podman-*.service /etc/systemd/user/*-db-init.service; do
+        [ -e "$f" ] && printf '%s %s\n' "$(basename "$f")" "$(readlink -f "$f")"
+      done | sort
+      return 0
+    }
+
+    before="$(unit_targets)"
+
+    echo "bloud-rebuild: nixos-rebuild switch --flake path:$flake#${cfg.target}"
+    # _NIXOS_REBUILD_REEXEC=1: do not re-exec a nixos-rebuild built from the flake (upstream bug:
+    # that attribute resolved to the agent package).
+    _NIXOS_REBUILD_REEXEC=1 nixos-rebuild switch \
+      --flake "path:$flake#${cfg.target}" \
+      --no-write-lock-file ${overrideArgs} ${escapeShellArgs cfg.extraArgs}
+
+    after="$(unit_targets)"
+
+    echo "bloud-rebuild: refreshing the app units of ${bloud.user}"
+    ${userSystemctl} daemon-reload
+
+    # Units whose files are gone: the app was uninstalled.
+    gone="$(${userSystemctl} list-units --all --plain --no-legend 'podman-*.service' '*-db-init.service' \
+      | awk '$2 == "not-found" && $3 != "inactive" { print $1 }')"
+    for unit in $gone; do
+      echo "bloud-rebuild: stopping $unit (removed)"
+      ${userSystemctl} stop "$unit" || echo "bloud-rebuild: could not stop $unit" >&2
+    done
+
+    # Units whose definition changed: new image, env, ports.
+    changed="$(join <(printf '%s\n' "$before") <(printf '%s\n' "$after") | awk '$2 != $3 { print $1 }')"
+    for unit in $changed; do
+      echo "bloud-rebuild: restarting $unit (changed)"
+      ${userSystemctl} try-restart --no-block "$unit" || echo "bloud-rebuild: could not restart $unit" >&2
+    done
+
+    # New apps: queued, not awaited (image pulls take minutes; the agent polls app health).
+    ${userSystemctl} start --no-block bloud-apps.target
+    echo "bloud-rebuild: done"
+  '';
+
+  helper = pkgs.writeShellScript "bloud-rebuild" ''
+    set -euo pipefail
+    if [ "$#" -ne 0 ]; then
+      echo "usage: bloud-rebuild  (no arguments: switches to the Bloud flake with ${cfg.appsNixFile})" >&2
+      exit 2
+    fi
+    export PATH=${
+      lib.makeBinPath [
+        pkgs.coreutils
+        pkgs.findutils
+        pkgs.gnugrep
+        pkgs.gawk
+        pkgs.gnused
+        pkgs.systemd
+        config.nix.package
+        config.system.build.nixos-rebuild
+        pkgs.git
+      ]
+    }:/run/wrappers/bin:/run/current-system/sw/bin
+
+    src=${escapeShellArg (if bloud.sourceDir == null then "" else "${bloud.sourceDir}")}
+    flake=${escapeShellArg cfg.flakeDir}
+    apps=${escapeShellArg cfg.appsNixFile}
+
+    if [ -e "$apps" ]; then
+      # Only app toggles may reach a root rebuild. Anything else is refused, with the line.
+      bad="$(grep -nvE \
+        -e '^[[:space:]]*(#.*)?$' \
+        -e '^[[:space:]]*[{}][[:space:]]*$' \
+        -e '^[[:space:]]*\{[[:space:]]*(config|lib|pkgs|\.\.\.)([[:space:]]*,[[:space:]]*(config|lib|pkgs|\.\.\.))*[[:space:]]*\}:[[:space:]]*$' \
+        -e '^[[:space:]]*bloud\.apps\.("[A-Za-z0-9_-]+"|[A-Za-z0-9_-]+)(\.ldap)?\.enable[[:space:]]*=[[:space:]]*(true|false);[[:space:]]*$' \
+        -- "$apps" || true)"
+      if [ -n "$bad" ]; then
+        echo "bloud-rebuild: refusing $apps: only 'bloud.apps.<name>.enable = true;' lines are allowed; offending lines:" >&2
+        printf '%s\n' "$bad" >&2
+        exit 1
+      fi
+    else
+      echo "bloud-rebuild: $apps does not exist; switching with no apps enabled"
+    fi
+
+    # Fresh copy of the flake (root-owned, outside the bloud-writable dataDir).
+    install -d -m 0755 "$(dirname "$flake")"
+    rm -rf "$flake.new"
+    cp -rT --no-preserve=mode,ownership "$src" "$flake.new"
+    install -d -m 0755 "$flake.new/nixos/generated"
+    if [ -e "$apps" ]; then
+      install -m 0644 "$apps" "$flake.new/nixos/generated/apps.nix"
+    fi
+    rm -rf "$flake.old"
+    if [ -e "$flake" ]; then mv "$flake" "$flake.old"; fi
+    mv "$flake.new" "$flake"
+    rm -rf "$flake.old"
+
+    # Own unit: survives an agent restart during the switch, and a second rebuild cannot
+    # run at the same time (the unit name is taken).
+    exec systemd-run --unit=bloud-rebuild --description="Bloud rebuild" \
+      --wait --pipe --collect --quiet --service-type=exec \
+      --setenv=PATH="$PATH" --setenv=LOCALE_ARCHIVE=/run/current-system/sw/lib/locale/locale-archive \
+      ${switchScript}
+  '';
+in
+{
+  options.bloud.rebuild = {
+    flakeDir = mkOption {
+      type = types.str;
+      default = "/var/lib/bloud-rebuild/flake";
+      description = ''
+        Root-owned copy of the Bloud flake that rebuilds evaluate (`path:` flake, so the generated
+        apps.nix is visible without git). Outside bloud.dataDir on purpose: the bloud user must not
+        be able to change what root evaluates.
+      '';
+    };
+
+    target = mkOption {
+      type = types.str;
+      default = "bloud";
+      description = "nixosConfigurations attribute to switch to.";
+    };
+
+    appsNixFile = mkOption {
+      type = types.str;
+      default = "${bloud.dataDir}/nix/apps.nix";
+      defaultText = literalExpression ''"''${config.bloud.dataDir}/nix/apps.nix"'';
+      description = "Where the agent writes apps.nix (upstream §5.4 format).";
+    };
+
+    flakeInputs = mkOption {
+      type = types.attrsOf types.str;
+      default = { };
+      example = literalExpression ''{ nixpkgs = inputs.nixpkgs.outPath; }'';
+      description = ''
+        Flake inputs pinned for rebuilds (`--override-input <name> path:<store path>`). The flake
+        sets them to the inputs the system was built from, so a rebuild needs no network.
+      '';
+    };
+
+    extraArgs = mkOption {
+      type = types.listOf types.str;
+      default = [ ];
+      description = "Extra nixos-rebuild arguments.";
+    };
+
+    helper = mkOption {
+      type = types.path;
+      readOnly = true;
+      default = helper;
+      defaultText = literalExpression "the generated bloud-rebuild script";
+      description = "The root helper the agent runs through sudo.";
+    };
+  };
+
+  config = mkIf (bloud.enable && bloud.agent.enable) {
+    assertions = [
+      {
+        assertion = bloud.sourceDir != null;
+        message = "bloud.sourceDir must be set for rebuilds (the flake sets it to its own source)";
+      }
+    ];
+
+    # Exactly one command, no arguments accepted by the script itself.
+    security.sudo.extraRules = [
+      {
+        users = [ bloud.user ];
+        runAs = "root";
+        commands = [
+          {
+            command = "${helper}";
+            options = [ "NOPASSWD" ];
+          }
+        ];
+      }
+    ];
+
+    systemd.tmpfiles.rules = [ "d ${builtins.dirOf cfg.flakeDir} 0755 root root - -" ];
+  };
+}
