@@ -17,10 +17,10 @@
 #   dataDir ? false                  true: <data>/<name>:/data:z; a string: <data>/<name>:<string>:z
 #   database ? null                  postgres database created by <serviceName>-db-init before the app
 #   dependsOn ? [ ]                  "postgres" | "redis" | container names ("apps-authentik-server")
-#   waitFor ? [ ]                    see mkPodmanService
+#   waitFor ? [ ]                    list or (cfg -> list), see mkPodmanService
 #   network ? "apps-net"             "host" for apps that must listen on the host
 #   userns ? "keep-id" (null on the host network)
-#   cmd ? [ ], extraPodmanArgs ? [ ]
+#   cmd ? [ ], extraPodmanArgs ? [ ]  lists or (cfg -> list)
 #   envFile ? null                   file name inside bloud.secrets.dir, passed as --env-file
 #   envFiles ? { }                   attrs or (cfg -> attrs): { "<file>.env" = { VAR = "value with @secret@"; }; }
 #   secrets ? [ ]                    random secrets to generate (names usable as @name@ in envFiles)
@@ -32,7 +32,8 @@
 # `cfg`, passed to the function-valued parameters, is the app's options plus:
 #   appName, externalHost, authentikExternalHost, embedUrl, dataDir (bloud.dataDir),
 #   appDataPath, secretsDir, bloudUser, uid, gid, timeZone, postgresUser, authentikEnabled,
-#   redisEnabled, publishAddress.
+#   redisEnabled, ssoEnabled (Authentik on and agent hooks set), publishAddress, and for extra containers: pkgs, lib, publish ("h:c" ->
+#   "<publishAddress>:h:c") and mkContainer (mkPodmanService for the bloud user).
 spec:
 
 {
@@ -91,6 +92,12 @@ let
     postgresUser = attrByPath [ "postgres" "user" ] "apps" bloud.apps;
     authentikEnabled = attrByPath [ "authentik" "enable" ] false bloud.apps;
     redisEnabled = attrByPath [ "redis" "enable" ] false bloud.apps;
+    # Native OIDC needs the client secret that only the agent's prestart hook can write.
+    ssoEnabled = cfg.authentikEnabled && bloud.hooks.command != null;
+    # For extraServices: more containers of the same app, with Bloud's defaults.
+    inherit pkgs lib;
+    publish = p: "${bloud.publishAddress}:${p}";
+    mkContainer = args: mkPodmanService ({ user = bloud.user; } // args);
   };
 
   resolve = v: if isFunction v then v cfg else v;
@@ -223,9 +230,9 @@ in
         environment = resolve (spec.environment or { });
         envFile = if envFile == null then null else "${bloud.secrets.dir}/${envFile}";
         inherit volumes dependsOn;
-        waitFor = spec.waitFor or [ ];
-        cmd = spec.cmd or [ ];
-        extraPodmanArgs = spec.extraPodmanArgs or [ ];
+        waitFor = resolve (spec.waitFor or [ ]);
+        cmd = resolve (spec.cmd or [ ]);
+        extraPodmanArgs = resolve (spec.extraPodmanArgs or [ ]);
         extraAfter = optional (database != null) "${dbInitUnit}.service";
         extraRequires = optional (database != null) "${dbInitUnit}.service";
         bloudAppName = name;
