@@ -1,0 +1,85 @@
+{
+  description = "Bloud: a home-cloud OS on NixOS (bloud-proxy on Pingora, bloud-agent, app modules)";
+
+  # nixos-unstable because Cargo.lock needs rustc >= 1.95 (parking_lot 0.13, lock_api 0.5).
+  # No flake.lock is committed yet (it cannot be produced offline): run `nix flake lock` once
+  # with network access and commit the result. Rebuilds on a Bloud box do not need it, they
+  # pin nixpkgs to the store path the running system was built from (bloud.rebuild.flakeInputs).
+  inputs.nixpkgs.url = "github:NixOS/nixpkgs/nixos-unstable";
+
+  outputs =
+    { self, nixpkgs }:
+    let
+      inherit (nixpkgs) lib;
+
+      systems = [
+        "x86_64-linux"
+        "aarch64-linux"
+      ];
+      forAllSystems = f: lib.genAttrs systems (system: f nixpkgs.legacyPackages.${system});
+
+      bloudPackages = pkgs: import ./nixos/packages { inherit pkgs; };
+
+      # Everything a NixOS configuration needs to run Bloud from this flake: the modules, the
+      # packages (overlay), the source the agent's catalog and the rebuild helper use, and
+      # the inputs pinned for rebuilds.
+      bloudModule =
+        { lib, ... }:
+        {
+          imports = [ ./nixos/bloud.nix ];
+          nixpkgs.overlays = [ self.overlays.default ];
+          bloud.sourceDir = lib.mkDefault self.outPath;
+          bloud.rebuild.flakeInputs = lib.mkDefault { nixpkgs = nixpkgs.outPath; };
+        };
+
+      # Written by the rebuild helper into its copy of this flake (never committed).
+      generatedApps = ./nixos/generated/apps.nix;
+    in
+    {
+      overlays.default = final: _prev: bloudPackages final;
+
+      packages = forAllSystems (
+        pkgs:
+        let
+          p = bloudPackages pkgs;
+        in
+        {
+          inherit (p) bloud-proxy bloud-agent;
+          web = p.bloud-web;
+          default = p.bloud-proxy;
+        }
+      );
+
+      nixosModules.default = bloudModule;
+      nixosModules.bloud = bloudModule;
+
+      nixosConfigurations.bloud = lib.nixosSystem {
+        system = "x86_64-linux";
+        modules = [
+          bloudModule
+          ./nixos/profiles/installed.nix
+        ] ++ lib.optional (builtins.pathExists generatedApps) generatedApps;
+      };
+
+      checks = forAllSystems (pkgs: {
+        inherit (self.packages.${pkgs.stdenv.hostPlatform.system}) bloud-proxy bloud-agent web;
+        vm = import ./nixos/tests/vm.nix { inherit pkgs bloudModule; };
+      });
+
+      devShells = forAllSystems (pkgs: {
+        default = pkgs.mkShell {
+          packages = [
+            pkgs.cargo
+            pkgs.rustc
+            pkgs.clippy
+            pkgs.rustfmt
+            pkgs.cmake
+            pkgs.pkg-config
+            pkgs.nodejs
+          ];
+        };
+      });
+
+      formatter = forAllSystems (pkgs: pkgs.nixfmt-rfc-style);
+    };
+}

@@ -1,0 +1,64 @@
+# One binary crate of the Cargo workspace, built by Nix from Cargo.lock (no vendor hash to
+# maintain: cargoLock.lockFile makes Nix fetch every crate by the checksum in the lock).
+{
+  lib,
+  rustPlatform,
+  cmake,
+  pkg-config,
+  crate,
+  description,
+}:
+
+let
+  root = ../..;
+  workspace = lib.importTOML (root + "/Cargo.toml");
+  fs = lib.fileset;
+in
+rustPlatform.buildRustPackage {
+  pname = crate;
+  inherit (workspace.workspace.package) version;
+
+  # Only what cargo needs: editing docs, web/ or nixos/ does not rebuild the binaries.
+  src = fs.toSource {
+    inherit root;
+    fileset = fs.unions [
+      (root + "/Cargo.toml")
+      (root + "/Cargo.lock")
+      (root + "/proxy")
+      (root + "/agent")
+      (fs.maybeMissing (root + "/src"))
+      (fs.maybeMissing (root + "/benches"))
+      (fs.maybeMissing (root + "/tests"))
+      (fs.maybeMissing (root + "/.cargo"))
+    ];
+  };
+
+  cargoLock.lockFile = root + "/Cargo.lock";
+
+  cargoBuildFlags = [
+    "--package"
+    crate
+    "--bin"
+    crate
+  ];
+
+  # Pingora's compression pulls in libz-ng-sys, which builds zlib-ng with cmake. cmake's
+  # setup hook would take over the configure phase of a cargo build: keep cargo in charge.
+  nativeBuildInputs = [
+    cmake
+    pkg-config
+  ];
+  dontUseCmakeConfigure = true;
+
+  # The tests start real processes, bind ports and read ../shared fixtures that are not part
+  # of this source; CI runs them with cargo (scripts/test). The build itself is the check here.
+  doCheck = false;
+
+  meta = {
+    inherit description;
+    homepage = "https://codeberg.org/d-buckner/bloud";
+    license = lib.licenses.asl20;
+    mainProgram = crate;
+    platforms = lib.platforms.linux;
+  };
+}
