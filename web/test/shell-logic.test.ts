@@ -1,8 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { needsRewrite, resolveBootstrap } from '../src/bootstrap';
+import { choicesBody, choiceOptions, extraInstalls, initialChoices, missingRequired } from '../src/plan';
 import { phaseOf, parseAppsSnapshot, parseLogEvent } from '../src/progress';
 import { embedSrc, parseRoute, safeNext, shellAppPath, shellPathForFrame } from '../src/routes';
-import type { CatalogApp, InstalledApp } from '../src/types';
+import type { CatalogApp, InstallPlan, InstalledApp } from '../src/types';
 
 describe('parseRoute', () => {
   it.each([
@@ -161,5 +162,44 @@ describe('bootstrap metadata', () => {
     expect(resolveBootstrap({ ...actual, bootstrap: null }, 'http://h')).toEqual({ intercepts: null, writes: [] });
     expect(needsRewrite(actual)).toBe(true);
     expect(needsRewrite({ ...actual, routing: { stripPrefix: false } })).toBe(false);
+  });
+});
+
+describe('install plan presentation', () => {
+  // jellyseerr: mediaServer required (jellyfin not installed), movieManager optional (radarr installed)
+  const plan: InstallPlan = {
+    app: 'jellyseerr',
+    canInstall: true,
+    blockers: null,
+    choices: [
+      { integration: 'mediaServer', required: true, installed: [], available: [{ app: 'jellyfin', default: true }], recommended: 'jellyfin' },
+      { integration: 'tvManager', required: false, installed: null, available: [{ app: 'sonarr' }], recommended: '' },
+      {
+        integration: 'movieManager',
+        required: false,
+        installed: [{ app: 'radarr' }],
+        available: [{ app: 'radarr' }, { app: 'other' }],
+        recommended: '',
+      },
+    ],
+    autoConfig: null,
+    dependents: null,
+  };
+
+  it('lists installed candidates first without duplicates', () => {
+    expect(choiceOptions(plan.choices?.[2] as never).map((o) => [o.app, o.installed])).toEqual([
+      ['radarr', true],
+      ['other', false],
+    ]);
+  });
+
+  it('preselects the recommendation, an installed app, or nothing for optional choices', () => {
+    const c = initialChoices(plan);
+    expect(c).toEqual({ mediaServer: 'jellyfin', tvManager: '', movieManager: 'radarr' });
+    expect(extraInstalls(plan, c)).toEqual(['jellyfin']);
+    expect(choicesBody(c)).toEqual({ mediaServer: 'jellyfin', movieManager: 'radarr' });
+    expect(missingRequired(plan, c)).toEqual([]);
+    expect(missingRequired(plan, { ...c, mediaServer: '' })).toEqual(['mediaServer']);
+    expect(extraInstalls(plan, { ...c, tvManager: 'sonarr' })).toEqual(['jellyfin', 'sonarr']);
   });
 });

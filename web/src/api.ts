@@ -1,0 +1,152 @@
+/**
+ * The agent API as the shell uses it. Every path is listed in web/API.md; keep the two in step.
+ */
+import type {
+  CatalogApp,
+  CreateUserResult,
+  InstallPlan,
+  InstallResult,
+  InstalledApp,
+  RemovePlan,
+  SetupStatus,
+  UninstallResult,
+  User,
+} from './types';
+
+export const ENDPOINTS = {
+  setupStatus: '/api/setup/status',
+  createUser: '/api/setup/create-user',
+  login: '/api/auth/login',
+  logout: '/api/auth/logout',
+  me: '/api/auth/me',
+  catalog: '/api/apps',
+  installed: '/api/apps/installed',
+  appEvents: '/api/apps/events',
+  rebuildStream: '/api/rebuilds/stream',
+  app: (name: string) => `/api/apps/${encodeURIComponent(name)}`,
+} as const;
+
+export const appEndpoint = {
+  metadata: (n: string) => `${ENDPOINTS.app(n)}/metadata`,
+  icon: (n: string) => `${ENDPOINTS.app(n)}/icon`,
+  planInstall: (n: string) => `${ENDPOINTS.app(n)}/plan-install`,
+  planRemove: (n: string) => `${ENDPOINTS.app(n)}/plan-remove`,
+  install: (n: string) => `${ENDPOINTS.app(n)}/install`,
+  uninstall: (n: string) => `${ENDPOINTS.app(n)}/uninstall`,
+};
+
+export class ApiError extends Error {
+  constructor(
+    readonly status: number,
+    message: string,
+    readonly body: unknown,
+  ) {
+    super(message);
+  }
+}
+
+/** Called on any 401 from a protected endpoint: the session is gone. */
+let onUnauthorized: () => void = () => undefined;
+export function setUnauthorizedHandler(fn: () => void): void {
+  onUnauthorized = fn;
+}
+
+/** The agent's error bodies are `{"error": "..."}` (sometimes with `success:false`) or plain text. */
+export function errorMessage(status: number, body: unknown, fallback: string): string {
+  if (typeof body === 'object' && body !== null) {
+    const e = (body as { error?: unknown }).error;
+    if (typeof e === 'string' && e !== '') return e;
+  }
+  if (typeof body === 'string' && body.trim() !== '' && body.length < 300 && !body.trimStart().startsWith('<')) {
+    return body.trim();
+  }
+  return `${fallback} (HTTP ${status})`;
+}
+
+async function readBody(resp: Response): Promise<unknown> {
+  const text = await resp.text();
+  if ((resp.headers.get('content-type') ?? '').includes('json') || /^[[{]/.test(text.trimStart())) {
+    try {
+      return JSON.parse(text);
+    } catch {
+      return text;
+    }
+  }
+  return text;
+}
+
+interface CallOptions {
+  method?: string;
+  body?: unknown;
+  /** Don't trigger the global "log in again" on 401 (login and me handle it themselves). */
+  quiet401?: boolean;
+  /** Some endpoints answer an error status with a meaningful JSON body (InstallResult). */
+  acceptError?: boolean;
+  signal?: AbortSignal;
+}
+
+async function call<T>(path: string, what: string, opts: CallOptions = {}): Promise<T> {
+  const init: RequestInit = {
+    method: opts.method ?? 'GET',
+    credentials: 'same-origin',
+    headers: { accept: 'application/json' },
+    signal: opts.signal,
+  };
+  if (opts.body !== undefined) {
+    init.body = JSON.stringify(opts.body);
+    init.headers = { accept: 'application/json', 'content-type': 'application/json' };
+  }
+  let resp: Response;
+  try {
+    resp = await fetch(path, init);
+  } catch (err) {
+    throw new ApiError(0, `${what}: the Bloud agent is not reachable (${err instanceof Error ? err.message : String(err)})`, null);
+  }
+  const body = await readBody(resp);
+  if (resp.status === 401 && !opts.quiet401) onUnauthorized();
+  if (!resp.ok && !(opts.acceptError && typeof body === 'object' && body !== null)) {
+    throw new ApiError(resp.status, `${what}: ${errorMessage(resp.status, body, 'request failed')}`, body);
+  }
+  return body as T;
+}
+
+export const api = {
+  setupStatus: () => call<SetupStatus>(ENDPOINTS.setupStatus, 'Checking setup'),
+  createUser: (username: string, password: string) =>
+    call<CreateUserResult>(ENDPOINTS.createUser, 'Creating the account', {
+      method: 'POST',
+      body: { username, password },
+      quiet401: true,
+    }),
+  login: (username: string, password: string) =>
+    call<unknown>(ENDPOINTS.login, 'Signing in', { method: 'POST', body: { username, password }, quiet401: true }),
+  logout: () => call<unknown>(ENDPOINTS.logout, 'Signing out', { method: 'POST', quiet401: true }),
+  /** The signed-in user, or null when there is no session. */
+  me: async (): Promise<User | null> => {
+    try {
+      return await call<User>(ENDPOINTS.me, 'Checking the session', { quiet401: true });
+    } catch (err) {
+      if (err instanceof ApiError && err.status === 401) return null;
+      throw err;
+    }
+  },
+  catalog: async (): Promise<CatalogApp[]> =>
+    (await call<{ apps: CatalogApp[] | null }>(ENDPOINTS.catalog, 'Loading the catalog')).apps ?? [],
+  installed: async (): Promise<InstalledApp[]> =>
+    (await call<InstalledApp[] | null>(ENDPOINTS.installed, 'Loading installed apps')) ?? [],
+  metadata: (name: string) => call<CatalogApp>(appEndpoint.metadata(name), `Loading ${name}`),
+  planInstall: (name: string) => call<InstallPlan>(appEndpoint.planInstall(name), `Planning the install of ${name}`),
+  planRemove: (name: string) => call<RemovePlan>(appEndpoint.planRemove(name), `Planning the removal of ${name}`),
+  install: (name: string, choices: Record<string, string>) =>
+    call<InstallResult>(appEndpoint.install(name), `Installing ${name}`, {
+      method: 'POST',
+      body: Object.keys(choices).length > 0 ? { choices } : undefined,
+      acceptError: true,
+    }),
+  uninstall: (name: string, clearData: boolean) =>
+    call<UninstallResult>(appEndpoint.uninstall(name), `Removing ${name}`, {
+      method: 'POST',
+      body: clearData ? { clearData } : undefined,
+      acceptError: true,
+    }),
+};

@@ -1,0 +1,172 @@
+import { api } from '../api';
+import { clear, h } from '../dom';
+import { startInstall, startUninstall } from '../ops';
+import { choiceOptions, choicesBody, extraInstalls, initialChoices, missingRequired } from '../plan';
+import { shellAppPath } from '../routes';
+import type { CatalogApp, InstallPlan, InstalledApp, RemovePlan } from '../types';
+import { appIcon, errorBox, loading, messageOf, statusBadge, type Ctx, type View } from './common';
+
+export function catalogView(ctx: Ctx): View {
+  const body = h('div', {}, loading('Loading the catalog…'));
+
+  void (async () => {
+    try {
+      const [apps, installed] = await Promise.all([api.catalog(), api.installed()]);
+      const byName = new Map(installed.map((a) => [a.name, a]));
+      const names = new Map(apps.map((a) => [a.name, a.displayName]));
+      clear(body);
+      const visible = apps.filter((a) => !a.isSystem);
+      if (visible.length === 0) {
+        body.append(h('p', {}, 'The catalog is empty. Check the agent’s appsDir.'));
+        return;
+      }
+      const categories = [...new Set(visible.map((a) => a.category))].sort();
+      for (const cat of categories) {
+        const inCat = visible.filter((a) => a.category === cat).sort((a, b) => a.displayName.localeCompare(b.displayName));
+        const headingId = `cat-${cat}`;
+        body.append(
+          h(
+            'section',
+            { 'aria-labelledby': headingId },
+            h('h2', { id: headingId, class: 'category' }, cat),
+            h('ul', { class: 'catalog', role: 'list' }, inCat.map((a) => h('li', {}, card(ctx, a, byName.get(a.name), names)))),
+          ),
+        );
+      }
+    } catch (err) {
+      clear(body);
+      body.append(errorBox(messageOf(err)));
+    }
+  })();
+
+  return { el: h('section', {}, h('h1', {}, 'Catalog'), body), title: 'Catalog' };
+}
+
+function card(ctx: Ctx, app: CatalogApp, row: InstalledApp | undefined, names: Map<string, string>): HTMLElement {
+  const actions = h('div', { class: 'actions' });
+  if (row === undefined) {
+    actions.append(h('button', { type: 'button', class: 'primary', onclick: () => void openInstall(ctx, app, names) }, 'Install'));
+  } else {
+    if (row.status === 'running') actions.append(h('a', { href: shellAppPath(app.name), class: 'button primary' }, 'Open'));
+    else if (row.status === 'installing' || row.status === 'starting') {
+      actions.append(h('a', { href: `/install/${encodeURIComponent(app.name)}`, class: 'button' }, 'Progress'));
+    }
+    actions.append(h('button', { type: 'button', onclick: () => void openRemove(ctx, app) }, 'Uninstall'));
+  }
+  return h(
+    'article',
+    { class: 'card app-card' },
+    h('div', { class: 'app-card-head' }, appIcon(app.name, app.displayName), h('h3', {}, app.displayName), row ? statusBadge(row.status) : null),
+    h('p', {}, app.description),
+    actions,
+  );
+}
+
+/** A modal dialog; resolves with the button pressed ('' when dismissed). */
+function modal(title: string, content: HTMLElement, confirmLabel: string, canConfirm: () => boolean): { dialog: HTMLDialogElement; result: Promise<boolean>; refresh(): void } {
+  const id = `dlg-${Math.random().toString(36).slice(2)}`;
+  const confirm = h('button', { type: 'submit', value: 'ok', class: 'primary' }, confirmLabel);
+  const dialog = h(
+    'dialog',
+    { 'aria-labelledby': id },
+    h('form', { method: 'dialog' }, h('h2', { id }, title), content, h('div', { class: 'actions' }, h('button', { type: 'submit', value: 'cancel' }, 'Cancel'), confirm)),
+  );
+  const refresh = () => {
+    confirm.disabled = !canConfirm();
+  };
+  document.body.append(dialog);
+  const result = new Promise<boolean>((resolve) => {
+    dialog.addEventListener('close', () => {
+      resolve(dialog.returnValue === 'ok');
+      dialog.remove();
+    });
+  });
+  refresh();
+  dialog.showModal();
+  return { dialog, result, refresh };
+}
+
+function appList(items: string[]): HTMLElement {
+  return h('ul', {}, items.map((i) => h('li', {}, i)));
+}
+
+async function openInstall(ctx: Ctx, app: CatalogApp, names: Map<string, string>): Promise<void> {
+  let plan: InstallPlan;
+  try {
+    plan = await api.planInstall(app.name);
+  } catch (err) {
+    ctx.announce(messageOf(err));
+    window.alert(messageOf(err));
+    return;
+  }
+  const label = (n: string) => names.get(n) ?? n;
+  const choices = initialChoices(plan);
+  const content = h('div', { class: 'plan' });
+  const extra = h('div', { 'aria-live': 'polite' });
+  let dlg: ReturnType<typeof modal> | null = null;
+  const showExtra = () => {
+    clear(extra);
+    const more = extraInstalls(plan, choices);
+    if (more.length > 0) extra.append(h('p', {}, 'Will also install:'), appList(more.map(label)));
+    dlg?.refresh();
+  };
+
+  if (plan.blockers && plan.blockers.length > 0) content.append(errorBox('This app cannot be installed:'), appList(plan.blockers));
+  for (const c of plan.choices ?? []) {
+    const group = `choice-${c.integration}`;
+    const opts = choiceOptions(c);
+    const radios = opts.map((o) => {
+      const input = h('input', { type: 'radio', name: group, value: o.app, checked: choices[c.integration] === o.app });
+      input.addEventListener('change', () => {
+        choices[c.integration] = o.app;
+        showExtra();
+      });
+      return h('label', { class: 'radio' }, input, ` ${label(o.app)}`, o.installed ? h('span', { class: 'muted' }, ' (installed)') : null, o.recommended ? h('span', { class: 'muted' }, ' (recommended)') : null);
+    });
+    if (!c.required) {
+      const none = h('input', { type: 'radio', name: group, value: '', checked: choices[c.integration] === '' });
+      none.addEventListener('change', () => {
+        choices[c.integration] = '';
+        showExtra();
+      });
+      radios.push(h('label', { class: 'radio' }, none, ' None'));
+    }
+    content.append(h('fieldset', {}, h('legend', {}, `${c.integration} (${c.required ? 'required' : 'optional'})`), radios));
+  }
+  if (plan.autoConfig && plan.autoConfig.length > 0) {
+    content.append(h('p', {}, 'Will connect automatically:'), appList(plan.autoConfig.map((t) => `${label(t.source)} as ${t.integration}`)));
+  }
+  if (plan.dependents && plan.dependents.length > 0) {
+    content.append(h('p', {}, 'Will reconfigure:'), appList(plan.dependents.map((t) => `${label(t.target)} (${t.integration})`)));
+  }
+  content.append(extra);
+  if ((plan.choices ?? []).length === 0 && !plan.autoConfig?.length && !plan.dependents?.length) {
+    content.append(h('p', {}, `${app.displayName} has no integrations to set up.`));
+  }
+  content.append(h('p', { class: 'muted small' }, 'Installing rebuilds the system; this can take several minutes.'));
+  dlg = modal(`Install ${app.displayName}`, content, 'Install', () => plan.canInstall !== false && missingRequired(plan, choices).length === 0);
+  showExtra();
+  if (!(await dlg.result)) return;
+  void startInstall(app.name, choicesBody(choices)).catch((err: unknown) => ctx.announce(messageOf(err)));
+  ctx.navigate(`/install/${encodeURIComponent(app.name)}`);
+}
+
+async function openRemove(ctx: Ctx, app: CatalogApp): Promise<void> {
+  let plan: RemovePlan;
+  try {
+    plan = await api.planRemove(app.name);
+  } catch (err) {
+    ctx.announce(messageOf(err));
+    window.alert(messageOf(err));
+    return;
+  }
+  const clearData = h('input', { type: 'checkbox', id: 'clear-data' });
+  const content = h('div', { class: 'plan' });
+  if (!plan.canRemove) content.append(errorBox(`${app.displayName} cannot be removed now:`), appList(plan.blockers ?? []));
+  if (plan.willUnconfigure && plan.willUnconfigure.length > 0) content.append(h('p', {}, 'These apps will lose their connection to it:'), appList(plan.willUnconfigure));
+  content.append(h('div', { class: 'field-inline' }, clearData, h('label', { for: 'clear-data' }, ' Also delete its data (cannot be undone)')));
+  const dlg = modal(`Uninstall ${app.displayName}`, content, 'Uninstall', () => plan.canRemove);
+  if (!(await dlg.result)) return;
+  void startUninstall(app.name, clearData.checked).catch((err: unknown) => ctx.announce(messageOf(err)));
+  ctx.navigate(`/install/${encodeURIComponent(app.name)}?op=uninstall`);
+}
