@@ -205,7 +205,9 @@ in
     }
     // customOptions;
 
-  config = mkIf appOpts.enable (mkMerge [
+  config = mkIf appOpts.enable (
+    mkMerge (
+      [
     {
       assertions = [
         {
@@ -242,13 +244,15 @@ in
       };
     }
 
-    # Dependencies come on with the app (upstream's authentik module forces them the same way).
-    (mkIf (database != null || builtins.elem "postgres" (spec.dependsOn or [ ])) {
-      bloud.apps.postgres.enable = true;
-    })
-    (mkIf (builtins.elem "redis" (spec.dependsOn or [ ])) { bloud.apps.redis.enable = true; })
-
-    (mkIf (database != null) {
+  ]
+  # Dependencies come on with the app (upstream's authentik module forces them the same way).
+  # Plain Nix conditionals, not mkIf: the set of options a module defines must not depend on
+  # option values, or postgres' own module would define postgres.enable under postgres.enable.
+  ++ optional (database != null || builtins.elem "postgres" (spec.dependsOn or [ ])) {
+    bloud.apps.postgres.enable = true;
+  }
+  ++ optional (builtins.elem "redis" (spec.dependsOn or [ ])) { bloud.apps.redis.enable = true; }
+  ++ optional (database != null) {
       systemd.user.services.${dbInitUnit} = {
         description = "Create the ${database} database for ${name}";
         requires = [ "podman-apps-postgres.service" ];
@@ -264,10 +268,11 @@ in
           ExecStart = "${dbInitScript}";
         };
       };
-    })
-
-    { systemd.user.services = resolve (spec.extraServices or { }); }
-
-    (resolve (spec.extraConfig or { }))
-  ]);
+    }
+      ++ [
+        { systemd.user.services = resolve (spec.extraServices or { }); }
+        (resolve (spec.extraConfig or { }))
+      ]
+    )
+  );
 }

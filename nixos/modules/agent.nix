@@ -161,6 +161,14 @@ in
       description = "Extra agent configuration, merged over the generated /etc/bloud/agent.yaml.";
     };
 
+    effectiveSettings = mkOption {
+      type = types.attrs;
+      readOnly = true;
+      default = settings;
+      defaultText = literalExpression "the config as written to /etc/bloud/agent.yaml";
+      description = "The agent config as written to /etc/bloud/agent.yaml (for inspection and checks).";
+    };
+
     configFile = mkOption {
       type = types.path;
       readOnly = true;

@@ -258,6 +258,14 @@ in
       readOnly = true;
       description = "The generated static config.";
     };
+
+    effectiveSettings = mkOption {
+      type = types.attrs;
+      readOnly = true;
+      default = realSettings;
+      defaultText = literalExpression "the static config as written to /etc/bloud/proxy.yaml";
+      description = "The static config as written to /etc/bloud/proxy.yaml (for inspection and checks).";
+    };
   };
 
   config = mkIf cfg.enable {

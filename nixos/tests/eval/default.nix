@@ -1,0 +1,412 @@
+# Evaluation check of the NixOS layer without nixpkgs (run by scripts/nix-parse-check):
+#
+#   nix-instantiate --eval --strict --json nixos/tests/eval
+#
+# Evaluates flake.nix's outputs with the stand-ins in this directory: the real
+# nixosConfigurations.bloud, the same with every catalog app enabled and agent hooks on,
+# and the VM test's node. Every option of those configurations is forced (so an undefined
+# option, a wrong type or a conflicting definition fails), then the contracts are checked:
+# the proxy's and agent's config keys (DESIGN.md), unit names and ports (upstream fixtures),
+# privileges, env files and secrets. Returns [{ name; ok; detail; }].
+let
+  b = builtins;
+  lib = import ./lib.nix;
+  evalModules = import ./modules.nix { inherit lib; };
+  pkgs = import ./pkgs.nix { inherit lib evalModules; };
+
+  repo = ../../..;
+  sourceStorePath = "/nix/store/00000000000000000000000000000000-source";
+  nixpkgsStorePath = "/nix/store/00000000000000000000000000000000-nixpkgs";
+
+  nixpkgs = {
+    outPath = nixpkgsStorePath;
+    lib = lib // {
+      nixosSystem =
+        { system, modules }:
+        evalModules {
+          modules = [ ./nixos-stub.nix ] ++ modules;
+          specialArgs.pkgs = pkgs;
+        };
+      genAttrs = lib.genAttrs;
+    };
+    legacyPackages = lib.genAttrs [ "x86_64-linux" "aarch64-linux" ] (_: pkgs);
+  };
+
+  flake = (import (repo + "/flake.nix")).outputs {
+    self = flake // {
+      outPath = sourceStorePath;
+    };
+    inherit nixpkgs;
+  };
+
+  appNames = [
+    "actual-budget"
+    "adguard-home"
+    "affine"
+    "authentik"
+    "jellyfin"
+    "jellyseerr"
+    "miniflux"
+    "postgres"
+    "prowlarr"
+    "qbittorrent"
+    "radarr"
+    "redis"
+    "sonarr"
+  ];
+
+  hookCommand = [
+    "/nix/store/00000000000000000000000000000000-bloud-agent/bin/bloud-agent"
+    "--config"
+    "/etc/bloud/agent.yaml"
+    "configure"
+  ];
+
+  withModules =
+    extra:
+    nixpkgs.lib.nixosSystem {
+      system = "x86_64-linux";
+      modules = [
+        flake.nixosModules.default
+        (repo + "/nixos/profiles/installed.nix")
+      ] ++ extra;
+    };
+
+  base = flake.nixosConfigurations.bloud.config;
+  full =
+    (withModules [
+      {
+        bloud.apps = lib.genAttrs appNames (_: {
+          enable = true;
+        });
+        bloud.hooks.command = hookCommand;
+      }
+    ]).config;
+  vmNode = flake.checks.x86_64-linux.vm.nodes.machine.config;
+
+  # Force every value (functions excepted; fake packages by their path).
+  force =
+    v:
+    if lib.isDerivation v then
+      b.seq v.outPath true
+    else if b.isAttrs v then
+      b.all (n: force v.${n}) (b.attrNames v)
+    else if b.isList v then
+      b.all force v
+    else
+      b.seq v true;
+
+  check = name: ok: detail: { inherit name ok detail; };
+  hasInfix = lib.hasInfix;
+  sort = l: b.sort b.lessThan l;
+
+  failedAssertions = cfg: map (a: a.message) (b.filter (a: !a.assertion) (cfg.assertions or [ ]));
+
+  userServices = cfg: cfg.systemd.user.services;
+  execStart = cfg: unit: (userServices cfg).${unit}.serviceConfig.ExecStart;
+
+  proxySettings = cfg: cfg.bloud.proxy.effectiveSettings;
+  agentSettings = cfg: cfg.bloud.agent.effectiveSettings;
+  proxyUnit = cfg: cfg.systemd.services.bloud-proxy.serviceConfig;
+  agentUnit = cfg: cfg.systemd.services.bloud-agent.serviceConfig;
+
+  # Ports from the upstream catalog (shared fixtures) and from our own apps/<name>/metadata.yaml.
+  portIn =
+    file:
+    if b.pathExists file then
+      (
+        let
+          m = b.match "(.*\n)?port: *([0-9]+).*" (b.readFile file);
+        in
+        if m == null then null else b.fromJSON (b.elemAt m 1)
+      )
+    else
+      null;
+  fixturePort = app: portIn (repo + "/../shared/fixtures/upstream-apps/${app}/metadata.yaml");
+  catalogPort = app: portIn (repo + "/apps/${app}/metadata.yaml");
+
+  # Main unit, container name and network of each app (upstream's unit naming).
+  mainUnits = {
+    actual-budget = { unit = "podman-actual-budget"; host = true; };
+    adguard-home = { unit = "podman-adguard-home"; host = true; };
+    affine = { unit = "podman-affine"; host = false; };
+    authentik = { unit = "podman-apps-authentik-server"; host = false; };
+    jellyfin = { unit = "podman-jellyfin"; host = false; };
+    jellyseerr = { unit = "podman-jellyseerr"; host = false; };
+    miniflux = { unit = "podman-miniflux"; host = true; };
+    postgres = { unit = "podman-apps-postgres"; host = false; };
+    prowlarr = { unit = "podman-prowlarr"; host = false; };
+    qbittorrent = { unit = "podman-apps-flood"; host = false; };
+    radarr = { unit = "podman-radarr"; host = false; };
+    redis = { unit = "podman-apps-redis"; host = false; };
+    sonarr = { unit = "podman-sonarr"; host = false; };
+  };
+
+  portChecks = b.concatMap (
+    app:
+    let
+      info = mainUnits.${app};
+      port = full.bloud.apps.${app}.port;
+      start = execStart full info.unit;
+      expected = b.filter (p: p != null) [
+        (fixturePort app)
+        (catalogPort app)
+      ];
+    in
+    [
+      (check "${app}: host port ${toString port} matches the catalog (upstream fixture, apps/ metadata)" (
+        b.all (p: p == port) expected
+      ) "fixture/catalog ports: ${b.toJSON expected}")
+      (
+        if info.host then
+          check "${app}: host network, nothing published" (
+            hasInfix "'--network=host'" start && !(hasInfix "--publish" start)
+          ) start
+        else
+          check "${app}: published on loopback port ${toString port}" (hasInfix "'--publish=127.0.0.1:${toString port}:" start) start
+      )
+    ]
+  ) appNames;
+
+  placeholders = v: b.filter b.isString (b.concatMap (x: if b.isList x then x else [ ]) (b.split "@([A-Za-z0-9-]+)@" v));
+  envPlaceholders = lib.unique (
+    b.concatMap (
+      file: b.concatMap placeholders (b.attrValues full.bloud.secrets.envFiles.${file})
+    ) (b.attrNames full.bloud.secrets.envFiles)
+  );
+
+  expectedUnits = [
+    "affine-db-init"
+    "affine-migration"
+    "apps-authentik-server-db-init"
+    "bloud-pull-images"
+    "bloud-secrets"
+    "miniflux-db-init"
+    "podman-actual-budget"
+    "podman-adguard-home"
+    "podman-affine"
+    "podman-apps-authentik-ldap"
+    "podman-apps-authentik-proxy"
+    "podman-apps-authentik-server"
+    "podman-apps-authentik-worker"
+    "podman-apps-flood"
+    "podman-apps-network"
+    "podman-apps-postgres"
+    "podman-apps-qbittorrent"
+    "podman-apps-redis"
+    "podman-jellyfin"
+    "podman-jellyseerr"
+    "podman-miniflux"
+    "podman-prowlarr"
+    "podman-radarr"
+    "podman-sonarr"
+    "qbittorrent-init"
+  ];
+
+  routeFileNames = cfg: sort (b.attrNames cfg.bloud.proxy.routeFiles);
+  installRoutesScript = cfg: cfg.systemd.services.bloud-proxy-routes.serviceConfig.ExecStart;
+  sudoCommands = cfg: b.concatMap (r: map (c: c.command) r.commands) cfg.security.sudo.extraRules;
+in
+[
+  (check "flake: nixosConfigurations.bloud evaluates completely" (force base) "")
+  (check "flake: the all-apps configuration evaluates completely" (force full) "")
+  (check "flake: the VM test node evaluates completely" (force vmNode) "")
+  (check "flake: packages evaluate (bloud-proxy, bloud-agent, web)" (
+    force flake.packages.x86_64-linux
+    && flake.packages.x86_64-linux.bloud-proxy.args.cargoBuildFlags == [ "--package" "bloud-proxy" "--bin" "bloud-proxy" ]
+    && b.elem pkgs.cmake flake.packages.x86_64-linux.bloud-agent.args.nativeBuildInputs
+  ) "")
+  (check "assertions hold (installed profile)" (failedAssertions base == [ ]) (b.toJSON (failedAssertions base)))
+  (check "assertions hold (all apps)" (failedAssertions full == [ ]) (b.toJSON (failedAssertions full)))
+
+  (check "proxy: static config has exactly DESIGN.md's keys" (
+    sort (b.attrNames (proxySettings base)) == [
+      "accessLog"
+      "api"
+      "entryPoints"
+      "lifeCycle"
+      "log"
+      "metrics"
+      "pidFile"
+      "ping"
+      "providers"
+    ]
+  ) (b.toJSON (proxySettings base)))
+  (check "proxy: web on :80, admin on loopback, file provider on the routes dir" (
+    let
+      s = proxySettings base;
+    in
+    s.entryPoints.web.address == ":80"
+    && s.entryPoints.web.forwardedHeaders.trustedIPs == [ ]
+    && s.entryPoints.admin.address == "127.0.0.1:8082"
+    && s.providers.file == {
+      directory = "/var/lib/bloud/routes";
+      watch = true;
+    }
+    && s.ping.entryPoint == "web"
+    && s.metrics.prometheus.entryPoint == "admin"
+    && s.api.entryPoint == "admin"
+    && s.pidFile == "/run/bloud-proxy/bloud-proxy.pid"
+    && s.lifeCycle.graceTimeOut == "10s"
+  ) (b.toJSON (proxySettings base)))
+  (check "proxy: port 80 by CAP_NET_BIND_SERVICE only, as an unprivileged user" (
+    let
+      u = proxyUnit base;
+    in
+    u.AmbientCapabilities == [ "CAP_NET_BIND_SERVICE" ]
+    && u.CapabilityBoundingSet == [ "CAP_NET_BIND_SERVICE" ]
+    && u.NoNewPrivileges
+    && u.User == "bloud-proxy"
+    && base.users.users.bloud-proxy.isSystemUser
+  ) (b.toJSON (proxyUnit base)))
+  (check "proxy: reload is SIGHUP, stop waits longer than graceTimeOut + 5 s" (
+    let
+      u = proxyUnit base;
+    in
+    hasInfix "kill -HUP $MAINPID" u.ExecReload && u.TimeoutStopSec > 10 + 5
+  ) "")
+  (check "proxy: pid file readable by the agent's group" (
+    let
+      u = proxyUnit base;
+    in
+    u.RuntimeDirectory == "bloud-proxy"
+    && u.RuntimeDirectoryMode == "0750"
+    && u.UMask == "0027"
+    && u.Group == (agentUnit base).Group
+  ) "")
+  (check "proxy: port 80 open in the firewall, no 8080/3000" (
+    b.elem 80 base.networking.firewall.allowedTCPPorts
+    && !(b.elem 8080 base.networking.firewall.allowedTCPPorts)
+    && !(b.elem 3000 base.networking.firewall.allowedTCPPorts)
+  ) (b.toJSON base.networking.firewall.allowedTCPPorts))
+
+  (check "agent: config has exactly DESIGN.md's keys" (
+    sort (b.attrNames (agentSettings base)) == [
+      "appsDir"
+      "dataDir"
+      "listen"
+      "proxyPidFile"
+      "publicUrl"
+      "queue"
+      "rebuild"
+      "routesDir"
+      "webDir"
+    ]
+    && sort (b.attrNames (agentSettings base).rebuild) == [
+      "command"
+      "flake"
+      "mode"
+      "target"
+    ]
+  ) (b.toJSON (agentSettings base)))
+  (check "agent: agrees with the proxy on routes dir and pid file" (
+    let
+      a = agentSettings base;
+      p = proxySettings base;
+    in
+    a.routesDir == p.providers.file.directory && a.proxyPidFile == p.pidFile
+  ) "")
+  (check "agent: loopback, catalog from the flake source, public URL" (
+    let
+      a = agentSettings base;
+    in
+    a.listen == "127.0.0.1:3000"
+    && a.appsDir == "${sourceStorePath}/apps"
+    && a.publicUrl == "http://bloud.local"
+    && a.dataDir == "/var/lib/bloud"
+    && a.queue.batchWindow == "5s"
+  ) (b.toJSON (agentSettings base)))
+  (check "agent: runs as bloud with CAP_KILL (SIGHUP to the proxy) and serve --config" (
+    let
+      u = agentUnit base;
+    in
+    u.User == "bloud"
+    && u.AmbientCapabilities == [ "CAP_KILL" ]
+    && hasInfix "bloud-agent serve --config /etc/bloud/agent.yaml" u.ExecStart
+  ) (b.toJSON (agentUnit base)))
+  (check "rebuild: sudo allows exactly the helper the agent runs" (
+    let
+      cmd = (agentSettings base).rebuild.command;
+    in
+    (agentSettings base).rebuild.mode == "command"
+    && sudoCommands base == [ (b.elemAt cmd 2) ]
+    && b.head cmd == "/run/wrappers/bin/sudo"
+  ) (b.toJSON (sudoCommands base)))
+  (check "rebuild: helper validates apps.nix, pins nixpkgs, switches in its own unit" (
+    let
+      h = "${base.bloud.rebuild.helper}";
+    in
+    hasInfix "refusing" h
+    && hasInfix "systemd-run --unit=bloud-rebuild" h
+    && hasInfix "'--override-input' 'path:${nixpkgsStorePath}'" h
+    || hasInfix "--override-input 'nixpkgs' 'path:${nixpkgsStorePath}'" h
+  ) "")
+  (check "routes: base.yml sends /api, /auth and / to the agent" (
+    let
+      r = base.bloud.proxy.routeFiles."base.yml".http;
+    in
+    routeFileNames base == [ "base.yml" ]
+    && r.services.host-agent.loadBalancer.servers == [ { url = "http://127.0.0.1:3000"; } ]
+    && r.routers.host-api.priority == 90
+    && r.routers.bloud-ui.priority == 1
+    && hasInfix "base.yml" (installRoutesScript base)
+  ) "")
+  (check "routes: Authentik adds authentik.yml above the agent's /api" (
+    routeFileNames full == [
+      "authentik.yml"
+      "base.yml"
+    ]
+    && full.bloud.proxy.routeFiles."authentik.yml".http.routers.authentik-api.priority > 90
+  ) (b.toJSON (routeFileNames full)))
+
+  (check "apps: no app units without apps" (
+    sort (b.filter (n: lib.hasPrefix "podman-" n) (b.attrNames (userServices base))) == [ "podman-apps-network" ]
+  ) (b.toJSON (b.attrNames (userServices base))))
+  (check "apps: unit names as upstream (the agent relies on them)" (
+    sort (b.attrNames (userServices full)) == expectedUnits
+  ) (b.toJSON (sort (b.attrNames (userServices full)))))
+  (check "apps: every @secret@ used in an env file is generated" (
+    b.all (p: b.elem p full.bloud.secrets.names) envPlaceholders
+  ) "placeholders ${b.toJSON envPlaceholders}, secrets ${b.toJSON full.bloud.secrets.names}")
+  (check "apps: env files passed to containers exist in bloud.secrets.envFiles" (
+    b.all (
+      unit:
+      let
+        m = b.match ".*'--env-file=/var/lib/bloud/secrets/([^']+)'.*" (execStart full unit);
+      in
+      # ldap-outpost.env is written by the LDAP unit's own pre-start (token from Authentik).
+      m == null || full.bloud.secrets.envFiles ? ${b.head m} || b.head m == "ldap-outpost.env"
+    ) (b.filter (n: lib.hasPrefix "podman-" n && n != "podman-apps-network") (b.attrNames (userServices full)))
+  ) (b.toJSON (b.attrNames full.bloud.secrets.envFiles)))
+  (check "apps: hooks run `configure prestart|poststart <app>` when set" (
+    let
+      s = (userServices full).podman-radarr.serviceConfig;
+    in
+    b.any (x: hasInfix "'configure' 'prestart' 'radarr'" x) s.ExecStartPre
+    && b.any (x: hasInfix "'configure' 'poststart' 'radarr'" x) s.ExecStartPost
+  ) "")
+  (check "apps: no hooks by default" (
+    (userServices base).podman-apps-network.serviceConfig ? ExecStart
+    && !(hasInfix "configure" (b.toJSON (userServices base)))
+  ) "")
+  (check "apps: user units run in the bloud manager only" (
+    b.all (u: (u.unitConfig.ConditionUser or null) == "bloud") (b.attrValues (userServices full))
+  ) "")
+  (check "apps: postgres and redis come on with the apps that need them" (
+    let
+      c =
+        (withModules [
+          {
+            bloud.apps.miniflux.enable = true;
+            bloud.apps.affine.enable = true;
+          }
+        ]).config;
+    in
+    c.bloud.apps.postgres.enable && c.bloud.apps.redis.enable && !c.bloud.apps.authentik.enable
+  ) "")
+  (check "apps: jellyfin turns on Authentik's LDAP outpost option" (full.bloud.apps.authentik.ldap.enable) "")
+  (check "vm test: uses the stub shell and the Bloud module" (
+    hasInfix "index.html" "${vmNode.bloud.agent.webPackage}" && vmNode.bloud.proxy.enable && vmNode.bloud.agent.enable
+  ) "")
+]
+++ portChecks
