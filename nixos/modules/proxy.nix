@@ -335,7 +335,8 @@ in
 
         ProtectSystem = "strict";
         ProtectHome = true;
-        ReadOnlyPaths = [ cfg.routesDir ];
+        # "-": a missing directory must not stop the proxy (it answers 404 until routes exist).
+        ReadOnlyPaths = [ "-${cfg.routesDir}" ];
         PrivateTmp = true;
         PrivateDevices = true;
         PrivateUsers = false; # would drop CAP_NET_BIND_SERVICE in the host namespace

@@ -143,7 +143,7 @@ let
     # run at the same time (the unit name is taken).
     exec systemd-run --unit=bloud-rebuild --description="Bloud rebuild" \
       --wait --pipe --collect --quiet --service-type=exec \
-      --setenv=PATH="$PATH" --setenv=LOCALE_ARCHIVE=/run/current-system/sw/lib/locale/locale-archive \
+      --setenv=PATH="$PATH" --setenv=HOME=/root --setenv=LOCALE_ARCHIVE=/run/current-system/sw/lib/locale/locale-archive \
       ${switchScript}
   '';
 in

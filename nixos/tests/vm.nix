@@ -18,13 +18,13 @@ let
 in
 pkgs.testers.runNixOSTest {
   name = "bloud";
+  # bloudModule adds the Bloud overlay (bloud-proxy, bloud-agent) to the node's nixpkgs.
+  node.pkgsReadOnly = false;
 
   nodes.machine =
     { lib, ... }:
     {
       imports = [ bloudModule ];
-      # bloudModule adds the Bloud overlay to nixpkgs.
-      node.pkgsReadOnly = false;
 
       bloud.enable = true;
       bloud.agent.webPackage = stubShell;

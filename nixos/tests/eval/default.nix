@@ -203,6 +203,28 @@ let
     "qbittorrent-init"
   ];
 
+  # Dependencies between the bloud user's units that point at no unit (a naming mismatch).
+  userUnitNames = b.attrNames (userServices full) ++ map (t: "${t}") (b.attrNames full.systemd.user.targets);
+  danglingDeps = lib.unique (
+    b.concatMap (
+      name:
+      let
+        u = (userServices full).${name};
+        refs = (u.after or [ ]) ++ (u.wants or [ ]) ++ (u.requires or [ ]) ++ (u.before or [ ]) ++ (u.requiredBy or [ ]);
+        local = b.filter (r: !(b.elem r [ "network-online.target" ])) refs;
+      in
+      map (r: "${name} -> ${r}") (
+        b.filter (
+          r:
+          let
+            m = b.match "(.*)\\.(service|target)" r;
+          in
+          m == null || !(b.elem (b.head m) userUnitNames)
+        ) local
+      )
+    ) (b.attrNames (userServices full))
+  );
+
   routeFileNames = cfg: sort (b.attrNames cfg.bloud.proxy.routeFiles);
   installRoutesScript = cfg: cfg.systemd.services.bloud-proxy-routes.serviceConfig.ExecStart;
   sudoCommands = cfg: b.concatMap (r: map (c: c.command) r.commands) cfg.security.sudo.extraRules;
@@ -404,6 +426,9 @@ in
     in
     c.bloud.apps.postgres.enable && c.bloud.apps.redis.enable && !c.bloud.apps.authentik.enable
   ) "")
+  (check "apps: every unit a user unit orders itself after or requires exists" (
+    danglingDeps == [ ]
+  ) (b.toJSON danglingDeps))
   (check "apps: jellyfin turns on Authentik's LDAP outpost option" (full.bloud.apps.authentik.ldap.enable) "")
   (check "vm test: uses the stub shell and the Bloud module" (
     hasInfix "index.html" "${vmNode.bloud.agent.webPackage}" && vmNode.bloud.proxy.enable && vmNode.bloud.agent.enable
