@@ -186,6 +186,13 @@ in
     };
 
     # bloud.apps.<name>.* is declared by each apps/<name>/module.nix (see nixos/lib/bloud-app.nix).
+
+    # Upstream ran Traefik as an app; an apps.nix written by upstream's agent may still enable it.
+    apps.traefik.enable = mkOption {
+      type = types.bool;
+      default = false;
+      description = "Accepted for upstream apps.nix files and ignored: bloud-proxy replaces the Traefik container.";
+    };
   };
 
   config = mkIf cfg.enable {
@@ -226,6 +233,8 @@ in
       "d ${cfg.dataDir}/media/movies 0750 ${cfg.user} ${cfg.group} - -"
       "d ${cfg.dataDir}/media/shows 0750 ${cfg.user} ${cfg.group} - -"
     ];
+
+    warnings = lib.optional cfg.apps.traefik.enable "bloud.apps.traefik.enable is ignored: bloud-proxy (bloud.proxy) replaces upstream's Traefik container.";
 
     bloud.proxy.enable = mkDefault true;
     bloud.agent.enable = mkDefault true;

@@ -429,6 +429,12 @@ in
   (check "apps: every unit a user unit orders itself after or requires exists" (
     danglingDeps == [ ]
   ) (b.toJSON danglingDeps))
+  (check "apps: an upstream apps.nix enabling traefik still evaluates, with a warning" (
+    let
+      c = (withModules [ { bloud.apps.traefik.enable = true; } ]).config;
+    in
+    force c && b.length (c.warnings or [ ]) == 1 && !(c.systemd.user.services ? podman-traefik)
+  ) "")
   (check "apps: jellyfin turns on Authentik's LDAP outpost option" (full.bloud.apps.authentik.ldap.enable) "")
   (check "vm test: uses the stub shell and the Bloud module" (
     hasInfix "index.html" "${vmNode.bloud.agent.webPackage}" && vmNode.bloud.proxy.enable && vmNode.bloud.agent.enable
