@@ -204,6 +204,7 @@ in
       environment = {
         # The rootless podman of the bloud user lives in its user manager's runtime dir.
         XDG_RUNTIME_DIR = "/run/user/${toString bloud.uid}";
+        DBUS_SESSION_BUS_ADDRESS = "unix:path=/run/user/${toString bloud.uid}/bus";
         RUST_LOG = "info";
       };
       serviceConfig = {
@@ -216,19 +217,15 @@ in
         UMask = "0027";
         # SIGHUP to bloud-proxy, which runs as another user.
         AmbientCapabilities = [ "CAP_KILL" ];
-        # sudo is setuid: the agent must be able to gain privileges for the rebuild helper.
-        # For the same reason no CapabilityBoundingSet, ProtectSystem=strict or namespace
-        # restrictions here: they would be inherited by sudo and rootless podman. The helper
-        # itself runs in its own transient unit (systemd-run), outside this sandbox.
+        # sudo is setuid: the agent must keep the ability to gain privileges for the rebuild
+        # helper. systemd silently turns NoNewPrivileges on with SystemCallFilter,
+        # SystemCallArchitectures, RestrictAddressFamilies, RestrictNamespaces, PrivateDevices,
+        # ProtectKernel*, ProtectClock, MemoryDenyWriteExecute, RestrictRealtime,
+        # RestrictSUIDSGID, LockPersonality or DynamicUser, so none of those here; nor a
+        # CapabilityBoundingSet or ProtectSystem/ProtectHome, which sudo and rootless podman
+        # (storage in ~bloud) would inherit. The privileged part runs elsewhere: the helper
+        # switches in its own transient unit (systemd-run).
         NoNewPrivileges = false;
-        ProtectKernelTunables = true;
-        ProtectKernelModules = true;
-        ProtectKernelLogs = true;
-        ProtectClock = true;
-        ProtectHostname = true;
-        RestrictRealtime = true;
-        LockPersonality = true;
-        SystemCallArchitectures = "native";
       };
     };
   };

@@ -55,7 +55,13 @@ let
     for name in ${concatStringsSep " " (map escapeShellArg secretNames)}; do
       f="$dir/values/$name"
       if [ ! -s "$f" ]; then
-        tr -dc 'A-Za-z0-9' < /dev/urandom | head -c 48 > "$f.tmp"
+        # No pipefail here: tr ends with SIGPIPE when head has read enough.
+        value="$(set +o pipefail; LC_ALL=C tr -dc 'A-Za-z0-9' < /dev/urandom | head -c 48)"
+        if [ "''${#value}" -ne 48 ]; then
+          echo "bloud-secrets: could not generate $name from /dev/urandom" >&2
+          exit 1
+        fi
+        printf '%s' "$value" > "$f.tmp"
         mv -f "$f.tmp" "$f"
         echo "bloud-secrets: generated $name"
       fi

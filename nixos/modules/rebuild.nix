@@ -62,26 +62,29 @@ let
 
     after="$(unit_targets)"
 
+    # The system is switched; what follows is best effort (the agent's health checks tell
+    # whether the apps came up), so a failure is reported but does not fail the rebuild.
     echo "bloud-rebuild: refreshing the app units of ${bloud.user}"
-    ${userSystemctl} daemon-reload
+    ${userSystemctl} daemon-reload || echo "bloud-rebuild: warning: daemon-reload of ${bloud.user}'s manager failed" >&2
 
     # Units whose files are gone: the app was uninstalled.
     gone="$(${userSystemctl} list-units --all --plain --no-legend 'podman-*.service' '*-db-init.service' \
-      | awk '$2 == "not-found" && $3 != "inactive" { print $1 }')"
+      | awk '$2 == "not-found" && $3 != "inactive" { print $1 }' || true)"
     for unit in $gone; do
       echo "bloud-rebuild: stopping $unit (removed)"
       ${userSystemctl} stop "$unit" || echo "bloud-rebuild: could not stop $unit" >&2
     done
 
     # Units whose definition changed: new image, env, ports.
-    changed="$(join <(printf '%s\n' "$before") <(printf '%s\n' "$after") | awk '$2 != $3 { print $1 }')"
+    changed="$(join <(printf '%s\n' "$before") <(printf '%s\n' "$after") | awk '$2 != $3 { print $1 }' || true)"
     for unit in $changed; do
       echo "bloud-rebuild: restarting $unit (changed)"
       ${userSystemctl} try-restart --no-block "$unit" || echo "bloud-rebuild: could not restart $unit" >&2
     done
 
     # New apps: queued, not awaited (image pulls take minutes; the agent polls app health).
-    ${userSystemctl} start --no-block bloud-apps.target
+    ${userSystemctl} start --no-block bloud-apps.target \
+      || echo "bloud-rebuild: warning: could not start bloud-apps.target" >&2
     echo "bloud-rebuild: done"
   '';
 

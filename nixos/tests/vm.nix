@@ -89,6 +89,11 @@ pkgs.testers.runNixOSTest {
         assert machine.succeed("curl -fsS http://localhost/ping").strip() == "OK"
         machine.succeed("curl -fsS http://localhost/vmtest-ping | grep -qx OK")
 
+    with subtest("the agent can use sudo (no NoNewPrivileges implied by its sandbox)"):
+        pid = machine.succeed("systemctl show -p MainPID --value bloud-agent.service").strip()
+        machine.succeed(f"grep -qE '^NoNewPrivs:[[:space:]]+0' /proc/{pid}/status")
+        machine.succeed(f"grep -qE '^CapAmb:[[:space:]]+0000000000000020' /proc/{pid}/status")
+
     with subtest("the rebuild helper only accepts app toggles"):
         helper = machine.succeed(
             "grep -o '/nix/store/[^\"]*-bloud-rebuild' /etc/bloud/agent.yaml | head -n 1"

@@ -346,6 +346,29 @@ in
     && u.AmbientCapabilities == [ "CAP_KILL" ]
     && hasInfix "bloud-agent serve --config /etc/bloud/agent.yaml" u.ExecStart
   ) (b.toJSON (agentUnit base)))
+  (check "agent: nothing in its unit turns NoNewPrivileges on (sudo must work)" (
+    let
+      u = agentUnit base;
+      implying = [
+        "SystemCallFilter"
+        "SystemCallArchitectures"
+        "RestrictAddressFamilies"
+        "RestrictNamespaces"
+        "PrivateDevices"
+        "ProtectKernelTunables"
+        "ProtectKernelModules"
+        "ProtectKernelLogs"
+        "ProtectClock"
+        "MemoryDenyWriteExecute"
+        "RestrictRealtime"
+        "RestrictSUIDSGID"
+        "DynamicUser"
+        "LockPersonality"
+        "CapabilityBoundingSet"
+      ];
+    in
+    u.NoNewPrivileges == false && b.all (k: !(u ? ${k})) implying
+  ) (b.toJSON (agentUnit base)))
   (check "rebuild: sudo allows exactly the helper the agent runs" (
     let
       cmd = (agentSettings base).rebuild.command;

@@ -1,8 +1,8 @@
-# The files the NixOS layer generates for bloud-proxy, from the all-apps configuration:
-# the static config (providers.file.directory and pidFile replaced by @ROUTES_DIR@ and
-# @PID_FILE@) and the Nix-managed route files. scripts/nix-parse-check feeds them to the real
-# `bloud-proxy check` when the binary has been built, like the build-time check in
-# nixos/modules/proxy.nix does on a Nix machine.
+# What the NixOS layer generates, for checks outside Nix (scripts/nix-parse-check):
+# - the proxy's static config (providers.file.directory and pidFile replaced by @ROUTES_DIR@
+#   and @PID_FILE@) and the Nix-managed route files, for the real `bloud-proxy check` (as the
+#   build-time check in nixos/modules/proxy.nix does on a Nix machine);
+# - every generated shell script (systemd units, the rebuild helper, commands), for `bash -n`.
 let
   b = builtins;
   lib = import ./lib.nix;
@@ -16,10 +16,27 @@ let
         ../../profiles/installed.nix
         {
           bloud.sourceDir = "/nix/store/00000000000000000000000000000000-source";
-          bloud.apps = lib.genAttrs [ "authentik" "jellyfin" "radarr" "miniflux" ] (_: {
-            enable = true;
-          });
+          bloud.apps = lib.genAttrs [
+            "actual-budget"
+            "adguard-home"
+            "affine"
+            "authentik"
+            "jellyfin"
+            "jellyseerr"
+            "miniflux"
+            "postgres"
+            "prowlarr"
+            "qbittorrent"
+            "radarr"
+            "redis"
+            "sonarr"
+          ] (_: { enable = true; });
+          bloud.hooks.command = [
+            "/nix/store/00000000000000000000000000000000-bloud-agent/bin/bloud-agent"
+            "configure"
+          ];
         }
+        { bloud.apps.jellyfin.ldapPluginHash = "sha256-AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="; }
       ];
       specialArgs.pkgs = pkgs;
     }).config;
@@ -33,4 +50,10 @@ in
     }
   );
   routes = b.mapAttrs (_: b.toJSON) config.bloud.proxy.routeFiles;
+  # Generated scripts appear as «name:content» (see ./pkgs.nix), nested where one calls another.
+  scripts = b.toJSON {
+    inherit (config) systemd;
+    helper = "${config.bloud.rebuild.helper}";
+    packages = config.environment.systemPackages;
+  };
 }
