@@ -61,12 +61,12 @@ const rows: Row[] = [
   { name: 'unknown client, Authentik static', req: fetchReq('/static/dist/poly.js', { referrer: O + '/if/flow/x/' }), client: { activeApp: 'radarr' }, want: { action: 'network', reason: 'reserved' } },
 
   // Root-level iframe navigations
-  { name: 'iframe goes to /login: stays with the app', req: iframeNav('/login?redirect=%2Fdashboard', { referrer: O + '/embed/jellyseerr/' }), want: { action: 'redirect', location: '/embed/jellyseerr/login?redirect=%2Fdashboard', app: 'jellyseerr' } },
+  { name: 'iframe goes to /login: stays with the app', req: iframeNav('/login?redirect=%2Fdashboard', { referrer: O + '/embed/jellyseerr/' }), want: { action: 'redirect', location: '/embed/jellyseerr/login?redirect=%2Fdashboard', status: 302, app: 'jellyseerr' } },
   { name: 'iframe goes to /install.html with only the active app', req: iframeNav('/install.html#top'), client: { activeApp: 'adguard-home' }, want: { action: 'redirect', location: '/embed/adguard-home/install.html', via: 'active-app' } },
   { name: 'iframe goes to Authentik authorize', req: iframeNav('/application/o/authorize/?client_id=x', { referrer: O + '/embed/actual-budget/' }), want: { action: 'network', reason: 'reserved' } },
   { name: 'iframe goes to the forward-auth outpost', req: iframeNav('/outpost.goauthentik.io/start?rd=x'), client: { activeApp: 'radarr' }, want: { action: 'network', reason: 'reserved' } },
   { name: 'iframe root navigation of an unstripped app', req: iframeNav('/login'), client: { activeApp: 'miniflux' }, noRewrite: ['miniflux'], want: { action: 'network', reason: 'no-rewrite' } },
-  { name: 'POST form navigation at root', req: iframeNav('/login', { method: 'POST', referrer: O + '/embed/qbittorrent/' }), want: { action: 'redirect', location: '/embed/qbittorrent/login' } },
+  { name: 'POST form navigation at root', req: iframeNav('/login', { method: 'POST', referrer: O + '/embed/qbittorrent/' }), want: { action: 'redirect', location: '/embed/qbittorrent/login', status: 307 } },
 ];
 
 describe('decide', () => {

@@ -52,7 +52,7 @@ export type Decision =
   | { action: 'network'; reason: NetworkReason; registerResulting?: string }
   | { action: 'block-sw-script' }
   /** Navigation at a root path: tell the browser to go to the app's namespace instead. */
-  | { action: 'redirect'; location: string; app: string; via: Attribution }
+  | { action: 'redirect'; location: string; status: 302 | 307; app: string; via: Attribution }
   /** Sub-resource at a root path: answer with the same request made under the app's namespace. */
   | { action: 'fetch'; url: string; app: string; via: Attribution }
   /** Navigation inside `/embed/<app>/`: the resulting document belongs to `app`. */
@@ -144,6 +144,7 @@ export function decide(req: RequestFacts, origin: string, client: ClientFacts, p
 function rootDecision(req: RequestFacts, url: URL, app: string, via: Attribution): Decision {
   const target = embedPathFor(app, url);
   return isNavigation(req)
-    ? { action: 'redirect', location: target, app, via }
+    ? // 307 keeps a form POST a POST (with its body) at the new URL; 302 would turn it into a GET.
+      { action: 'redirect', location: target, status: req.method === 'GET' || req.method === 'HEAD' ? 302 : 307, app, via }
     : { action: 'fetch', url: target, app, via };
 }

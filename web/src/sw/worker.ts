@@ -232,7 +232,7 @@ async function carryOut(event: FetchEvent, d: Decision): Promise<Response> {
         headers: { 'content-type': 'application/javascript; charset=utf-8' },
       });
     case 'redirect':
-      return Response.redirect(new URL(d.location, origin).href, 302);
+      return Response.redirect(new URL(d.location, origin).href, d.status);
     case 'fetch':
       return fetchForApp(event.request, new URL(d.url, origin).href, d.app);
     case 'embed-navigation':

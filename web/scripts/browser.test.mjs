@@ -1,0 +1,144 @@
+// Browser check of the shell and the service worker in Debian's Chromium, against
+// scripts/mock-agent.mjs (no Rust needed). Run with `npm run test:browser` after `npm run build`.
+// Skips (does not fail) when /usr/bin/chromium is missing.
+import { spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { fileURLToPath } from 'node:url';
+
+const CHROMIUM = process.env.CHROMIUM ?? '/usr/bin/chromium';
+const haveChromium = existsSync(CHROMIUM);
+const web = fileURLToPath(new URL('..', import.meta.url));
+
+let mock;
+let base;
+let browser;
+let page;
+let profile;
+
+async function startMock() {
+  const child = spawn(process.execPath, ['scripts/mock-agent.mjs', '--port', '0'], {
+    cwd: web,
+    env: { ...process.env, MOCK_REBUILD_MS: '1200' },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  const url = await new Promise((resolve, reject) => {
+    const t = setTimeout(() => reject(new Error('mock agent did not start within 10 s')), 10_000);
+    child.stdout.on('data', (d) => {
+      const m = /listening (\S+)/.exec(String(d));
+      if (m) {
+        clearTimeout(t);
+        resolve(m[1]);
+      }
+    });
+    child.on('exit', (code) => reject(new Error(`mock agent exited with ${code}`)));
+  });
+  return { child, url };
+}
+
+before(async () => {
+  if (!haveChromium) return;
+  assert.ok(existsSync(join(web, 'dist/service-worker.js')), 'run `npm run build` first');
+  ({ child: mock, url: base } = await startMock());
+  const { chromium } = await import('playwright-core');
+  profile = mkdtempSync(join(tmpdir(), 'bloud-web-chromium-'));
+  const context = await chromium.launchPersistentContext(profile, {
+    executablePath: CHROMIUM,
+    headless: true,
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+  });
+  browser = context;
+  page = context.pages()[0] ?? (await context.newPage());
+  page.setDefaultTimeout(15_000);
+});
+
+after(async () => {
+  await browser?.close();
+  mock?.kill('SIGTERM');
+  if (profile) rmSync(profile, { recursive: true, force: true });
+});
+
+const demoFrame = () => page.frameLocator('iframe.app-frame');
+
+test('first visit: setup, then home', { skip: !haveChromium && 'no chromium', timeout: 60_000 }, async () => {
+  await page.goto(base + '/');
+  await page.waitForURL(base + '/setup');
+  await page.getByLabel('Username').fill('alice');
+  await page.getByLabel('Password', { exact: true }).fill('correct horse');
+  await page.getByLabel('Repeat the password').fill('correct horse');
+  await page.getByRole('button', { name: 'Create account' }).click();
+  await page.waitForURL(base + '/');
+  await page.getByText('No apps installed yet.').waitFor();
+  await page.getByText('alice').waitFor();
+});
+
+test('install from the catalog with a plan, watch progress and the log live', { skip: !haveChromium && 'no chromium', timeout: 60_000 }, async () => {
+  await page.getByRole('link', { name: 'Catalog' }).first().click();
+  await page.waitForURL(base + '/catalog');
+  // Needy requires a backend: the plan dialog proposes Demo and says it will be installed too.
+  await page.getByRole('article').filter({ hasText: 'Needy' }).getByRole('button', { name: 'Install' }).click();
+  const dialog = page.getByRole('dialog', { name: 'Install Needy' });
+  await dialog.getByText('backend (required)').waitFor();
+  await dialog.getByText('Will also install:').waitFor();
+  assert.equal(await dialog.getByRole('radio', { name: /Demo/ }).isChecked(), true);
+  await dialog.getByRole('button', { name: 'Install' }).click();
+  await page.waitForURL(base + '/install/needy');
+  await page.getByRole('log').getByText('building the system configuration...').waitFor();
+  await page.locator('p.phase', { hasText: /^Running$/ }).waitFor();
+  await page.getByRole('log').getByText('Rebuild completed successfully').waitFor();
+  await page.getByRole('link', { name: 'Open Needy' }).waitFor();
+  await page.getByRole('link', { name: 'Home' }).first().click();
+  await page.getByRole('link', { name: /Demo, running/ }).waitFor();
+});
+
+test('an embedded app: root-level fetches rewritten, URL kept in sync', { skip: !haveChromium && 'no chromium', timeout: 60_000 }, async () => {
+  await page.getByRole('link', { name: /Demo, running/ }).click();
+  await page.waitForURL(base + '/apps/demo/');
+  const frame = demoFrame();
+  await frame.getByRole('heading', { name: 'Demo home' }).waitFor();
+  // fetch('/data.json') from the app reached the app, not the shell's SPA fallback.
+  await frame.locator('#out').filter({ hasText: '"from":"demo"' }).waitFor();
+
+  // A root-level link inside the app stays inside the app, and the shell URL follows.
+  await frame.locator('#root-link').click();
+  await frame.getByRole('heading', { name: 'Demo page 2' }).waitFor();
+  await page.waitForURL(base + '/apps/demo/page2');
+
+  // pushState inside the app moves the shell URL too.
+  const f = page.frames().find((x) => x.url().includes('/embed/demo/'));
+  assert.ok(f, 'demo frame present');
+  await f.evaluate(() => history.pushState(null, '', '/embed/demo/settings?tab=1'));
+  await page.waitForURL(base + '/apps/demo/settings?tab=1');
+});
+
+test('attribution survives a service worker restart', { skip: !haveChromium && 'no chromium', timeout: 60_000 }, async () => {
+  // A page that lives at a root URL (OAuth callback) can only be attributed by the worker's memory.
+  await page.goto(base + '/apps/demo/');
+  const frameEl = page.locator('iframe.app-frame');
+  await demoFrame().locator('#out').filter({ hasText: '"from":"demo"' }).waitFor();
+  await frameEl.evaluate((el) => {
+    el.src = '/openid-cb?code=x';
+  });
+  await demoFrame().getByRole('heading', { name: 'Demo OAuth callback' }).waitFor();
+  await demoFrame().locator('#out').filter({ hasText: '"from":"demo"' }).waitFor();
+  // Leave no other hint: the shell stops telling the worker which app it shows.
+  await page.evaluate(async () => {
+    const reg = await navigator.serviceWorker.ready;
+    await new Promise((resolve) => {
+      const ch = new MessageChannel();
+      ch.port1.onmessage = resolve;
+      reg.active.postMessage({ type: 'SET_ACTIVE_APP', appName: null }, [ch.port2]);
+    });
+  });
+  const cdp = await page.context().newCDPSession(page);
+  await cdp.send('ServiceWorker.enable');
+  await cdp.send('ServiceWorker.stopAllWorkers');
+  const cb = page.frames().find((x) => x.url().includes('/openid-cb'));
+  assert.ok(cb, 'callback frame present');
+  const text = await cb.evaluate(() => window.fetchAgain('after-restart'));
+  assert.match(text, /"from":"demo"/);
+  assert.match(text, /after-restart/);
+});
