@@ -142,3 +142,22 @@ test('attribution survives a service worker restart', { skip: !haveChromium && '
   assert.match(text, /"from":"demo"/);
   assert.match(text, /after-restart/);
 });
+
+test('redirects inside an embedded app stay inside it', { skip: !haveChromium && 'no chromium', timeout: 60_000 }, async () => {
+  await page.goto(base + '/apps/demo/old');
+  // /embed/demo/old answers 302 Location: /page2 (root-level): the hop is brought back into /embed/demo/.
+  await demoFrame().getByRole('heading', { name: 'Demo page 2' }).waitFor();
+  await page.waitForURL(base + '/apps/demo/page2');
+  const f = page.frames().find((x) => x.url().includes('/embed/demo/'));
+  assert.ok(f, 'demo frame present');
+  assert.equal(new URL(f.url()).pathname, '/embed/demo/page2');
+  // A sub-resource whose redirect escapes to a root path is fetched again inside the app.
+  const text = await f.evaluate(() => fetch('/redir-data').then((r) => r.text()));
+  assert.match(text, /"from":"demo"/);
+  assert.match(text, /via=redirect/);
+});
+
+test('bootstrap intercepts reach the app page', { skip: !haveChromium && 'no chromium', timeout: 60_000 }, async () => {
+  await page.goto(base + '/apps/budget/');
+  await page.frameLocator('iframe.app-frame').locator('#server').filter({ hasText: `server-url=${base}/embed/budget` }).waitFor();
+});

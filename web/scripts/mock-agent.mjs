@@ -22,6 +22,11 @@ const catalog = [
     name: 'needy', displayName: 'Needy', description: 'Needs a demo to talk to.', category: 'media', port: 9003,
     integrations: { backend: { required: true, multi: false, compatible: [{ app: 'demo', default: true }] } },
   },
+  {
+    name: 'budget', displayName: 'Budget', description: 'Reads its server URL from localStorage (bootstrap intercept).', category: 'productivity', port: 9004,
+    integrations: {},
+    bootstrap: { localStorage: { intercepts: [{ key: 'server-url', value: '{{embedUrl}}' }] } },
+  },
   { name: 'postgres', displayName: 'PostgreSQL', description: 'Database', category: 'infrastructure', isSystem: true, integrations: {} },
 ];
 
@@ -108,6 +113,7 @@ function demoApp(path, res) {
   if (p === '/' || p === '') { res.writeHead(200, { 'content-type': 'text/html' }); return res.end(demoPage('Demo home')); }
   if (p === '/page2') { res.writeHead(200, { 'content-type': 'text/html' }); return res.end(demoPage('Demo page 2')); }
   if (p === '/old') { res.writeHead(302, { location: '/page2' }); return res.end(); }
+  if (p === '/redir-data') { res.writeHead(302, { location: '/data.json?via=redirect' }); return res.end(); }
   res.writeHead(404, { 'content-type': 'text/plain' });
   res.end('demo: not found ' + p);
 }
@@ -137,6 +143,11 @@ const server = createServer(async (req, res) => {
   const m = req.method;
   try {
     if (path === '/embed/demo' || path.startsWith('/embed/demo/')) return demoApp(path.slice('/embed/demo'.length) + url.search, res);
+    if (path === '/embed/budget' || path.startsWith('/embed/budget/')) {
+      res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' });
+      return res.end(`<!doctype html><html><head><title>Budget</title></head><body><h1>Budget</h1>
+<p id="server"></p><script>document.getElementById('server').textContent = 'server-url=' + localStorage.getItem('server-url');</script></body></html>`);
+    }
     if (path.startsWith('/embed/')) { res.writeHead(404, { 'content-type': 'text/html' }); return res.end('<h1>app not installed</h1>'); }
     if (path === '/openid-cb') { res.writeHead(200, { 'content-type': 'text/html' }); return res.end(demoPage('Demo OAuth callback')); }
 
