@@ -18,6 +18,9 @@ import ../../nixos/lib/bloud-app.nix {
   dependsOn = [ "apps-qbittorrent" ];
 
   environment = cfg: {
+    # Flood listens on 127.0.0.1 unless told otherwise, which a published port cannot reach.
+    FLOOD_OPTION_host = "0.0.0.0";
+    FLOOD_OPTION_port = "3000";
     FLOOD_OPTION_auth = "none";
     FLOOD_OPTION_rundir = "/config";
     FLOOD_OPTION_qburl = "http://apps-qbittorrent:8080";

@@ -225,6 +225,41 @@ let
     ) (b.attrNames (userServices full))
   );
 
+  # (rule, priority) pairs of the routers in apps/authentik/metadata.yaml `traefikConfig`, read
+  # line by line (no YAML parser in Nix): each `rule:` with the next `priority:`.
+  metadataAuthentikRoutes =
+    let
+      file = repo + "/apps/authentik/metadata.yaml";
+      lines = b.filter b.isString (b.split "\n" (b.readFile file));
+      step =
+        acc: line:
+        let
+          rule = b.match " *rule: *\"(.*)\" *" line;
+          prio = b.match " *priority: *([0-9]+) *" line;
+        in
+        if rule != null then
+          acc // { pending = b.head rule; }
+        else if prio != null && acc.pending != null then
+          {
+            pending = null;
+            found = acc.found ++ [ "${acc.pending} ${b.head prio}" ];
+          }
+        else
+          acc;
+    in
+    if b.pathExists file then
+      sort (b.foldl' step {
+        pending = null;
+        found = [ ];
+      } lines).found
+    else
+      null;
+  nixAuthentikRoutes = sort (
+    map (r: "${r.rule} ${toString r.priority}") (
+      b.attrValues full.bloud.proxy.routeFiles."authentik.yml".http.routers
+    )
+  );
+
   routeFileNames = cfg: sort (b.attrNames cfg.bloud.proxy.routeFiles);
   installRoutesScript = cfg: cfg.systemd.services.bloud-proxy-routes.serviceConfig.ExecStart;
   sudoCommands = cfg: b.concatMap (r: map (c: c.command) r.commands) cfg.security.sudo.extraRules;
@@ -404,6 +439,9 @@ in
     && full.bloud.proxy.routeFiles."authentik.yml".http.routers.authentik-api.priority > 90
   ) (b.toJSON (routeFileNames full)))
 
+  (check "routes: authentik.yml has the routers of apps/authentik/metadata.yaml traefikConfig" (
+    metadataAuthentikRoutes == null || metadataAuthentikRoutes == nixAuthentikRoutes
+  ) "metadata ${b.toJSON metadataAuthentikRoutes}, nix ${b.toJSON nixAuthentikRoutes}")
   (check "apps: no app units without apps" (
     sort (b.filter (n: lib.hasPrefix "podman-" n) (b.attrNames (userServices base))) == [ "podman-apps-network" ]
   ) (b.toJSON (b.attrNames (userServices base))))
