@@ -54,10 +54,10 @@
       nixosModules.bloud = bloudModule;
 
       nixosConfigurations.bloud = lib.nixosSystem {
-        system = "x86_64-linux";
         modules = [
           bloudModule
           ./nixos/profiles/installed.nix
+          { nixpkgs.hostPlatform = "x86_64-linux"; }
         ] ++ lib.optional (builtins.pathExists generatedApps) generatedApps;
       };
 
@@ -80,6 +80,6 @@
         };
       });
 
-      formatter = forAllSystems (pkgs: pkgs.nixfmt-rfc-style);
+      formatter = forAllSystems (pkgs: pkgs.nixfmt);
     };
 }

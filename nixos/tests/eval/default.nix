@@ -22,7 +22,7 @@ let
     outPath = nixpkgsStorePath;
     lib = lib // {
       nixosSystem =
-        { system, modules }:
+        { modules, ... }:
         evalModules {
           modules = [ ./nixos-stub.nix ] ++ modules;
           specialArgs.pkgs = pkgs;
@@ -65,7 +65,6 @@ let
   withModules =
     extra:
     nixpkgs.lib.nixosSystem {
-      system = "x86_64-linux";
       modules = [
         flake.nixosModules.default
         (repo + "/nixos/profiles/installed.nix")

@@ -42,7 +42,7 @@ let
       "gnused"
       "jq"
       "nix"
-      "nixfmt-rfc-style"
+      "nixfmt"
       "nixos-rebuild"
       "nodejs"
       "pkg-config"
