@@ -32,8 +32,12 @@
 # `cfg`, passed to the function-valued parameters, is the app's options plus:
 #   appName, externalHost, authentikExternalHost, embedUrl, dataDir (bloud.dataDir),
 #   appDataPath, secretsDir, bloudUser, uid, gid, timeZone, postgresUser, authentikEnabled,
-#   redisEnabled, ssoEnabled (Authentik on and agent hooks set), publishAddress, and for extra containers: pkgs, lib, publish ("h:c" ->
-#   "<publishAddress>:h:c") and mkContainer (mkPodmanService for the bloud user).
+#   redisEnabled, ssoEnabled (Authentik on and agent hooks set), publishAddress, and for
+#   extra containers: pkgs, lib, publish ("h:c" -> "<publishAddress>:h:c") and mkContainer
+#   (mkPodmanService for the bloud user).
+#
+# Conditions on option values go inside the values (mkIf, functions of cfg); which options a
+# module defines must follow from `spec` alone, or evaluating an app's enable would need itself.
 spec:
 
 {
