@@ -1,0 +1,314 @@
+//! Generation of bloud-proxy's `apps-routes.yml` (replaces upstream's `traefikgen`).
+//!
+//! Public API:
+//! - [`generate`]: the file's content for the installed apps. Deterministic: same inputs, same
+//!   bytes.
+//! - [`write_atomic`]: `<routesDir>/apps-routes.yml` via `.tmp` + fsync + rename; no write when
+//!   unchanged.
+//! - [`signal_proxy`]: SIGHUP to the proxy's pid file.
+//!
+//! Per routable app (installed, not a system app, has a port), in name order:
+//! - router `<app>-backend`: ``Path(`/embed/<app>`) || PathPrefix(`/embed/<app>/`)``, priority
+//!   100, service `<app>`, middlewares in upstream's order with our `embed` added after the
+//!   strip: `<app>-forwardauth` (forward-auth SSO and Authentik installed), `<app>-stripprefix`
+//!   (unless `routing.stripPrefix: false`), `<app>-embed` (stripped apps, unless
+//!   `routing.embed.enabled: false`), `iframe-headers`, `embed-isolation` (unless the app sets
+//!   its own `Cross-Origin-Embedder-Policy`), `embed-forwarded-headers`, `<app>-headers` (when
+//!   `routing.headers` is set);
+//! - router `<app>-absolute-<i>` per `routing.absolutePaths[i]`: the rule verbatim, its
+//!   priority, `iframe-headers`, `embed-isolation` (only without route headers and app COEP),
+//!   then `<app>-absolute-<i>-headers` or else `<app>-headers`;
+//! - service `<app>`: `http://127.0.0.1:<port>`.
+//!
+//! Differences from upstream on purpose: the rule is segment-exact (upstream's
+//! ``PathPrefix(`/embed/radarr`)`` also caught `/embed/radarr4k`); upstream's shared middlewares
+//! lived in NixOS's `base.yml` with `X-Forwarded-Host: localhost:8080` hard-coded, ours are
+//! defined in this file (so it works on its own) and forward the real public host from
+//! `publicUrl`; services target `127.0.0.1`, not `localhost` (no IPv6/IPv4 guessing).
+
+mod atomic;
+mod public_url;
+mod signal;
+mod yaml;
+
+use std::collections::BTreeMap;
+use std::io;
+use std::path::{Path, PathBuf};
+
+pub use atomic::write_file_atomic;
+pub use public_url::PublicUrl;
+pub use signal::{signal_pid_file, signal_proxy, SignalOutcome, PROXY_PROCESS_NAME};
+
+use crate::catalog::{AppMeta, Catalog, EmbedSettings, SsoStrategy};
+
+/// Name of the generated file inside the proxy's routes directory.
+pub const ROUTES_FILE: &str = "apps-routes.yml";
+/// Priority of every `<app>-backend` router (upstream's value).
+pub const BACKEND_PRIORITY: u32 = 100;
+/// Authentik's host port when the catalog does not say.
+pub const DEFAULT_AUTHENTIK_PORT: u16 = 9001;
+/// Headers Authentik's outpost answers with that the app receives (upstream's list).
+pub const AUTH_RESPONSE_HEADERS: [&str; 5] = [
+    "X-authentik-username",
+    "X-authentik-groups",
+    "X-authentik-email",
+    "X-authentik-name",
+    "X-authentik-uid",
+];
+/// Shared middleware: removes framing restrictions from app responses.
+pub const IFRAME_HEADERS: &str = "iframe-headers";
+/// Shared middleware: COOP/COEP matching the shell's, so the iframe may load.
+pub const EMBED_ISOLATION: &str = "embed-isolation";
+/// Shared middleware: tells the app its public host and scheme.
+pub const EMBED_FORWARDED_HEADERS: &str = "embed-forwarded-headers";
+
+const COEP: &str = "Cross-Origin-Embedder-Policy";
+
+#[derive(Debug, thiserror::Error)]
+pub enum RoutesError {
+    #[error("publicUrl `{url}`: {reason}")]
+    InvalidPublicUrl { url: String, reason: String },
+    #[error("cannot write routes file {}: {source}", path.display())]
+    Write { path: PathBuf, source: io::Error },
+    #[error("cannot send SIGHUP to bloud-proxy (pid {pid}): {source}; check that the agent runs as the proxy's user or in its group")]
+    Signal { pid: i32, source: io::Error },
+}
+
+/// One proxy router.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Router {
+    pub rule: String,
+    pub priority: u32,
+    pub middlewares: Vec<String>,
+    pub service: String,
+}
+
+/// One proxy middleware, in the forms this generator emits.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Middleware {
+    ForwardAuth {
+        address: String,
+    },
+    StripPrefix {
+        prefix: String,
+    },
+    Embed {
+        prefix: String,
+        settings: EmbedSettings,
+    },
+    ResponseHeaders(BTreeMap<String, String>),
+    RequestHeaders(BTreeMap<String, String>),
+}
+
+/// The generated configuration before it is written out.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct RouteTable {
+    pub routers: Vec<(String, Router)>,
+    pub middlewares: Vec<(String, Middleware)>,
+    pub services: Vec<(String, String)>,
+}
+
+/// Content of `apps-routes.yml` for the `installed` apps (names; unknown ones are skipped with a
+/// warning). `authentik_installed` turns on forward-auth for apps whose SSO strategy is
+/// `forward-auth`. `public_url` is the `publicUrl` setting (e.g. `http://bloud.local`).
+pub fn generate<I>(
+    catalog: &Catalog,
+    installed: I,
+    public_url: &str,
+    authentik_installed: bool,
+) -> Result<String, RoutesError>
+where
+    I: IntoIterator,
+    I::Item: AsRef<str>,
+{
+    let public = PublicUrl::parse(public_url)?;
+    let table = build(catalog, installed, &public, authentik_installed);
+    Ok(yaml::render(&table))
+}
+
+pub(crate) fn build<I>(
+    catalog: &Catalog,
+    installed: I,
+    public: &PublicUrl,
+    authentik_installed: bool,
+) -> RouteTable
+where
+    I: IntoIterator,
+    I::Item: AsRef<str>,
+{
+    let mut apps: Vec<&AppMeta> = Vec::new();
+    for name in installed {
+        let name = name.as_ref();
+        match catalog.get(name) {
+            Some(app) if app.is_routable() => apps.push(app),
+            Some(_) => {}
+            None => tracing::warn!(app = name, "installed app is not in the catalog; no route"),
+        }
+    }
+    apps.sort_by(|a, b| a.name.cmp(&b.name));
+    apps.dedup_by(|a, b| a.name == b.name);
+
+    let auth_port = catalog
+        .get("authentik")
+        .and_then(|a| a.port)
+        .unwrap_or(DEFAULT_AUTHENTIK_PORT);
+    let mut table = RouteTable::default();
+    let mut shared_used = [false; 3];
+    for app in apps {
+        add_app(
+            &mut table,
+            &mut shared_used,
+            app,
+            authentik_installed,
+            auth_port,
+        );
+    }
+    let [iframe, isolation, forwarded] = shared_used;
+    if forwarded {
+        table.middlewares.push((
+            EMBED_FORWARDED_HEADERS.to_string(),
+            Middleware::RequestHeaders(BTreeMap::from([
+                ("X-Forwarded-Host".to_string(), public.host_header()),
+                ("X-Forwarded-Port".to_string(), public.port().to_string()),
+                ("X-Forwarded-Proto".to_string(), public.scheme().to_string()),
+            ])),
+        ));
+    }
+    if isolation {
+        table.middlewares.push((
+            EMBED_ISOLATION.to_string(),
+            Middleware::ResponseHeaders(BTreeMap::from([
+                (
+                    "Cross-Origin-Embedder-Policy".to_string(),
+                    "credentialless".to_string(),
+                ),
+                (
+                    "Cross-Origin-Opener-Policy".to_string(),
+                    "same-origin".to_string(),
+                ),
+            ])),
+        ));
+    }
+    if iframe {
+        // An empty value deletes the header.
+        table.middlewares.push((
+            IFRAME_HEADERS.to_string(),
+            Middleware::ResponseHeaders(BTreeMap::from([
+                ("Content-Security-Policy".to_string(), String::new()),
+                ("X-Frame-Options".to_string(), String::new()),
+            ])),
+        ));
+    }
+    table
+}
+
+fn add_app(
+    table: &mut RouteTable,
+    shared_used: &mut [bool; 3],
+    app: &AppMeta,
+    authentik_installed: bool,
+    auth_port: u16,
+) {
+    let name = &app.name;
+    let prefix = format!("/embed/{name}");
+    let app_headers = app.routing_headers();
+    let app_coep = app_headers.contains_key(COEP);
+    let headers_mw = format!("{name}-headers");
+    let mut chain = Vec::new();
+
+    if authentik_installed && app.sso_strategy() == SsoStrategy::ForwardAuth {
+        let mw = format!("{name}-forwardauth");
+        table.middlewares.push((
+            mw.clone(),
+            Middleware::ForwardAuth {
+                address: format!(
+                    "http://127.0.0.1:{auth_port}/outpost.goauthentik.io/auth/traefik"
+                ),
+            },
+        ));
+        chain.push(mw);
+    }
+    if app.strip_prefix() {
+        let mw = format!("{name}-stripprefix");
+        table.middlewares.push((
+            mw.clone(),
+            Middleware::StripPrefix {
+                prefix: prefix.clone(),
+            },
+        ));
+        chain.push(mw);
+    }
+    if let Some(settings) = app.embed_settings() {
+        let mw = format!("{name}-embed");
+        table.middlewares.push((
+            mw.clone(),
+            Middleware::Embed {
+                prefix: prefix.clone(),
+                settings,
+            },
+        ));
+        chain.push(mw);
+    }
+    chain.push(IFRAME_HEADERS.to_string());
+    shared_used[0] = true;
+    if !app_coep {
+        chain.push(EMBED_ISOLATION.to_string());
+        shared_used[1] = true;
+    }
+    chain.push(EMBED_FORWARDED_HEADERS.to_string());
+    shared_used[2] = true;
+    if !app_headers.is_empty() {
+        table.middlewares.push((
+            headers_mw.clone(),
+            Middleware::ResponseHeaders(app_headers.clone()),
+        ));
+        chain.push(headers_mw.clone());
+    }
+    table.routers.push((
+        format!("{name}-backend"),
+        Router {
+            rule: format!("Path(`{prefix}`) || PathPrefix(`{prefix}/`)"),
+            priority: BACKEND_PRIORITY,
+            middlewares: chain,
+            service: name.clone(),
+        },
+    ));
+
+    for (i, abs) in app.absolute_paths().iter().enumerate() {
+        let router = format!("{name}-absolute-{i}");
+        let mut chain = vec![IFRAME_HEADERS.to_string()];
+        if abs.headers.is_empty() && !app_coep {
+            chain.push(EMBED_ISOLATION.to_string());
+            shared_used[1] = true;
+        }
+        if !abs.headers.is_empty() {
+            let mw = format!("{router}-headers");
+            table
+                .middlewares
+                .push((mw.clone(), Middleware::ResponseHeaders(abs.headers.clone())));
+            chain.push(mw);
+        } else if !app_headers.is_empty() {
+            chain.push(headers_mw.clone());
+        }
+        table.routers.push((
+            router,
+            Router {
+                rule: abs.rule.clone(),
+                priority: abs.priority,
+                middlewares: chain,
+                service: name.clone(),
+            },
+        ));
+    }
+
+    let port = app.port.unwrap_or_default();
+    table
+        .services
+        .push((name.clone(), format!("http://127.0.0.1:{port}")));
+}
+
+/// Writes `content` to `<dir>/apps-routes.yml` atomically. Returns whether the file changed
+/// (false: identical content, nothing written, no reload needed).
+pub fn write_atomic(dir: &Path, content: &str) -> io::Result<bool> {
+    write_file_atomic(&dir.join(ROUTES_FILE), content.as_bytes())
+}
