@@ -46,18 +46,25 @@ describe('attribution persistence', () => {
 
   it('forgetting and pruning remove clients durably', async () => {
     const factory = new IDBFactory();
-    const first = boot(factory);
-    await first.attribution.register('a', 'radarr');
-    await first.attribution.register('b', 'sonarr');
-    await first.attribution.register('c', 'jellyfin');
-    await first.attribution.forget('a');
-    expect(await first.attribution.prune(new Set(['b']))).toBe(1);
-    first.persist.close();
+    let clock = 1_000_000;
+    const persist = new IdbPersist(factory);
+    const first = new Attribution(persist, undefined, () => clock);
+    await first.register('a', 'radarr');
+    await first.register('b', 'sonarr');
+    await first.register('c', 'jellyfin');
+    await first.forget('a');
+    // 'c' was registered a moment ago: its navigation may not have created the client yet.
+    expect(await first.prune(new Set(['b']), 60_000)).toBe(0);
+    clock += 61_000;
+    await first.register('d', 'radarr');
+    expect(await first.prune(new Set(['b']), 60_000)).toBe(1);
+    persist.close();
 
     const second = boot(factory);
     expect(await second.attribution.clientApp('a')).toBeNull();
     expect(await second.attribution.clientApp('b')).toBe('sonarr');
     expect(await second.attribution.clientApp('c')).toBeNull();
+    expect(await second.attribution.clientApp('d')).toBe('radarr');
   });
 
   it('re-registering a client moves it to the new app', async () => {

@@ -58,8 +58,12 @@ export class Attribution {
     await this.write(() => this.persist.delete('clients', clientId));
   }
 
-  /** Drop records of clients that no longer exist (called on activation and now and then). */
-  async prune(live: ReadonlySet<string>): Promise<number> {
+  /**
+   * Drop records of clients that no longer exist (called on activation and now and then).
+   * A navigation's client is registered before it exists, so records younger than `graceMs`
+   * are kept even when their client is not live (yet).
+   */
+  async prune(live: ReadonlySet<string>, graceMs = 60_000): Promise<number> {
     let keys: string[];
     try {
       keys = await this.persist.keys('clients');
@@ -67,14 +71,15 @@ export class Attribution {
       this.onError('listing persisted clients', err);
       return 0;
     }
+    const cutoff = this.now() - graceMs;
     let dropped = 0;
     for (const id of keys) {
-      if (!live.has(id)) {
-        await this.forget(id);
-        dropped += 1;
-      }
+      if (live.has(id)) continue;
+      const rec = await this.read<ClientRecord>('clients', id);
+      if (rec !== undefined && typeof rec.at === 'number' && rec.at > cutoff) continue;
+      await this.forget(id);
+      dropped += 1;
     }
-    for (const id of [...this.clients.keys()]) if (!live.has(id)) this.clients.delete(id);
     return dropped;
   }
 

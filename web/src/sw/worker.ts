@@ -111,8 +111,7 @@ self.addEventListener('activate', (event) => {
   event.waitUntil(
     (async () => {
       await self.clients.claim();
-      const live = await self.clients.matchAll({ includeUncontrolled: true, type: 'all' });
-      const dropped = await attribution.prune(new Set(live.map((c) => c.id)));
+      const dropped = await pruneClosedClients();
       if (dropped > 0) console.info(`[bloud-sw] forgot ${dropped} closed client(s)`);
     })(),
   );
@@ -219,9 +218,22 @@ function afterNetworkDecision(event: FetchEvent, d: Decision): void {
   }
 }
 
+/** Every navigation adds a client; closed ones are dropped now and then, not only on activation. */
+const PRUNE_EVERY = 100;
+let registrations = 0;
+
 function remember(event: FetchEvent, clientId: string, app: string): void {
   clientFacts.set(clientId, { app, shell: false });
   event.waitUntil(attribution.register(clientId, app));
+  registrations += 1;
+  if (registrations % PRUNE_EVERY === 0) event.waitUntil(pruneClosedClients());
+}
+
+async function pruneClosedClients(): Promise<number> {
+  const live = await self.clients.matchAll({ includeUncontrolled: true, type: 'all' });
+  const ids = new Set(live.map((c) => c.id));
+  for (const id of [...clientFacts.keys()]) if (!ids.has(id)) clientFacts.delete(id);
+  return attribution.prune(ids);
 }
 
 async function carryOut(event: FetchEvent, d: Decision): Promise<Response> {
