@@ -1,0 +1,405 @@
+//! Starting, signalling and stopping the real `bloud-proxy` binary.
+
+use std::fs::File;
+use std::net::{SocketAddr, TcpListener};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context};
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_bloud-proxy");
+
+/// How long a debug build may take from spawn to answering `/ping`.
+const STARTUP_LIMIT: Duration = Duration::from_secs(30);
+
+/// A free loopback port: bind port 0, read the port, release it for the proxy to bind.
+/// Another process may grab it in between; `ProxyBuilder::start` retries on a bind failure.
+pub fn free_port() -> anyhow::Result<u16> {
+    let listener = TcpListener::bind("127.0.0.1:0").context("binding 127.0.0.1:0")?;
+    Ok(listener
+        .local_addr()
+        .context("reading the bound port")?
+        .port())
+}
+
+#[derive(Clone, Copy, Debug)]
+pub struct Ports {
+    pub web: u16,
+    pub admin: u16,
+}
+
+type StaticFn = Box<dyn Fn(Ports, &Path, &Path) -> serde_yaml::Value + Send>;
+
+/// Builds the temp dir (static config + routes dir) and starts the proxy.
+pub struct ProxyBuilder {
+    routes: Vec<(String, String)>,
+    grace: String,
+    watch: bool,
+    trusted_ips: Vec<String>,
+    custom_static: Option<StaticFn>,
+}
+
+impl Default for ProxyBuilder {
+    fn default() -> Self {
+        Self {
+            routes: Vec::new(),
+            grace: "10s".to_string(),
+            watch: false,
+            trusted_ips: Vec::new(),
+            custom_static: None,
+        }
+    }
+}
+
+impl ProxyBuilder {
+    /// A dynamic route file placed in the routes directory before the proxy starts.
+    pub fn route_file(mut self, name: &str, yaml: impl Into<String>) -> Self {
+        self.routes.push((name.to_string(), yaml.into()));
+        self
+    }
+
+    pub fn grace(mut self, grace: &str) -> Self {
+        self.grace = grace.to_string();
+        self
+    }
+
+    pub fn watch(mut self, watch: bool) -> Self {
+        self.watch = watch;
+        self
+    }
+
+    pub fn trusted_ips(mut self, ips: &[&str]) -> Self {
+        self.trusted_ips = ips.iter().map(|s| s.to_string()).collect();
+        self
+    }
+
+    /// Replaces the generated static config; the closure gets the ports, the temp dir and the
+    /// routes dir and must put the web entry point on `127.0.0.1:<ports.web>` with `/ping`.
+    pub fn static_config(
+        mut self,
+        f: impl Fn(Ports, &Path, &Path) -> serde_yaml::Value + Send + 'static,
+    ) -> Self {
+        self.custom_static = Some(Box::new(f));
+        self
+    }
+
+    fn default_static(&self, ports: Ports, dir: &Path, routes: &Path) -> serde_yaml::Value {
+        let doc = serde_json::json!({
+            "entryPoints": {
+                "web": {
+                    "address": format!("127.0.0.1:{}", ports.web),
+                    "forwardedHeaders": { "trustedIPs": self.trusted_ips },
+                },
+                "admin": { "address": format!("127.0.0.1:{}", ports.admin) },
+            },
+            "providers": { "file": { "directory": routes, "watch": self.watch } },
+            "ping": { "entryPoint": "web" },
+            "metrics": { "prometheus": { "entryPoint": "admin" } },
+            "api": { "entryPoint": "admin" },
+            "accessLog": { "filePath": dir.join("access.log"), "format": "json" },
+            "log": { "level": "info" },
+            "pidFile": dir.join("bloud-proxy.pid"),
+            "lifeCycle": { "graceTimeOut": self.grace },
+        });
+        // json! -> YAML value: both are plain data, so this conversion cannot lose anything.
+        serde_yaml::to_value(doc).unwrap_or(serde_yaml::Value::Null)
+    }
+
+    pub async fn start(self) -> anyhow::Result<Proxy> {
+        let dir = tempfile::Builder::new()
+            .prefix("bloud-proxy-test-")
+            .tempdir()
+            .context("creating the proxy temp dir")?;
+        let routes_dir = dir.path().join("routes");
+        std::fs::create_dir(&routes_dir)
+            .with_context(|| format!("creating {}", routes_dir.display()))?;
+        for (name, yaml) in &self.routes {
+            let path = routes_dir.join(name);
+            std::fs::write(&path, yaml).with_context(|| format!("writing {}", path.display()))?;
+        }
+
+        let mut last_err = None;
+        // A port picked by free_port can be taken before the proxy binds it: retry with new ports.
+        for attempt in 0..4 {
+            let ports = Ports {
+                web: free_port()?,
+                admin: free_port()?,
+            };
+            let static_value = match &self.custom_static {
+                Some(f) => f(ports, dir.path(), &routes_dir),
+                None => self.default_static(ports, dir.path(), &routes_dir),
+            };
+            let config_path = dir.path().join("bloud-proxy.yml");
+            let text = serde_yaml::to_string(&static_value).context("serialising static config")?;
+            std::fs::write(&config_path, text)
+                .with_context(|| format!("writing {}", config_path.display()))?;
+
+            let stdout_path = dir.path().join(format!("stdout-{attempt}.log"));
+            let stderr_path = dir.path().join(format!("stderr-{attempt}.log"));
+            let child = Command::new(BIN)
+                .arg("--config")
+                .arg(&config_path)
+                .env("RUST_BACKTRACE", "1")
+                .stdin(Stdio::null())
+                .stdout(Stdio::from(
+                    File::create(&stdout_path).context("stdout log")?,
+                ))
+                .stderr(Stdio::from(
+                    File::create(&stderr_path).context("stderr log")?,
+                ))
+                .spawn()
+                .with_context(|| format!("spawning {BIN}"))?;
+            let mut proxy = Proxy {
+                child: Some(child),
+                routes_dir: routes_dir.clone(),
+                config_path,
+                web: SocketAddr::from(([127, 0, 0, 1], ports.web)),
+                admin: SocketAddr::from(([127, 0, 0, 1], ports.admin)),
+                stdout_path,
+                stderr_path,
+                dir: None,
+                show_logs_on_drop: true,
+            };
+            match proxy.wait_ready().await {
+                Ok(()) => {
+                    proxy.dir = Some(dir);
+                    return Ok(proxy);
+                }
+                Err(e) => {
+                    let logs = proxy.logs();
+                    proxy.show_logs_on_drop = false;
+                    drop(proxy);
+                    let lower = logs.to_lowercase();
+                    let port_clash =
+                        lower.contains("address already in use") || lower.contains("addrinuse");
+                    last_err = Some(e.context(format!("proxy output:\n{}", tail(&logs, 4000))));
+                    if !port_clash {
+                        break;
+                    }
+                }
+            }
+        }
+        Err(last_err.unwrap_or_else(|| anyhow::anyhow!("proxy did not start")))
+    }
+}
+
+/// A running proxy process; killed (SIGKILL) on drop, with its logs printed if the test failed.
+pub struct Proxy {
+    child: Option<Child>,
+    pub routes_dir: PathBuf,
+    pub config_path: PathBuf,
+    pub web: SocketAddr,
+    pub admin: SocketAddr,
+    stdout_path: PathBuf,
+    stderr_path: PathBuf,
+    dir: Option<tempfile::TempDir>,
+    show_logs_on_drop: bool,
+}
+
+impl Proxy {
+    pub fn builder() -> ProxyBuilder {
+        ProxyBuilder::default()
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.web, path)
+    }
+
+    pub fn admin_url(&self, path: &str) -> String {
+        format!("http://{}{}", self.admin, path)
+    }
+
+    /// Where the static config tells the proxy to write its pid (bloud-agent reads it to SIGHUP).
+    pub fn pid_file(&self) -> PathBuf {
+        self.config_path.with_file_name("bloud-proxy.pid")
+    }
+
+    pub fn pid(&self) -> i32 {
+        self.child.as_ref().map(|c| c.id() as i32).unwrap_or(0)
+    }
+
+    async fn wait_ready(&mut self) -> anyhow::Result<()> {
+        let client = super::client()?;
+        let started = Instant::now();
+        let ping = self.url("/ping");
+        loop {
+            if let Some(status) = self.try_exit_status()? {
+                bail!("bloud-proxy exited during startup with {status}");
+            }
+            if let Ok(resp) = client
+                .get(&ping)
+                .timeout(Duration::from_secs(2))
+                .send()
+                .await
+            {
+                if resp.status().as_u16() == 200 {
+                    return Ok(());
+                }
+            }
+            if started.elapsed() > STARTUP_LIMIT {
+                bail!("bloud-proxy did not answer 200 on {ping} within {STARTUP_LIMIT:?}");
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    fn try_exit_status(&mut self) -> anyhow::Result<Option<ExitStatus>> {
+        match self.child.as_mut() {
+            Some(child) => child.try_wait().context("polling the proxy process"),
+            None => Ok(None),
+        }
+    }
+
+    /// Everything the proxy printed so far (stdout then stderr).
+    pub fn logs(&self) -> String {
+        let out = std::fs::read_to_string(&self.stdout_path).unwrap_or_default();
+        let err = std::fs::read_to_string(&self.stderr_path).unwrap_or_default();
+        format!("--- stdout ---\n{out}\n--- stderr ---\n{err}")
+    }
+
+    pub fn signal(&self, sig: i32) -> anyhow::Result<()> {
+        let pid = self.pid();
+        if pid <= 0 {
+            bail!("no proxy process to signal");
+        }
+        // SAFETY: kill(2) has no memory-safety preconditions; pid is our own child.
+        let rc = unsafe { libc::kill(pid, sig) };
+        if rc != 0 {
+            bail!(
+                "kill({pid}, {sig}) failed: {}",
+                std::io::Error::last_os_error()
+            );
+        }
+        Ok(())
+    }
+
+    pub fn sighup(&self) -> anyhow::Result<()> {
+        self.signal(libc::SIGHUP)
+    }
+
+    /// Waits for the process to exit on its own; `None` if it is still running after `limit`.
+    pub async fn wait_exit(&mut self, limit: Duration) -> anyhow::Result<Option<ExitStatus>> {
+        let deadline = Instant::now() + limit;
+        loop {
+            if let Some(status) = self.try_exit_status()? {
+                return Ok(Some(status));
+            }
+            if Instant::now() >= deadline {
+                return Ok(None);
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Writes a route file the way bloud-agent does: `<name>.tmp`, then rename over `<name>`.
+    pub fn write_route_file(&self, name: &str, yaml: &str) -> anyhow::Result<()> {
+        let tmp = self.routes_dir.join(format!("{name}.tmp"));
+        let dst = self.routes_dir.join(name);
+        std::fs::write(&tmp, yaml).with_context(|| format!("writing {}", tmp.display()))?;
+        std::fs::rename(&tmp, &dst)
+            .with_context(|| format!("renaming {} to {}", tmp.display(), dst.display()))?;
+        Ok(())
+    }
+
+    pub async fn metrics(&self) -> anyhow::Result<String> {
+        let url = self.admin_url("/metrics");
+        let resp = super::client()?
+            .get(&url)
+            .send()
+            .await
+            .with_context(|| format!("GET {url}"))?;
+        let status = resp.status();
+        let text = resp
+            .text()
+            .await
+            .with_context(|| format!("body of {url}"))?;
+        if !status.is_success() {
+            bail!("GET {url} answered {status}: {}", tail(&text, 500));
+        }
+        Ok(text)
+    }
+
+    pub async fn admin_json(&self, path: &str) -> anyhow::Result<serde_json::Value> {
+        let url = self.admin_url(path);
+        let resp = super::client()?
+            .get(&url)
+            .send()
+            .await
+            .with_context(|| format!("GET {url}"))?;
+        let status = resp.status();
+        let text = resp
+            .text()
+            .await
+            .with_context(|| format!("body of {url}"))?;
+        if !status.is_success() {
+            bail!("GET {url} answered {status}: {}", tail(&text, 500));
+        }
+        serde_json::from_str(&text)
+            .with_context(|| format!("{url} is not JSON: {}", tail(&text, 500)))
+    }
+
+    /// Peak resident set size of the proxy process (VmHWM), in KiB.
+    pub fn peak_rss_kib(&self) -> anyhow::Result<u64> {
+        proc_status_kib(self.pid(), "VmHWM:")
+    }
+
+    pub fn rss_kib(&self) -> anyhow::Result<u64> {
+        proc_status_kib(self.pid(), "VmRSS:")
+    }
+}
+
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        if std::thread::panicking() && self.show_logs_on_drop {
+            eprintln!("bloud-proxy output (tail):\n{}", tail(&self.logs(), 8000));
+        }
+    }
+}
+
+fn proc_status_kib(pid: i32, key: &str) -> anyhow::Result<u64> {
+    let path = format!("/proc/{pid}/status");
+    let text = std::fs::read_to_string(&path).with_context(|| format!("reading {path}"))?;
+    let line = text
+        .lines()
+        .find(|l| l.starts_with(key))
+        .with_context(|| format!("{path} has no {key} line"))?;
+    let number = line
+        .split_whitespace()
+        .nth(1)
+        .with_context(|| format!("{path}: malformed line {line:?}"))?;
+    number
+        .parse::<u64>()
+        .with_context(|| format!("{path}: {key} value {number:?} is not a number"))
+}
+
+/// Runs `bloud-proxy check --config <path>` and returns its output (bounded to 60 s).
+pub async fn run_check(config: &Path) -> anyhow::Result<Output> {
+    let mut cmd = tokio::process::Command::new(BIN);
+    cmd.arg("check")
+        .arg("--config")
+        .arg(config)
+        .stdin(Stdio::null())
+        .kill_on_drop(true);
+    let out = tokio::time::timeout(Duration::from_secs(60), cmd.output())
+        .await
+        .context("bloud-proxy check did not finish within 60 s")?
+        .with_context(|| format!("running {BIN} check"))?;
+    Ok(out)
+}
+
+/// The last `max` bytes of `s` (on a char boundary), for error messages.
+pub fn tail(s: &str, max: usize) -> &str {
+    if s.len() <= max {
+        return s;
+    }
+    let mut start = s.len() - max;
+    while !s.is_char_boundary(start) {
+        start += 1;
+    }
+    &s[start..]
+}
