@@ -11,6 +11,9 @@ const MAX_LOG_LINES = 5000;
 
 export function progressView(ctx: Ctx, app: string, op: 'install' | 'uninstall'): View {
   const ctrl = new AbortController();
+  const verb = op === 'install' ? 'Installing' : 'Removing';
+  const title = `${verb} ${app}`;
+  const heading = h('h1', {}, title);
   const status = h('p', { class: 'phase phase-waiting', role: 'status' }, op === 'install' ? 'Queued' : 'Queued for removal');
   const next = h('div', { class: 'actions' });
   const result = h('div', {});
@@ -36,7 +39,10 @@ export function progressView(ctx: Ctx, app: string, op: 'install' | 'uninstall')
 
   const onSnapshot = (apps: InstalledApp[]) => {
     const row = apps.find((a) => a.name === app);
-    if (row !== undefined) everSeen = true;
+    if (row !== undefined) {
+      everSeen = true;
+      if (row.display_name) heading.textContent = `${verb} ${row.display_name}`;
+    }
     const view = phaseOf(op, row, everSeen);
     status.textContent = view.label;
     status.className = `phase phase-${view.phase}`;
@@ -94,7 +100,6 @@ export function progressView(ctx: Ctx, app: string, op: 'install' | 'uninstall')
       if (!ctrl.signal.aborted) result.append(errorBox(messageOf(err)));
     });
 
-  const title = `${op === 'install' ? 'Installing' : 'Removing'} ${app}`;
-  const el = h('section', {}, h('h1', {}, title), status, result, next, h('h2', {}, 'System rebuild'), logState, log);
+  const el = h('section', {}, heading, status, result, next, h('h2', {}, 'System rebuild'), logState, log);
   return { el, title, cleanup: () => ctrl.abort() };
 }
