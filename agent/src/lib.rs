@@ -2,9 +2,36 @@
 
 /// App catalog: `apps/*/metadata.yaml`.
 pub mod catalog;
+/// Generation of `apps.nix` and the state file.
+pub mod nixgen;
 /// plan-install and plan-remove over the integration graph.
 pub mod plan;
 /// Generation of the proxy's `apps-routes.yml`.
 pub mod routes;
-/// Generation of `apps.nix` and the state file.
-pub mod nixgen;
+
+/// HTTP API and web shell.
+pub mod api;
+/// Local accounts, sessions and the loopback rule.
+pub mod auth;
+/// Command line.
+pub mod cli;
+/// Configuration file and `BLOUD_*` environment.
+pub mod config;
+/// SQLite storage.
+pub mod db;
+/// Demo apps and the demo rebuild command.
+pub mod demo;
+/// SSE event hub.
+pub mod events;
+/// App health checks.
+pub mod health;
+/// Executes install and uninstall operations.
+pub mod orchestrator;
+/// The operation queue.
+pub mod queue;
+/// Rebuild runner.
+pub mod rebuild;
+/// Startup and serving.
+pub mod server;
+/// Shared service state.
+pub mod service;

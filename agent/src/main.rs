@@ -1,1 +1,89 @@
-fn main() {}
+//! `bloud-agent`: see `bloud-agent --help`.
+
+use std::process::ExitCode;
+
+use bloud_agent::cli::{self, Command};
+use bloud_agent::config::Config;
+use tracing_subscriber::EnvFilter;
+
+fn init_logging() {
+    let filter = EnvFilter::try_from_env("BLOUD_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?)
+}
+
+fn main() -> ExitCode {
+    let cli = cli::parse();
+    init_logging();
+    let result = match cli.command {
+        Command::Serve { config } => serve(config),
+        Command::Install {
+            app,
+            choices,
+            target,
+        } => operation(&target, &app, true, choices.into_iter().collect(), false),
+        Command::Uninstall {
+            app,
+            clear_data,
+            target,
+        } => operation(&target, &app, false, Default::default(), clear_data),
+        Command::DemoApp { port, name } => runtime()
+            .and_then(|rt| rt.block_on(bloud_agent::demo::demo_app(port, name)))
+            .map(|_| true),
+        Command::DemoRebuild => bloud_agent::demo::demo_rebuild(),
+    };
+    match result {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::FAILURE,
+        Err(e) => {
+            eprintln!("bloud-agent: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn serve(config: Option<std::path::PathBuf>) -> anyhow::Result<bool> {
+    let config = Config::load(config.as_deref())?;
+    runtime()?.block_on(async move {
+        let running = bloud_agent::server::start(config).await?;
+        shutdown_signal().await;
+        tracing::info!("shutting down");
+        running.shutdown().await;
+        Ok(true)
+    })
+}
+
+async fn shutdown_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let (Ok(mut term), Ok(mut int)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) else {
+        // Without signal handlers, run until killed.
+        std::future::pending::<()>().await;
+        return;
+    };
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = int.recv() => {}
+    }
+}
+
+fn operation(
+    target: &cli::Target,
+    app: &str,
+    install: bool,
+    choices: std::collections::BTreeMap<String, String>,
+    clear_data: bool,
+) -> anyhow::Result<bool> {
+    let base = target.base_url()?;
+    runtime()?.block_on(cli::run_operation(&base, app, install, choices, clear_data))
+}

@@ -1,0 +1,250 @@
+//! `/api/apps…`: catalog, installed apps and their event stream, plans, install and uninstall.
+
+use std::collections::BTreeMap;
+
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use futures_util::stream::{self, StreamExt};
+use serde::Deserialize;
+use tokio::sync::broadcast::error::RecvError;
+
+use super::{error, sse, Api};
+use crate::plan;
+use crate::queue::{OpKind, OpResult, Operation};
+
+pub async fn catalog(State(api): State<Api>) -> Json<serde_json::Value> {
+    let catalog = api.service.catalog();
+    let apps: Vec<_> = catalog.store_apps().collect();
+    Json(serde_json::json!({ "apps": apps }))
+}
+
+pub async fn installed(State(api): State<Api>) -> Response {
+    match api.service.db.list_apps() {
+        Ok(apps) => Json(apps).into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, "cannot list installed apps");
+            error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "failed to get installed apps",
+            )
+        }
+    }
+}
+
+/// Full installed list on connect, then after every change.
+pub async fn events(State(api): State<Api>) -> Response {
+    let rx = api.service.events.subscribe_apps();
+    let snapshot = || -> Option<String> {
+        api.service
+            .db
+            .list_apps()
+            .ok()
+            .and_then(|apps| serde_json::to_string(&apps).ok())
+    };
+    let first = snapshot().unwrap_or_else(|| "[]".to_string());
+    let service = api.service.clone();
+    let live = stream::unfold(rx, move |mut rx| {
+        let service = service.clone();
+        async move {
+            loop {
+                match rx.recv().await {
+                    Ok(json) => return Some((sse::frame(&json), rx)),
+                    // Snapshots supersede each other: after a lag, send the current one.
+                    Err(RecvError::Lagged(_)) => {
+                        if let Some(json) = service
+                            .db
+                            .list_apps()
+                            .ok()
+                            .and_then(|a| serde_json::to_string(&a).ok())
+                        {
+                            return Some((sse::frame(&json), rx));
+                        }
+                    }
+                    Err(RecvError::Closed) => return None,
+                }
+            }
+        }
+    });
+    sse::respond(stream::once(async move { sse::frame(&first) }).chain(live))
+}
+
+pub async fn refresh_catalog(State(api): State<Api>) -> Json<serde_json::Value> {
+    let errors = api.service.refresh_catalog();
+    if let Err(e) = api.service.regenerate_routes() {
+        tracing::warn!(error = %e, "routes not updated after the catalog refresh");
+    }
+    Json(serde_json::json!({ "status": "catalog refreshed", "errors": errors }))
+}
+
+fn plan_error(e: plan::PlanError) -> Response {
+    match e {
+        plan::PlanError::UnknownApp(_) => error(StatusCode::NOT_FOUND, e.to_string()),
+        other => error(StatusCode::BAD_REQUEST, other.to_string()),
+    }
+}
+
+pub async fn plan_install(State(api): State<Api>, Path(name): Path<String>) -> Response {
+    let installed = match api.service.installed() {
+        Ok(i) => i,
+        Err(e) => return error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+    };
+    match plan::plan_install(&api.service.catalog(), &installed, &name) {
+        Ok(p) => Json(p).into_response(),
+        Err(e) => plan_error(e),
+    }
+}
+
+pub async fn plan_remove(State(api): State<Api>, Path(name): Path<String>) -> Response {
+    let installed = match api.service.installed() {
+        Ok(i) => i,
+        Err(e) => return error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+    };
+    match plan::plan_remove(&api.service.catalog(), &installed, &name) {
+        Ok(p) => Json(p).into_response(),
+        Err(e) => plan_error(e),
+    }
+}
+
+pub async fn metadata(State(api): State<Api>, Path(name): Path<String>) -> Response {
+    match api.service.catalog().get(&name) {
+        Some(app) => Json(app).into_response(),
+        None => error(StatusCode::NOT_FOUND, "app not found"),
+    }
+}
+
+pub async fn icon(State(api): State<Api>, Path(name): Path<String>) -> Response {
+    let Some(path) = api.service.catalog().icon_path(&name) else {
+        return (StatusCode::NOT_FOUND, "icon not found").into_response();
+    };
+    match tokio::fs::read(&path).await {
+        Ok(bytes) => (
+            [
+                (header::CONTENT_TYPE, "image/png"),
+                (header::CACHE_CONTROL, "public, max-age=86400"),
+            ],
+            bytes,
+        )
+            .into_response(),
+        Err(e) => {
+            tracing::warn!(path = %path.display(), error = %e, "cannot read icon");
+            (StatusCode::NOT_FOUND, "icon not found").into_response()
+        }
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct InstallBody {
+    #[serde(default)]
+    choices: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct UninstallBody {
+    #[serde(default)]
+    clear_data: bool,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct WaitQuery {
+    /// `wait=false`: answer 202 once queued instead of waiting for the result.
+    wait: Option<bool>,
+}
+
+/// An empty body means "no options" (upstream parsed the body only when one was sent).
+fn parse_body<T: Default + serde::de::DeserializeOwned>(body: &Bytes) -> Result<T, Response> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(T::default());
+    }
+    serde_json::from_slice(body).map_err(|e| {
+        error(
+            StatusCode::BAD_REQUEST,
+            format!("invalid request body: {e}"),
+        )
+    })
+}
+
+async fn run(api: &Api, op: Operation, wait: bool) -> Response {
+    let app = op.app.clone();
+    let rx = match api.queue.submit(op) {
+        Ok(rx) => rx,
+        Err(e) => return error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+    };
+    if !wait {
+        return (
+            StatusCode::ACCEPTED,
+            Json(serde_json::json!({ "app": app, "queued": true })),
+        )
+            .into_response();
+    }
+    // Dropping this future (client gone) only stops the waiting: the queue runs the operation.
+    match rx.await {
+        Ok(result) => result_response(result),
+        Err(_) => error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "the operation queue stopped before finishing; see the agent's log",
+        ),
+    }
+}
+
+fn result_response(result: OpResult) -> Response {
+    let status = if result.success {
+        StatusCode::OK
+    } else {
+        StatusCode::BAD_REQUEST
+    };
+    (status, Json(result)).into_response()
+}
+
+pub async fn install(
+    State(api): State<Api>,
+    Path(name): Path<String>,
+    Query(q): Query<WaitQuery>,
+    body: Bytes,
+) -> Response {
+    let body: InstallBody = match parse_body(&body) {
+        Ok(b) => b,
+        Err(r) => return r,
+    };
+    if !api.service.catalog().contains(&name) {
+        return error(StatusCode::NOT_FOUND, format!("unknown app: {name}"));
+    }
+    let op = Operation {
+        app: name,
+        kind: OpKind::Install {
+            choices: body.choices,
+        },
+    };
+    run(&api, op, q.wait.unwrap_or(true)).await
+}
+
+pub async fn uninstall(
+    State(api): State<Api>,
+    Path(name): Path<String>,
+    Query(q): Query<WaitQuery>,
+    body: Bytes,
+) -> Response {
+    let body: UninstallBody = match parse_body(&body) {
+        Ok(b) => b,
+        Err(r) => return r,
+    };
+    // Not installed yet may still be fine: an install of it can be waiting in the same batch.
+    match api.service.db.get_app(&name) {
+        Ok(None) if !api.service.catalog().contains(&name) => {
+            return error(StatusCode::NOT_FOUND, format!("app not installed: {name}"))
+        }
+        Ok(_) => {}
+        Err(e) => return error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+    }
+    let op = Operation {
+        app: name,
+        kind: OpKind::Uninstall {
+            clear_data: body.clear_data,
+        },
+    };
+    run(&api, op, q.wait.unwrap_or(true)).await
+}

@@ -1,0 +1,204 @@
+//! `/api/setup/*` and `/api/auth/*`: first-user setup, login, logout, current user.
+
+use axum::extract::State;
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::Json;
+use serde::Deserialize;
+
+use super::{error, Api};
+use crate::auth::{
+    clear_session_cookie, current_user, hash_password, session_cookie, session_token,
+    validate_password, validate_username, verify_password, SESSION_TTL,
+};
+
+#[derive(Deserialize)]
+pub struct Credentials {
+    #[serde(default)]
+    username: String,
+    #[serde(default)]
+    password: String,
+}
+
+fn setup_error(status: StatusCode, message: &str) -> Response {
+    (
+        status,
+        Json(serde_json::json!({ "success": false, "error": message })),
+    )
+        .into_response()
+}
+
+fn secure(api: &Api) -> bool {
+    api.service.config.public_url.starts_with("https://")
+}
+
+pub async fn setup_status(State(api): State<Api>) -> Response {
+    match api.service.db.has_users() {
+        Ok(has) => Json(serde_json::json!({
+            "setupRequired": !has,
+            // No Authentik is needed for local accounts.
+            "authentikReady": false,
+        }))
+        .into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, "setup status");
+            (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                Json(serde_json::json!({ "setupRequired": false, "authentikReady": false })),
+            )
+                .into_response()
+        }
+    }
+}
+
+/// Creates the first user and signs them in. 409 once any user exists; concurrent calls create
+/// exactly one user (the insert is conditional, see `Db::create_first_user`).
+pub async fn create_user(State(api): State<Api>, body: axum::body::Bytes) -> Response {
+    match api.service.db.has_users() {
+        Ok(true) => return setup_error(StatusCode::CONFLICT, "Setup already completed"),
+        Ok(false) => {}
+        Err(e) => {
+            tracing::error!(error = %e, "setup");
+            return setup_error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "Failed to check existing users",
+            );
+        }
+    }
+    let Ok(creds) = serde_json::from_slice::<Credentials>(&body) else {
+        return setup_error(StatusCode::BAD_REQUEST, "Invalid request body");
+    };
+    if let Err(m) = validate_username(&creds.username) {
+        return setup_error(StatusCode::BAD_REQUEST, m);
+    }
+    if let Err(m) = validate_password(&creds.password) {
+        return setup_error(StatusCode::BAD_REQUEST, m);
+    }
+    let password = creds.password;
+    let hash = match tokio::task::spawn_blocking(move || hash_password(&password)).await {
+        Ok(Ok(h)) => h,
+        Ok(Err(e)) => {
+            tracing::error!(error = %e, "setup");
+            return setup_error(StatusCode::INTERNAL_SERVER_ERROR, "Failed to create user");
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "setup");
+            return setup_error(StatusCode::INTERNAL_SERVER_ERROR, "Failed to create user");
+        }
+    };
+    let user = match api.service.db.create_first_user(&creds.username, &hash) {
+        Ok(Some(u)) => u,
+        Ok(None) => return setup_error(StatusCode::CONFLICT, "Setup already completed"),
+        Err(e) => {
+            tracing::error!(error = %e, "setup");
+            return setup_error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "Failed to create local user record",
+            );
+        }
+    };
+    tracing::info!(username = %user.username, "first user created");
+    let mut resp = Json(serde_json::json!({
+        "success": true,
+        "loginUrl": "/",
+        "user": user,
+    }))
+    .into_response();
+    match api.service.db.create_session(&user.id, SESSION_TTL) {
+        Ok(token) => {
+            resp.headers_mut()
+                .insert(header::SET_COOKIE, session_cookie(&token, secure(&api)));
+        }
+        Err(e) => tracing::warn!(error = %e, "user created but not signed in"),
+    }
+    resp
+}
+
+pub async fn login(State(api): State<Api>, body: axum::body::Bytes) -> Response {
+    let Ok(creds) = serde_json::from_slice::<Credentials>(&body) else {
+        return error(StatusCode::BAD_REQUEST, "Invalid request body");
+    };
+    let found = match api.service.db.user_by_name(&creds.username) {
+        Ok(f) => f,
+        Err(e) => {
+            tracing::error!(error = %e, "login");
+            return error(StatusCode::INTERNAL_SERVER_ERROR, "Login failed");
+        }
+    };
+    let password = creds.password;
+    // Unknown users cost a hash verification too, so timing does not reveal which names exist.
+    let (user, stored) = match found {
+        Some((u, h)) => (Some(u), h),
+        None => (None, String::new()),
+    };
+    let ok = tokio::task::spawn_blocking(move || {
+        let stored = if stored.is_empty() {
+            dummy_hash()
+        } else {
+            stored
+        };
+        verify_password(&stored, &password)
+    })
+    .await
+    .unwrap_or(false);
+    let Some(user) = user.filter(|_| ok) else {
+        tracing::info!(username = %creds.username, "login refused");
+        return error(StatusCode::UNAUTHORIZED, "Invalid username or password");
+    };
+    match api.service.db.create_session(&user.id, SESSION_TTL) {
+        Ok(token) => {
+            let mut resp = Json(&user).into_response();
+            resp.headers_mut()
+                .insert(header::SET_COOKIE, session_cookie(&token, secure(&api)));
+            resp
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "login");
+            error(StatusCode::INTERNAL_SERVER_ERROR, "Login failed")
+        }
+    }
+}
+
+/// An argon2id hash of a random string nobody knows, computed once.
+fn dummy_hash() -> String {
+    static HASH: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    HASH.get_or_init(|| {
+        let secret = format!("{:x}", rand::random::<u128>());
+        hash_password(&secret).unwrap_or_default()
+    })
+    .clone()
+}
+
+fn end_session(api: &Api, headers: &HeaderMap) {
+    if let Some(token) = session_token(headers) {
+        if let Err(e) = api.service.db.delete_session(&token) {
+            tracing::warn!(error = %e, "logout: cannot delete the session");
+        }
+    }
+}
+
+pub async fn logout(State(api): State<Api>, headers: HeaderMap) -> Response {
+    end_session(&api, &headers);
+    let mut resp = Json(serde_json::json!({ "success": true })).into_response();
+    resp.headers_mut()
+        .insert(header::SET_COOKIE, clear_session_cookie());
+    resp
+}
+
+/// Upstream's `POST /auth/logout`: clears the session and redirects to `/`.
+pub async fn logout_redirect(State(api): State<Api>, headers: HeaderMap) -> Response {
+    end_session(&api, &headers);
+    let mut resp = Redirect::to("/").into_response();
+    resp.headers_mut()
+        .insert(header::SET_COOKIE, clear_session_cookie());
+    resp
+}
+
+/// The session's user; no loopback shortcut here (a local CLI has no user).
+pub async fn me(State(api): State<Api>, headers: HeaderMap) -> Response {
+    match current_user(&api.service, &headers) {
+        Ok(Some(user)) => Json(user).into_response(),
+        Ok(None) => error(StatusCode::UNAUTHORIZED, "Not authenticated"),
+        Err(e) => crate::auth::session_lookup_failed(e),
+    }
+}

@@ -1,0 +1,79 @@
+//! The HTTP API (upstream host-agent routes and JSON shapes, reference/upstream-agent.md §2) and
+//! the web shell. One file per route group.
+
+// Handlers bail out with a ready `Response`; boxing it would only add noise.
+#![allow(clippy::result_large_err)]
+
+mod apps;
+mod auth;
+mod rebuilds;
+mod sse;
+mod system;
+mod web;
+
+use std::sync::Arc;
+
+use axum::http::StatusCode;
+use axum::middleware;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+
+use crate::queue::Queue;
+use crate::service::Service;
+
+/// What every handler gets.
+#[derive(Clone)]
+pub struct Api {
+    pub service: Arc<Service>,
+    pub queue: Queue,
+}
+
+/// `{"error": message}` with a status, upstream's error shape.
+pub(crate) fn error(status: StatusCode, message: impl Into<String>) -> Response {
+    (status, Json(serde_json::json!({ "error": message.into() }))).into_response()
+}
+
+pub fn router(api: Api) -> Router {
+    let protected = Router::new()
+        .route("/api/apps", get(apps::catalog))
+        .route("/api/apps/", get(apps::catalog))
+        .route("/api/apps/installed", get(apps::installed))
+        .route("/api/apps/events", get(apps::events))
+        .route("/api/apps/refresh-catalog", post(apps::refresh_catalog))
+        .route("/api/apps/{name}/plan-install", get(apps::plan_install))
+        .route("/api/apps/{name}/plan-remove", get(apps::plan_remove))
+        .route("/api/apps/{name}/metadata", get(apps::metadata))
+        .route("/api/apps/{name}/icon", get(apps::icon))
+        .route("/api/apps/{name}/install", post(apps::install))
+        .route("/api/apps/{name}/uninstall", post(apps::uninstall))
+        .route("/api/rebuilds", get(rebuilds::list))
+        .route("/api/rebuilds/latest", get(rebuilds::latest))
+        .route("/api/rebuilds/stream", get(rebuilds::stream))
+        .route("/api/rebuilds/{id}", get(rebuilds::get))
+        .route("/api/rebuilds/{id}/log", get(rebuilds::log))
+        // Upstream's path; here it follows the queue's rebuilds instead of starting one.
+        .route("/api/system/rebuild/stream", get(rebuilds::stream))
+        .route_layer(middleware::from_fn_with_state(
+            api.service.clone(),
+            crate::auth::require_session,
+        ));
+
+    let public = Router::new()
+        .route("/api/health", get(system::health))
+        .route("/api/setup/status", get(auth::setup_status))
+        .route("/api/setup/create-user", post(auth::create_user))
+        .route("/api/auth/login", post(auth::login))
+        .route("/api/auth/logout", post(auth::logout))
+        .route("/api/auth/me", get(auth::me))
+        .route("/auth/logout", post(auth::logout_redirect))
+        .route("/api", get(system::api_not_found))
+        .route("/api/{*rest}", axum::routing::any(system::api_not_found))
+        .route("/embed", axum::routing::any(web::embed_not_installed))
+        .route(
+            "/embed/{*rest}",
+            axum::routing::any(web::embed_not_installed),
+        );
+
+    protected.merge(public).fallback(web::shell).with_state(api)
+}

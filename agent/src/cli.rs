@@ -1,0 +1,213 @@
+//! Command line: `serve`, the `install`/`uninstall` client of the local API, and the demo
+//! helpers.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand};
+
+use crate::config::{keys_help, Config};
+
+const ABOUT: &str = "Bloud's host agent: app catalog, install plans, the operation queue, \
+NixOS rebuilds, proxy routes, health checks, and the API and web shell on loopback.";
+
+#[derive(Debug, Parser)]
+#[command(name = "bloud-agent", version, about = ABOUT)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the agent (API and shell on `listen`, 127.0.0.1:3000 by default).
+    Serve {
+        /// YAML config file; without it, defaults and BLOUD_* variables are used.
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+    },
+    /// Install a catalog app through the running agent and wait for the result, printing the
+    /// rebuild log as it runs. Talks to the API from loopback, so no login is needed.
+    Install {
+        /// App name, as in the catalog (e.g. miniflux).
+        app: String,
+        /// Pick the app for an integration: --choice database=postgres (repeatable).
+        #[arg(long = "choice", value_name = "INTEGRATION=APP", value_parser = parse_choice)]
+        choices: Vec<(String, String)>,
+        #[command(flatten)]
+        target: Target,
+    },
+    /// Uninstall an app through the running agent and wait for the result.
+    Uninstall {
+        app: String,
+        /// Also delete the app's data directory (<dataDir>/<app>).
+        #[arg(long)]
+        clear_data: bool,
+        #[command(flatten)]
+        target: Target,
+    },
+    /// Demo mode: a tiny web app standing in for a real one (used by demo-rebuild).
+    DemoApp {
+        #[arg(long)]
+        port: u16,
+        #[arg(long)]
+        name: String,
+    },
+    /// Demo mode: the rebuild command. Starts a demo app on the catalog port of every enabled
+    /// app in apps-state.json and stops the others (reads the BLOUD_* variables the agent sets).
+    DemoRebuild,
+}
+
+#[derive(Debug, Args)]
+pub struct Target {
+    /// Agent URL (default: http://<listen> from --config, else http://127.0.0.1:3000).
+    #[arg(long)]
+    pub url: Option<String>,
+    /// The agent's config file, to find its `listen` address.
+    #[arg(long, short)]
+    pub config: Option<PathBuf>,
+}
+
+fn parse_choice(s: &str) -> Result<(String, String), String> {
+    s.split_once('=')
+        .filter(|(k, v)| !k.is_empty() && !v.is_empty())
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .ok_or_else(|| format!("`{s}` is not INTEGRATION=APP"))
+}
+
+/// Parses argv, with the config key table appended to `--help`.
+pub fn parse() -> Cli {
+    let help = format!(
+        "Config keys (YAML file; each also a BLOUD_* environment variable, which wins):\n{}\n\
+         Relative paths are relative to the working directory.\n\n\
+         Examples:\n  bloud-agent serve --config /etc/bloud/agent.yaml\n  \
+         bloud-agent serve --config demo/agent.yaml     # demo mode, from the repository root\n  \
+         bloud-agent install miniflux\n  bloud-agent uninstall miniflux --clear-data",
+        keys_help()
+    );
+    let matches = Cli::command().after_long_help(help).get_matches();
+    match Cli::from_arg_matches(&matches) {
+        Ok(cli) => cli,
+        Err(e) => e.exit(),
+    }
+}
+
+impl Target {
+    pub fn base_url(&self) -> anyhow::Result<String> {
+        if let Some(url) = &self.url {
+            return Ok(url.trim_end_matches('/').to_string());
+        }
+        let config = Config::load(self.config.as_deref())?;
+        let mut addr = config.listen;
+        if addr.ip().is_unspecified() {
+            addr.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
+        }
+        Ok(format!("http://{addr}"))
+    }
+}
+
+/// `install` / `uninstall`: POST to the API, print the rebuild log meanwhile.
+pub async fn run_operation(
+    base: &str,
+    app: &str,
+    install: bool,
+    choices: BTreeMap<String, String>,
+    clear_data: bool,
+) -> anyhow::Result<bool> {
+    let client = reqwest::Client::builder().no_proxy().build()?;
+    let unreachable = |e: reqwest::Error| {
+        anyhow::anyhow!(
+            "cannot reach bloud-agent at {base}: {e}; is it running (bloud-agent serve)?"
+        )
+    };
+    // Rebuilds up to this one are history; only newer ones are printed.
+    let latest = client
+        .get(format!("{base}/api/rebuilds/latest"))
+        .send()
+        .await
+        .map_err(unreachable)?;
+    let after: i64 = if latest.status().is_success() {
+        latest
+            .json::<serde_json::Value>()
+            .await
+            .ok()
+            .and_then(|v| v["id"].as_i64())
+            .unwrap_or(0)
+    } else {
+        0
+    };
+    let follower = tokio::spawn(follow_log(client.clone(), base.to_string(), after));
+
+    let (path, body) = if install {
+        let body = if choices.is_empty() {
+            serde_json::json!({})
+        } else {
+            serde_json::json!({ "choices": choices })
+        };
+        ("install", body)
+    } else {
+        ("uninstall", serde_json::json!({ "clearData": clear_data }))
+    };
+    eprintln!("{path} {app}: queued; waiting for the agent…");
+    let resp = client
+        .post(format!("{base}/api/apps/{app}/{path}"))
+        .json(&body)
+        .send()
+        .await
+        .map_err(unreachable)?;
+    let status = resp.status();
+    let text = resp.text().await.unwrap_or_default();
+    follower.abort();
+    let v: serde_json::Value = serde_json::from_str(&text).unwrap_or(serde_json::Value::Null);
+    let ok = status.is_success() && v["success"].as_bool() == Some(true);
+    if ok {
+        let apps = v["appsInstalled"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|x| x.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            })
+            .unwrap_or_default();
+        if install {
+            println!("installed {app} (enabled: {apps}); it starts in the background");
+        } else {
+            println!("uninstalled {app}");
+        }
+    } else {
+        let err = v["error"].as_str().map(str::to_string).unwrap_or(text);
+        eprintln!("{path} {app} failed (HTTP {}): {err}", status.as_u16());
+    }
+    Ok(ok)
+}
+
+async fn follow_log(client: reqwest::Client, base: String, after: i64) {
+    let Ok(mut resp) = client
+        .get(format!("{base}/api/rebuilds/stream"))
+        .send()
+        .await
+    else {
+        return;
+    };
+    let mut buf = Vec::new();
+    while let Ok(Some(chunk)) = resp.chunk().await {
+        buf.extend_from_slice(&chunk);
+        while let Some(pos) = buf.iter().position(|b| *b == b'\n') {
+            let line: Vec<u8> = buf.drain(..=pos).collect();
+            let line = String::from_utf8_lossy(&line);
+            let Some(data) = line.trim_end().strip_prefix("data:") else {
+                continue;
+            };
+            let Ok(ev) = serde_json::from_str::<serde_json::Value>(data.trim_start()) else {
+                continue;
+            };
+            if ev["rebuildId"].as_i64().unwrap_or(0) <= after {
+                continue;
+            }
+            if let Some(msg) = ev["message"].as_str() {
+                eprintln!("  | {msg}");
+            }
+        }
+    }
+}

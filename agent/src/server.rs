@@ -1,0 +1,167 @@
+//! Starting the service: open storage, recover from an interrupted run, start the queue and the
+//! health monitor, write the routes, then serve the API on `listen`.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+use crate::api::{self, Api};
+use crate::config::Config;
+use crate::health;
+use crate::nixgen;
+use crate::orchestrator::Orchestrator;
+use crate::queue::{OpKind, Queue, QueueError};
+use crate::service::{status, Service, ServiceError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    #[error(transparent)]
+    Service(#[from] ServiceError),
+    #[error(transparent)]
+    Queue(#[from] QueueError),
+    #[error(transparent)]
+    Db(#[from] crate::db::DbError),
+    #[error(
+        "cannot listen on {addr}: {source}; is another bloud-agent running? (setting `listen`)"
+    )]
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+}
+
+/// A running agent.
+pub struct Running {
+    pub addr: SocketAddr,
+    pub service: Arc<Service>,
+    stop: Option<oneshot::Sender<()>>,
+    task: JoinHandle<()>,
+}
+
+impl Running {
+    /// Stops accepting, gives open requests (not streams) a moment, then ends.
+    pub async fn shutdown(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        let _ = tokio::time::timeout(Duration::from_secs(5), &mut self.task).await;
+        self.task.abort();
+    }
+
+    /// Runs until the server task ends (it only ends through `shutdown`).
+    pub async fn wait(self) {
+        let _ = self.task.await;
+    }
+}
+
+/// Opens everything and starts serving.
+pub async fn start(config: Config) -> Result<Running, ServerError> {
+    let listen = config.listen;
+    let service = Arc::new(Service::open(config)?);
+    let queue = Queue::start(
+        Arc::new(Orchestrator {
+            service: service.clone(),
+        }),
+        service.db.clone(),
+        service.config.batch_window,
+    );
+    recover(&service, &queue)?;
+    if let Err(e) = service.regenerate_routes() {
+        tracing::warn!(error = %e, "routes not written at startup");
+    }
+    tokio::spawn(health::monitor(service.clone(), health::MONITOR_INTERVAL));
+
+    let listener = TcpListener::bind(listen)
+        .await
+        .map_err(|source| ServerError::Bind {
+            addr: listen,
+            source,
+        })?;
+    let addr = listener.local_addr().map_err(|source| ServerError::Bind {
+        addr: listen,
+        source,
+    })?;
+    let app = api::router(Api {
+        service: service.clone(),
+        queue,
+    });
+    let (stop_tx, stop_rx) = oneshot::channel::<()>();
+    let task = tokio::spawn(async move {
+        let serve = axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(async move {
+            let _ = stop_rx.await;
+        });
+        if let Err(e) = serve.await {
+            tracing::error!(error = %e, "server stopped");
+        }
+    });
+    tracing::info!(%addr, "bloud-agent listening");
+    Ok(Running {
+        addr,
+        service,
+        stop: Some(stop_tx),
+        task,
+    })
+}
+
+/// Makes the stored state truthful after a restart (or a crash):
+/// - rebuilds that were running are `interrupted`;
+/// - an operation that was running is reported failed: its apps go from `installing` to
+///   `failed` (and are disabled in the Nix state, so the next rebuild does not deploy them
+///   half-way), from `uninstalling` to `error`;
+/// - queued operations that had not started run again;
+/// - `starting` apps are health-checked again.
+fn recover(service: &Arc<Service>, queue: &Queue) -> Result<(), ServerError> {
+    let interrupted_rebuilds = service.db.mark_interrupted_rebuilds()?;
+    let recovered = queue.recover()?;
+    if interrupted_rebuilds > 0 || !recovered.interrupted.is_empty() {
+        tracing::warn!(
+            rebuilds = interrupted_rebuilds,
+            operations = recovered.interrupted.len(),
+            "the previous run stopped during an operation; marking it failed"
+        );
+    }
+    for op in &recovered.interrupted {
+        tracing::warn!(app = %op.app, kind = ?op.kind, "operation interrupted by a restart");
+        if let OpKind::Uninstall { .. } = op.kind {
+            service.set_status(&op.app, status::ERROR);
+        }
+    }
+    let catalog = service.catalog();
+    let nix_dir = service.nix_dir();
+    let mut state = nixgen::load_state(&nix_dir).ok();
+    let mut state_changed = false;
+    for app in service.db.list_apps()? {
+        match app.status.as_str() {
+            status::INSTALLING => {
+                service.set_status(&app.name, status::FAILED);
+                if let Some(state) = state.as_mut() {
+                    state_changed |= state.apply_uninstall(&catalog, &app.name);
+                }
+            }
+            status::UNINSTALLING => service.set_status(&app.name, status::ERROR),
+            status::STARTING => health::spawn_wait_healthy(service.clone(), app.name.clone()),
+            _ => {}
+        }
+    }
+    if let (true, Some(state)) = (state_changed, state) {
+        if let Err(e) = nixgen::write_atomic(&nix_dir, &state) {
+            tracing::error!(error = %e, "cannot disable interrupted apps in apps.nix");
+        }
+    }
+    if !recovered.pending.is_empty() {
+        tracing::info!(
+            operations = recovered.pending.len(),
+            "queued operations resumed"
+        );
+    }
+    queue.resume(recovered.pending)?;
+    Ok(())
+}
