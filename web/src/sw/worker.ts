@@ -263,8 +263,12 @@ const NULL_BODY_STATUS = new Set([101, 103, 204, 205, 304]);
  * workers then keep their root-level URL as base, so their relative imports come back through
  * the worker (as upstream, which needed it for Actual's worker), without buffering the body.
  */
+function isOpaque(resp: Response): boolean {
+  return resp.type === 'opaque' || resp.type === 'opaqueredirect' || resp.type === 'error';
+}
+
 function detachUrl(resp: Response, method: string): Response {
-  if (resp.type === 'opaque' || resp.type === 'opaqueredirect' || resp.type === 'error') return resp;
+  if (isOpaque(resp)) return resp;
   const body = NULL_BODY_STATUS.has(resp.status) || method === 'HEAD' ? null : resp.body;
   return new Response(body, { status: resp.status, statusText: resp.statusText, headers: resp.headers });
 }
@@ -298,7 +302,7 @@ async function navigateWithIntercepts(request: Request, app: string): Promise<Re
   const resp = await fetch(request);
   const config = currentIntercepts(app);
   const type = resp.headers.get('content-type') ?? '';
-  if (!hasIntercepts(config) || resp.type !== 'basic' || resp.status !== 200 || !type.includes('text/html')) {
+  if (!hasIntercepts(config) || isOpaque(resp) || resp.status !== 200 || !type.includes('text/html')) {
     return resp;
   }
   const html = await resp.text();
