@@ -261,9 +261,22 @@ pub struct EmbedSettings {
     /// Root paths that must never get the prefix (e.g. Actual Budget's `/openid-cb`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub exclude: Vec<String>,
-    /// Script injected at the start of `<head>` of the app's HTML documents.
+    /// Markup injected at the start of `<head>` of the app's HTML documents.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub inject: Option<String>,
+    pub inject: Option<EmbedInject>,
+}
+
+/// `routing.embed.inject`, passed to the proxy's `embed.inject` as is: a
+/// `<meta name="bloud-intercept-config">` carrying `config` (`{{origin}}` and `{{embedUrl}}` are
+/// filled in by the proxy), a `<script src>`, an inline `<script>`; each optional.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq, Eq)]
+pub struct EmbedInject {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub config: Option<serde_json::Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub src: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub script: Option<String>,
 }
 
 impl EmbedSettings {

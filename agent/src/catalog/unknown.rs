@@ -52,7 +52,10 @@ const EMBED: Shape = Object(&[
     ("css", Any),
     ("cookiePath", Any),
     ("exclude", Any),
-    ("inject", Any),
+    (
+        "inject",
+        Object(&[("config", Any), ("src", Any), ("script", Any)]),
+    ),
 ]);
 const ROUTING: Shape = Object(&[
     ("headers", Any),

@@ -173,15 +173,52 @@ fn validate_app(app: &AppMeta, dir_name: &str, p: &mut Problems) {
         }
         if let Some(embed) = &routing.embed {
             for (i, path) in embed.exclude.iter().enumerate() {
-                if !path.starts_with('/') {
+                if let Some(why) = exclude_problem(path) {
                     p.add(
                         format!("routing.embed.exclude[{i}]"),
-                        format!("`{path}` must be a root path starting with `/`"),
+                        format!("`{path}` {why}"),
+                    );
+                }
+            }
+            if let Some(inject) = &embed.inject {
+                if inject.config.is_none() && inject.src.is_none() && inject.script.is_none() {
+                    p.add(
+                        "routing.embed.inject",
+                        "give at least one of config, src, script (or leave inject out)",
+                    );
+                }
+                let bad_src = |src: &String| {
+                    src.is_empty() || src.bytes().any(|b| b <= b' ' || b == b'"' || b == b'<')
+                };
+                if inject.src.as_ref().is_some_and(bad_src) {
+                    p.add(
+                        "routing.embed.inject.src",
+                        "must be a URL without spaces, quotes or `<`",
                     );
                 }
             }
         }
     }
+}
+
+/// Why an `exclude` entry would be rejected by the proxy's `embed` middleware, if it would.
+fn exclude_problem(path: &str) -> Option<&'static str> {
+    if !path.starts_with('/') {
+        return Some("must be a root path starting with `/`");
+    }
+    if path == "/" {
+        return Some("would exclude every path: set location/html/css to false instead");
+    }
+    let odd_byte = |b: u8| b <= b' ' || b == 0x7f || matches!(b, b'?' | b'#' | b'\\');
+    if path.bytes().any(odd_byte) || path.contains("//") {
+        return Some(
+            "must be a plain path (no query, fragment, spaces, control characters, `\\` or `//`)",
+        );
+    }
+    if path.split('/').any(|seg| seg == "." || seg == "..") {
+        return Some("must not contain `.` or `..` segments");
+    }
+    None
 }
 
 fn validate_integrations(app: &AppMeta, p: &mut Problems) {

@@ -65,9 +65,9 @@ pub(crate) fn render(table: &RouteTable) -> String {
         let _ = writeln!(out, "      priority: {}", r.priority);
         out.push_str("      middlewares:\n");
         for m in &r.middlewares {
-            let _ = writeln!(out, "        - {}", quote(m));
+            let _ = writeln!(out, "        - {}", key(m));
         }
-        let _ = writeln!(out, "      service: {}", quote(&r.service));
+        let _ = writeln!(out, "      service: {}", key(&r.service));
     }
 
     out.push_str("\n  middlewares:\n");
@@ -126,7 +126,18 @@ fn render_middleware(out: &mut String, m: &Middleware) {
                 }
             }
             if let Some(inject) = &settings.inject {
-                let _ = writeln!(out, "        inject: {}", quote(inject));
+                out.push_str("        inject:\n");
+                if let Some(config) = &inject.config {
+                    // JSON is valid flow-style YAML; a Value always serialises.
+                    let json = serde_json::to_string(config).unwrap_or_else(|_| "null".into());
+                    let _ = writeln!(out, "          config: {json}");
+                }
+                if let Some(src) = &inject.src {
+                    let _ = writeln!(out, "          src: {}", quote(src));
+                }
+                if let Some(script) = &inject.script {
+                    let _ = writeln!(out, "          script: {}", quote(script));
+                }
             }
         }
         Middleware::ResponseHeaders(h) => render_headers(out, "customResponseHeaders", h),

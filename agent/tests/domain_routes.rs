@@ -1,0 +1,419 @@
+//! Route generation: goldens next to upstream's, semantic comparison with upstream's generator
+//! output, behaviour on the real catalog, atomic writes.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+use bloud_agent::catalog::{AppMeta, Catalog, Routing};
+use bloud_agent::routes::{self, generate, write_atomic, ROUTES_FILE};
+use serde_yaml::Value;
+
+const PUBLIC_URL: &str = "http://bloud.local";
+
+fn manifest() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn upstream_golden(name: &str) -> String {
+    let path = manifest().join(format!("../../shared/fixtures/traefik/golden-{name}.yml"));
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// Compares with `agent/tests/golden/<name>.yml`; `BLOUD_UPDATE_GOLDEN=1` rewrites it.
+fn check_golden(name: &str, content: &str) {
+    let path = manifest().join("tests/golden").join(format!("{name}.yml"));
+    if std::env::var_os("BLOUD_UPDATE_GOLDEN").is_some() {
+        std::fs::write(&path, content).unwrap();
+    }
+    let expected = std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("{}: {e} (run with BLOUD_UPDATE_GOLDEN=1)", path.display()));
+    assert_eq!(content, expected, "golden {name} differs");
+}
+
+fn app(name: &str, port: u16) -> AppMeta {
+    AppMeta {
+        name: name.into(),
+        display_name: name.into(),
+        description: "test".into(),
+        category: "productivity".into(),
+        port: Some(port),
+        ..AppMeta::default()
+    }
+}
+
+/// The app sets of upstream's generator tests (`testdata/*.golden.yml`).
+fn upstream_case(case: &str) -> (Catalog, Vec<&'static str>) {
+    let apps = match case {
+        "basic_app" => vec![app("miniflux", 8085)],
+        "custom_headers" => {
+            let mut a = app("actual-budget", 5006);
+            a.routing = Some(Routing {
+                headers: BTreeMap::from([
+                    ("Cross-Origin-Embedder-Policy".into(), "require-corp".into()),
+                    ("Cross-Origin-Opener-Policy".into(), "same-origin".into()),
+                ]),
+                ..Routing::default()
+            });
+            vec![a]
+        }
+        "multiple_apps" => vec![
+            app("actual-budget", 5006),
+            app("adguard-home", 3080),
+            app("miniflux", 8085),
+        ],
+        "no_strip_prefix" => {
+            let mut a = app("miniflux", 8085);
+            a.routing = Some(Routing {
+                strip_prefix: Some(false),
+                ..Routing::default()
+            });
+            vec![a]
+        }
+        "empty" => vec![],
+        other => panic!("no case {other}"),
+    };
+    let names: Vec<&'static str> = apps
+        .iter()
+        .map(|a| -> &'static str { Box::leak(a.name.clone().into_boxed_str()) })
+        .collect();
+    (Catalog::from_apps("/nonexistent", apps), names)
+}
+
+fn map<'a>(v: &'a Value, path: &[&str]) -> BTreeMap<String, &'a Value> {
+    let mut cur = v;
+    for key in path {
+        match cur.get(*key) {
+            Some(next) => cur = next,
+            None => return BTreeMap::new(),
+        }
+    }
+    cur.as_mapping()
+        .map(|m| {
+            m.iter()
+                .map(|(k, v)| (k.as_str().unwrap().to_string(), v))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn strings(v: Option<&Value>) -> Vec<String> {
+    v.and_then(Value::as_sequence)
+        .map(|s| s.iter().map(|x| x.as_str().unwrap().to_string()).collect())
+        .unwrap_or_default()
+}
+
+const SHARED: [&str; 3] = [
+    "iframe-headers",
+    "embed-isolation",
+    "embed-forwarded-headers",
+];
+
+/// Same routers, middlewares and services as upstream, in our rule form: segment-exact rule,
+/// `<app>-embed` added after the strip, shared middlewares defined here, 127.0.0.1 targets.
+fn assert_equivalent_to_upstream(ours: &str, upstream: &str) {
+    let ours: Value = serde_yaml::from_str(ours).unwrap();
+    let up: Value = serde_yaml::from_str(upstream).unwrap();
+    let (our_routers, up_routers) = (
+        map(&ours, &["http", "routers"]),
+        map(&up, &["http", "routers"]),
+    );
+    assert_eq!(
+        our_routers.keys().collect::<Vec<_>>(),
+        up_routers.keys().collect::<Vec<_>>(),
+        "router names"
+    );
+    for (name, up_r) in &up_routers {
+        let our_r = our_routers[name];
+        assert_eq!(our_r["service"], up_r["service"], "{name}: service");
+        assert_eq!(our_r["priority"], up_r["priority"], "{name}: priority");
+        let app = name.trim_end_matches("-backend");
+        assert_eq!(
+            up_r["rule"].as_str().unwrap(),
+            format!("PathPrefix(`/embed/{app}`)")
+        );
+        assert_eq!(
+            our_r["rule"].as_str().unwrap(),
+            format!("Path(`/embed/{app}`) || PathPrefix(`/embed/{app}/`)"),
+            "{name}: segment-exact rule"
+        );
+        let our_chain: Vec<String> = strings(our_r.get("middlewares"))
+            .into_iter()
+            .filter(|m| m != &format!("{app}-embed"))
+            .collect();
+        assert_eq!(
+            our_chain,
+            strings(up_r.get("middlewares")),
+            "{name}: middleware order"
+        );
+        let stripped = our_chain.contains(&format!("{app}-stripprefix"));
+        assert_eq!(
+            strings(our_r.get("middlewares")).contains(&format!("{app}-embed")),
+            stripped,
+            "{name}: embed rewriting exactly for stripped apps"
+        );
+    }
+
+    let (our_mw, up_mw) = (
+        map(&ours, &["http", "middlewares"]),
+        map(&up, &["http", "middlewares"]),
+    );
+    for (name, def) in &up_mw {
+        let mine = our_mw
+            .get(name)
+            .unwrap_or_else(|| panic!("middleware {name} missing"));
+        assert_eq!(mine, def, "middleware {name} content");
+    }
+    for name in our_mw.keys() {
+        assert!(
+            up_mw.contains_key(name) || SHARED.contains(&name.as_str()) || name.ends_with("-embed"),
+            "unexpected middleware {name}"
+        );
+    }
+
+    let (our_svc, up_svc) = (
+        map(&ours, &["http", "services"]),
+        map(&up, &["http", "services"]),
+    );
+    assert_eq!(
+        our_svc.keys().collect::<Vec<_>>(),
+        up_svc.keys().collect::<Vec<_>>()
+    );
+    for (name, def) in &up_svc {
+        let url = |v: &Value| {
+            v["loadBalancer"]["servers"][0]["url"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        };
+        assert_eq!(
+            url(our_svc[name]),
+            url(def).replace("http://localhost:", "http://127.0.0.1:"),
+            "service {name}"
+        );
+    }
+}
+
+/// Every router's middlewares and service are defined in the same file: it works on its own.
+fn assert_self_contained(content: &str) {
+    let doc: Value = serde_yaml::from_str(content).unwrap();
+    let mws = map(&doc, &["http", "middlewares"]);
+    let svcs = map(&doc, &["http", "services"]);
+    for (name, r) in map(&doc, &["http", "routers"]) {
+        for m in strings(r.get("middlewares")) {
+            assert!(mws.contains_key(&m), "{name} uses undefined middleware {m}");
+        }
+        assert!(
+            svcs.contains_key(r["service"].as_str().unwrap()),
+            "{name}: service"
+        );
+    }
+}
+
+#[test]
+fn upstream_golden_cases() {
+    for case in [
+        "basic_app",
+        "custom_headers",
+        "multiple_apps",
+        "no_strip_prefix",
+        "empty",
+    ] {
+        let (catalog, installed) = upstream_case(case);
+        let content = generate(&catalog, &installed, PUBLIC_URL, false).unwrap();
+        check_golden(case, &content);
+        assert_equivalent_to_upstream(&content, &upstream_golden(case));
+        assert_self_contained(&content);
+        // Same inputs, same bytes; input order does not matter.
+        let reversed: Vec<&str> = installed.iter().rev().copied().collect();
+        assert_eq!(
+            generate(&catalog, &reversed, PUBLIC_URL, false).unwrap(),
+            content
+        );
+    }
+}
+
+fn our_catalog() -> Catalog {
+    let load = Catalog::load(&manifest().join("../apps"));
+    assert!(load.errors.is_empty(), "{:#?}", load.errors);
+    load.catalog
+}
+
+fn all_names(c: &Catalog) -> Vec<String> {
+    c.apps().map(|a| a.name.clone()).collect()
+}
+
+fn router<'a>(doc: &'a Value, name: &str) -> &'a Value {
+    doc["http"]["routers"]
+        .get(name)
+        .unwrap_or_else(|| panic!("router {name}"))
+}
+
+#[test]
+fn real_catalog_with_authentik() {
+    let c = our_catalog();
+    let content = generate(&c, all_names(&c), PUBLIC_URL, true).unwrap();
+    check_golden("catalog_all", &content);
+    assert_self_contained(&content);
+    let doc: Value = serde_yaml::from_str(&content).unwrap();
+
+    // System apps get no route.
+    for system in ["authentik", "postgres", "redis"] {
+        assert!(doc["http"]["routers"]
+            .get(format!("{system}-backend"))
+            .is_none());
+        assert!(doc["http"]["services"].get(system).is_none());
+    }
+    // Forward-auth apps: forwardAuth first, straight to Authentik (keeps X-Forwarded-Uri).
+    let adguard = strings(router(&doc, "adguard-home-backend").get("middlewares"));
+    assert_eq!(
+        adguard,
+        [
+            "adguard-home-forwardauth",
+            "adguard-home-stripprefix",
+            "adguard-home-embed",
+            "iframe-headers",
+            "embed-isolation",
+            "embed-forwarded-headers"
+        ]
+    );
+    let fa = &doc["http"]["middlewares"]["adguard-home-forwardauth"]["forwardAuth"];
+    assert_eq!(
+        fa["address"],
+        "http://127.0.0.1:9001/outpost.goauthentik.io/auth/traefik"
+    );
+    assert_eq!(fa["trustForwardHeader"], true);
+    assert_eq!(strings(fa.get("authResponseHeaders")).len(), 5);
+    // native-oidc and ldap apps are not behind forward auth.
+    for app in ["actual-budget", "affine", "jellyfin", "miniflux"] {
+        let chain = strings(router(&doc, &format!("{app}-backend")).get("middlewares"));
+        assert!(!chain.iter().any(|m| m.ends_with("-forwardauth")), "{app}");
+    }
+    // Miniflux keeps its prefix and is not rewritten.
+    assert_eq!(
+        strings(router(&doc, "miniflux-backend").get("middlewares")),
+        [
+            "iframe-headers",
+            "embed-isolation",
+            "embed-forwarded-headers"
+        ]
+    );
+    // Actual Budget: own COEP (no embed-isolation), its headers last, /openid at the root,
+    // and its sign-in callback never prefixed.
+    assert_eq!(
+        strings(router(&doc, "actual-budget-backend").get("middlewares")),
+        [
+            "actual-budget-stripprefix",
+            "actual-budget-embed",
+            "iframe-headers",
+            "embed-forwarded-headers",
+            "actual-budget-headers"
+        ]
+    );
+    let abs = router(&doc, "actual-budget-absolute-0");
+    assert_eq!(abs["rule"], "PathPrefix(`/openid`)");
+    assert_eq!(abs["priority"], 90);
+    assert_eq!(abs["service"], "actual-budget");
+    assert_eq!(
+        strings(abs.get("middlewares")),
+        ["iframe-headers", "actual-budget-absolute-0-headers"]
+    );
+    let embed = &doc["http"]["middlewares"]["actual-budget-embed"]["embed"];
+    assert_eq!(embed["prefix"], "/embed/actual-budget");
+    assert!(strings(embed.get("exclude")).contains(&"/openid-cb".to_string()));
+    assert_eq!(embed["cookiePath"], false);
+    // Apps learn the public host, not upstream's hard-coded localhost:8080.
+    let fwd =
+        &doc["http"]["middlewares"]["embed-forwarded-headers"]["headers"]["customRequestHeaders"];
+    assert_eq!(fwd["X-Forwarded-Host"], "bloud.local");
+    assert_eq!(fwd["X-Forwarded-Proto"], "http");
+    assert_eq!(fwd["X-Forwarded-Port"], "80");
+    let iframe = &doc["http"]["middlewares"]["iframe-headers"]["headers"]["customResponseHeaders"];
+    assert_eq!(iframe["X-Frame-Options"], "");
+    assert_eq!(iframe["Content-Security-Policy"], "");
+    assert_eq!(
+        doc["http"]["services"]["qbittorrent"]["loadBalancer"]["servers"][0]["url"],
+        "http://127.0.0.1:8086"
+    );
+}
+
+#[test]
+fn without_authentik_there_is_no_forward_auth() {
+    let c = our_catalog();
+    let installed: Vec<String> = all_names(&c)
+        .into_iter()
+        .filter(|n| n != "authentik")
+        .collect();
+    let content = generate(&c, &installed, PUBLIC_URL, false).unwrap();
+    check_golden("catalog_no_authentik", &content);
+    assert!(!content.contains("forwardAuth"));
+    assert!(!content.contains("-forwardauth"));
+}
+
+#[test]
+fn public_url_sets_the_forwarded_host() {
+    let c = our_catalog();
+    let content = generate(&c, ["jellyfin"], "https://192.168.1.5:8443/", false).unwrap();
+    let doc: Value = serde_yaml::from_str(&content).unwrap();
+    let fwd =
+        &doc["http"]["middlewares"]["embed-forwarded-headers"]["headers"]["customRequestHeaders"];
+    assert_eq!(fwd["X-Forwarded-Host"], "192.168.1.5:8443");
+    assert_eq!(fwd["X-Forwarded-Proto"], "https");
+    assert_eq!(fwd["X-Forwarded-Port"], "8443");
+
+    let err = generate(&c, ["jellyfin"], "bloud.local", false).unwrap_err();
+    assert!(
+        err.to_string().starts_with("publicUrl `bloud.local`"),
+        "{err}"
+    );
+}
+
+#[test]
+fn unknown_and_unroutable_apps_are_skipped() {
+    let c = our_catalog();
+    let content = generate(&c, ["postgres", "redis", "ghost-app"], PUBLIC_URL, true).unwrap();
+    assert!(content.contains("# No routable apps installed"));
+    assert!(!content.contains("http:"));
+    assert_eq!(
+        content,
+        generate(&c, Vec::<String>::new(), PUBLIC_URL, true).unwrap()
+    );
+}
+
+#[test]
+fn write_atomic_writes_once_and_skips_unchanged() {
+    let c = our_catalog();
+    let dir = tempfile::tempdir().unwrap();
+    let routes_dir = dir.path().join("routes");
+    let one = generate(&c, ["miniflux"], PUBLIC_URL, false).unwrap();
+    let two = generate(&c, ["miniflux", "radarr"], PUBLIC_URL, false).unwrap();
+    assert!(write_atomic(&routes_dir, &one).unwrap());
+    assert!(
+        !write_atomic(&routes_dir, &one).unwrap(),
+        "unchanged: no write, no reload"
+    );
+    assert!(write_atomic(&routes_dir, &two).unwrap());
+    let file = routes_dir.join(ROUTES_FILE);
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), two);
+    let names: BTreeSet<String> = std::fs::read_dir(&routes_dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        BTreeSet::from([ROUTES_FILE.to_string()]),
+        "no temp file left"
+    );
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&file).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o644, "the proxy's user can read it");
+    }
+}
+
+#[test]
+fn signal_proxy_with_missing_pid_file_is_not_an_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let outcome = routes::signal_proxy(&Path::new(dir.path()).join("none.pid")).unwrap();
+    assert_eq!(outcome, routes::SignalOutcome::NoPidFile);
+}
