@@ -72,9 +72,9 @@ pub fn load_app(
         )]);
     }
     let app: AppMeta = serde_yaml::from_str(&text).map_err(|e| {
-        // serde_yaml prefixes nested errors with the key path (`routing.stripPrefix: …`).
         let line = e.location().map(|l| l.line());
-        vec![issue(line, None, format!("wrong type: {e}"))]
+        let (field, message) = split_type_error(&e);
+        vec![issue(line, field, message)]
     })?;
 
     let mut problems = Problems::default();
@@ -108,6 +108,28 @@ pub fn load_app(
         ));
     }
     Ok((app, warnings))
+}
+
+/// serde_yaml's message is `<key path>: <problem> at line L column C`; the path becomes the
+/// field and the location is reported as the line.
+fn split_type_error(e: &serde_yaml::Error) -> (Option<String>, String) {
+    let full = e.to_string();
+    let mut text = full.as_str();
+    if let Some(loc) = e.location() {
+        let suffix = format!(" at line {} column {}", loc.line(), loc.column());
+        text = text.strip_suffix(&suffix).unwrap_or(text);
+    }
+    let is_path = |p: &str| {
+        !p.is_empty()
+            && p.chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '[' | ']' | '_' | '-'))
+    };
+    match text.split_once(": ") {
+        Some((path, rest)) if is_path(path) && !rest.is_empty() => {
+            (Some(path.to_string()), rest.to_string())
+        }
+        _ => (None, text.to_string()),
+    }
 }
 
 fn validate_app(app: &AppMeta, dir_name: &str, p: &mut Problems) {
