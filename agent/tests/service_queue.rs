@@ -1,0 +1,256 @@
+//! Install/uninstall through the API with a command-mode rebuild: batching, per-app dedup,
+//! uninstalls first, apps.nix and routes after success, rollback of apps.nix on failure, and
+//! the health lifecycle.
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+
+/// A rebuild command that records which apps each rebuild saw enabled, and fails when apps.nix
+/// enables `broken`.
+const SCRIPT: &str = r#"
+set -eu
+enabled=$(grep -o 'bloud.apps.[a-z0-9-]*.enable' "$BLOUD_APPS_NIX" | cut -d. -f3 | tr '\n' ' ')
+echo "$BLOUD_REBUILD_ID: $enabled" >> "$BLOUD_DATA_DIR/../rebuilds.txt"
+echo "building: $enabled"
+echo "warning on stderr" >&2
+case " $enabled " in *" broken "*) echo "error: broken does not build" >&2; exit 1;; esac
+"#;
+
+async fn post(base: &str, path: &str, body: serde_json::Value) -> (u16, serde_json::Value) {
+    let r = client()
+        .post(format!("{base}{path}"))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    let s = r.status().as_u16();
+    (s, r.json().await.unwrap_or(serde_json::Value::Null))
+}
+
+#[tokio::test]
+async fn batch_dedup_order_routes_and_failure_rollback() {
+    let dirs = Dirs::new();
+    let up = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let healthy_port = up.local_addr().unwrap().port();
+    // An app that answers 401 (behind its own login) counts as healthy.
+    tokio::spawn(async move {
+        let app = axum::Router::new()
+            .fallback(|| async { (axum::http::StatusCode::UNAUTHORIZED, "login") });
+        axum::serve(up, app).await.unwrap();
+    });
+    let dead_port = free_port();
+    write_catalog(
+        &dirs.path("apps"),
+        &[
+            TestApp {
+                name: "alpha",
+                port: Some(free_port()),
+                extra: "",
+            },
+            TestApp {
+                name: "beta",
+                port: Some(free_port()),
+                extra: "",
+            },
+            TestApp {
+                name: "gamma",
+                port: Some(free_port()),
+                extra: "",
+            },
+            TestApp {
+                name: "broken",
+                port: Some(free_port()),
+                extra: "",
+            },
+            TestApp {
+                name: "web",
+                port: Some(healthy_port),
+                extra: "healthCheck:\n  path: /health\n  interval: 1\n  timeout: 10\n",
+            },
+            TestApp {
+                name: "dead",
+                port: Some(dead_port),
+                extra: "healthCheck:\n  path: /health\n  interval: 1\n  timeout: 2\n",
+            },
+        ],
+    );
+    let running = bloud_agent::server::start(config(
+        &dirs,
+        &["sh", "-c", SCRIPT],
+        Duration::from_millis(700),
+    ))
+    .await
+    .unwrap();
+    let base = format!("http://{}", running.addr);
+
+    // 1. alpha alone.
+    let (s, v) = post(&base, "/api/apps/alpha/install", serde_json::json!({})).await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(v["success"], true);
+    assert_eq!(v["appsInstalled"], serde_json::json!(["alpha"]));
+    assert!(v["rebuildOutput"]
+        .as_str()
+        .unwrap()
+        .contains("building: alpha"));
+
+    // 2. One batch: install beta, uninstall alpha, install gamma, install beta again.
+    let b1 = tokio::spawn(post_owned(base.clone(), "/api/apps/beta/install"));
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let a = tokio::spawn(post_owned(base.clone(), "/api/apps/alpha/uninstall"));
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let g = tokio::spawn(post_owned(base.clone(), "/api/apps/gamma/install"));
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let b2 = tokio::spawn(post_owned(base.clone(), "/api/apps/beta/install"));
+    for h in [b1, a, g, b2] {
+        let (s, v) = h.await.unwrap();
+        assert_eq!(s, 200, "{v}");
+    }
+    let log = std::fs::read_to_string(dirs.path("rebuilds.txt")).unwrap();
+    let lines: Vec<&str> = log.lines().collect();
+    // Three rebuilds for the batch: beta deduplicated, the uninstall first, then arrival order.
+    assert_eq!(lines.len(), 4, "{log}");
+    assert!(lines[1].ends_with(": "), "alpha removed first: {log}");
+    assert!(lines[2].ends_with(": beta "), "{log}");
+    assert!(lines[3].ends_with(": beta gamma "), "{log}");
+    let rebuilds: serde_json::Value = client()
+        .get(format!("{base}/api/rebuilds"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let summaries: Vec<&str> = rebuilds["rebuilds"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["summary"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        summaries,
+        [
+            "install gamma",
+            "install beta",
+            "uninstall alpha",
+            "install alpha"
+        ]
+    );
+
+    // Routes and apps.nix follow the installed set.
+    let routes = std::fs::read_to_string(dirs.path("routes/apps-routes.yml")).unwrap();
+    assert!(
+        routes.contains("beta-backend") && routes.contains("gamma-backend"),
+        "{routes}"
+    );
+    assert!(!routes.contains("alpha-backend"), "{routes}");
+    let apps_nix = std::fs::read_to_string(dirs.path("data/nix/apps.nix")).unwrap();
+    assert!(apps_nix.contains("bloud.apps.gamma.enable = true;"));
+    assert!(!apps_nix.contains("alpha"));
+    wait_for("beta and gamma running", TEST_TIMEOUT, || {
+        let base = base.clone();
+        async move {
+            let s = statuses(&base).await;
+            let want = vec![
+                ("beta".to_string(), "running".to_string()),
+                ("gamma".to_string(), "running".to_string()),
+            ];
+            (s == want).then_some(())
+        }
+    })
+    .await;
+
+    // 3. A failing rebuild: the app is `failed`, apps.nix is back to what the machine runs,
+    //    the routes are unchanged, and the log on disk has the error.
+    let (s, v) = post(&base, "/api/apps/broken/install", serde_json::json!({})).await;
+    assert_eq!(s, 400, "{v}");
+    assert_eq!(v["success"], false);
+    assert_eq!(v["error"], "exit status 1");
+    assert_eq!(status_of(&base, "broken").await.as_deref(), Some("failed"));
+    let after = std::fs::read_to_string(dirs.path("data/nix/apps.nix")).unwrap();
+    assert_eq!(after, apps_nix);
+    assert!(
+        !std::fs::read_to_string(dirs.path("routes/apps-routes.yml"))
+            .unwrap()
+            .contains("broken")
+    );
+    let id = v["rebuildId"].as_i64().unwrap();
+    let text = client()
+        .get(format!("{base}/api/rebuilds/{id}/log"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(text.contains("error: broken does not build"), "{text}");
+    assert!(text.contains("warning on stderr"), "{text}");
+
+    // 4. Health: 401 counts as up; nothing listening ends in `error` after the timeout.
+    let (s, v) = post(&base, "/api/apps/web/install", serde_json::json!({})).await;
+    assert_eq!(s, 200, "{v}");
+    let (s, v) = post(&base, "/api/apps/dead/install", serde_json::json!({})).await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(status_of(&base, "dead").await.as_deref(), Some("starting"));
+    wait_for("web running, dead error", TEST_TIMEOUT, || {
+        let base = base.clone();
+        async move {
+            let w = status_of(&base, "web").await?;
+            let d = status_of(&base, "dead").await?;
+            (w == "running" && d == "error").then_some(())
+        }
+    })
+    .await;
+
+    // 5. Unknown app and bad body.
+    let (s, _) = post(&base, "/api/apps/nope/install", serde_json::json!({})).await;
+    assert_eq!(s, 404);
+    let r = client()
+        .post(format!("{base}/api/apps/beta/install"))
+        .body("{not json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    running.shutdown().await;
+}
+
+async fn post_owned(base: String, path: &'static str) -> (u16, serde_json::Value) {
+    post(&base, path, serde_json::json!({})).await
+}
+
+#[tokio::test]
+async fn app_events_stream_sends_a_snapshot_then_every_change() {
+    let dirs = Dirs::new();
+    write_catalog(
+        &dirs.path("apps"),
+        &[TestApp {
+            name: "alpha",
+            port: None,
+            extra: "",
+        }],
+    );
+    let running = bloud_agent::server::start(config(&dirs, &["true"], Duration::from_millis(10)))
+        .await
+        .unwrap();
+    let base = format!("http://{}", running.addr);
+    let mut events = SseReader::open(&format!("{base}/api/apps/events")).await;
+    let first = events.next_json().await.unwrap();
+    assert_eq!(first, serde_json::json!([]));
+    let (s, _) = post(&base, "/api/apps/alpha/install", serde_json::json!({})).await;
+    assert_eq!(s, 200);
+    let mut seen = Vec::new();
+    while seen.last().map(String::as_str) != Some("running") {
+        let frame = tokio::time::timeout(Duration::from_secs(10), events.next_json())
+            .await
+            .expect("a frame per status change")
+            .unwrap();
+        assert_eq!(frame[0]["name"], "alpha");
+        assert_eq!(frame[0]["display_name"], "alpha app");
+        seen.push(frame[0]["status"].as_str().unwrap().to_string());
+    }
+    assert_eq!(seen, ["installing", "starting", "running"]);
+    running.shutdown().await;
+}
