@@ -56,7 +56,7 @@ pub fn signal_pid_file(
         SignalOutcome::NotRunning(pid) => tracing::warn!(
             pid,
             pid_file = %pid_file.display(),
-            "stale proxy pid file: no such process"
+            "stale proxy pid file: no such process (or hidden from the agent by /proc hidepid)"
         ),
         SignalOutcome::NotTheProxy { pid, name } => tracing::warn!(
             pid,
@@ -100,7 +100,12 @@ fn signal_inner(
                         return Ok(SignalOutcome::NotTheProxy { pid, name });
                     }
                 }
-                Err(_) => return Ok(SignalOutcome::NotRunning(pid)),
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                    return Ok(SignalOutcome::NotRunning(pid))
+                }
+                // Visible but unreadable (/proc mounted with hidepid=1): cannot verify the name;
+                // the pid came from the proxy's own pid file, so signal it.
+                Err(e) => tracing::debug!(pid, error = %e, "cannot read the process name"),
             }
         }
     }
