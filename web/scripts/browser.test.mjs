@@ -157,6 +157,13 @@ test('redirects inside an embedded app stay inside it', { skip: !haveChromium &&
   assert.match(text, /via=redirect/);
 });
 
+test('an app sending the whole tab to its root path lands in its frame page', { skip: !haveChromium && 'no chromium', timeout: 60_000 }, async () => {
+  await page.goto(base + '/apps/demo/');
+  await demoFrame().locator('#top-link').click();
+  await page.waitForURL(base + '/apps/demo/page2');
+  await demoFrame().getByRole('heading', { name: 'Demo page 2' }).waitFor();
+});
+
 test('bootstrap intercepts reach the app page', { skip: !haveChromium && 'no chromium', timeout: 60_000 }, async () => {
   await page.goto(base + '/apps/budget/');
   await page.frameLocator('iframe.app-frame').locator('#server').filter({ hasText: `server-url=${base}/embed/budget` }).waitFor();

@@ -100,7 +100,7 @@ function planInstall(name) {
 
 const demoPage = (title) => `<!doctype html><html><head><title>${title}</title></head><body>
 <h1>${title}</h1><p id="out">loading</p><p id="out2"></p>
-<a id="root-link" href="/page2">root-level link</a>
+<a id="root-link" href="/page2">root-level link</a> <a id="top-link" href="/page2" target="_top">whole-tab link</a>
 <script>
   fetch('/data.json').then(r => r.text()).then(t => { document.getElementById('out').textContent = t; });
   window.fetchAgain = (q) => fetch('/data.json?' + q).then(r => r.text());

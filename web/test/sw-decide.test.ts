@@ -29,6 +29,11 @@ const rows: Row[] = [
   { name: 'the shell calling its API', req: fetchReq('/api/apps'), client: { clientIsShell: true, activeApp: 'radarr' }, want: { action: 'network', reason: 'shell' } },
   { name: 'the shell loading a root asset while an app is shown', req: fetchReq('/favicon.svg', { referrer: O + '/apps/radarr/' }), client: { clientIsShell: true, activeApp: 'radarr' }, want: { action: 'network', reason: 'shell' } },
   { name: 'user opens the catalog in the tab', req: topNav('/catalog'), client: { activeApp: 'radarr' }, want: { action: 'network', reason: 'shell' } },
+  { name: 'an app sends the whole tab to its root path', req: topNav('/control/login?x=1', { referrer: O + '/embed/adguard-home/' }), want: { action: 'redirect', location: '/apps/adguard-home/control/login?x=1', status: 302 } },
+  { name: 'an app sends the whole tab to Authentik', req: topNav('/application/o/authorize/', { referrer: O + '/embed/actual-budget/' }), want: { action: 'network', reason: 'shell' } },
+  { name: 'an app sends the whole tab to a shell page', req: topNav('/catalog', { referrer: O + '/embed/radarr/' }), want: { action: 'network', reason: 'shell' } },
+  { name: 'whole-tab navigation reported with the shell as client', req: topNav('/control/login', { referrer: O + '/embed/adguard-home/' }), client: { clientIsShell: true }, want: { action: 'redirect', location: '/apps/adguard-home/control/login' } },
+  { name: 'the shell reloads a frame page', req: topNav('/apps/radarr/movies', { referrer: O + '/apps/radarr/' }), want: { action: 'network', reason: 'shell' } },
   { name: 'app asset under its namespace', req: fetchReq('/embed/radarr/main.js'), client: { clientApp: 'radarr' }, want: { action: 'network', reason: 'embed' } },
 
   // Worker scripts
@@ -50,6 +55,10 @@ const rows: Row[] = [
   { name: 'known client /icons collides with nothing', req: fetchReq('/icons/a.png'), client: { clientApp: 'sonarr' }, want: { action: 'fetch', url: '/embed/sonarr/icons/a.png', via: 'client' } },
   { name: 'known client and outpost path', req: fetchReq('/outpost.goauthentik.io/auth/start'), client: { clientApp: 'radarr' }, want: { action: 'network', reason: 'reserved' } },
   { name: 'known client of an app that is not stripped (miniflux)', req: fetchReq('/v1/feeds'), client: { clientApp: 'miniflux' }, noRewrite: ['miniflux'], want: { action: 'network', reason: 'no-rewrite' } },
+
+  { name: 'frame navigation to Authentik reported with the app page as client', req: iframeNav('/application/o/authorize/?client_id=a'), client: { clientApp: 'actual-budget' }, want: { action: 'network', reason: 'reserved' } },
+  { name: 'frame navigation to a root path reported with the app page as client', req: iframeNav('/setup'), client: { clientApp: 'jellyfin' }, want: { action: 'redirect', location: '/embed/jellyfin/setup', via: 'client' } },
+  { name: 'known client fetching Authentik static assets is still rewritten (upstream: apps own /static)', req: fetchReq('/static/js/app.js'), client: { clientApp: 'radarr' }, want: { action: 'fetch', url: '/embed/radarr/static/js/app.js' } },
 
   // Unknown client: Referer, then active app
   { name: 'AdGuard CSS by Referer', req: fetchReq('/assets/index.css', { referrer: O + '/embed/adguard-home/' }), want: { action: 'network', reason: 'reserved' } },

@@ -94,11 +94,20 @@ export function decide(req: RequestFacts, origin: string, client: ClientFacts, p
 
   // The shell's own page loads and its API calls are never touched. A top-level navigation is the
   // user (or the shell) moving the whole tab; the shell is what lives there.
-  if (client.clientIsShell) return { action: 'network', reason: 'shell' };
+  // Navigations are judged by where they go: browsers may report the navigated window's (or
+  // the initiator's) client for them, which says nothing about the document being loaded.
+  if (client.clientIsShell && !isNavigation(req)) return { action: 'network', reason: 'shell' };
   if (isTopLevelNavigation(req)) {
     // An app opened full-window at /embed/<app>/ is still that app.
     const app = appFromEmbedPath(path);
-    return app !== null ? { action: 'embed-navigation', app } : { action: 'network', reason: 'shell' };
+    if (app !== null) return { action: 'embed-navigation', app };
+    // An embedded page sent the whole tab to one of its root paths (`top.location = '/x'`):
+    // show that page in the shell's frame for the app instead of the shell's "not found".
+    const from = appFromEmbedPath(refererPath(req.referrer, origin));
+    if (from !== null && !isReservedRoot(path) && !isOAuthCallback(path) && policy.needsRewrite(from)) {
+      return { action: 'redirect', location: `/apps/${from}${path}${url.search}`, status: 302, app: from, via: 'referrer' };
+    }
+    return { action: 'network', reason: 'shell' };
   }
 
   if (SW_SCRIPT_PATHS.has(path)) {
@@ -125,6 +134,8 @@ export function decide(req: RequestFacts, origin: string, client: ClientFacts, p
   if (client.clientApp !== null) {
     const app = client.clientApp;
     if (NEVER_CLIENT_REWRITTEN_SEGMENTS.has(firstSegment(path))) return { action: 'network', reason: 'reserved' };
+    // The app's page sending its frame to Authentik (forward-auth or OIDC login) must get there.
+    if (isNavigation(req) && isAuthentikPath(path)) return { action: 'network', reason: 'reserved' };
     if (!policy.needsRewrite(app)) return { action: 'network', reason: 'no-rewrite' };
     return rootDecision(req, url, app, 'client');
   }
@@ -139,6 +150,15 @@ export function decide(req: RequestFacts, origin: string, client: ClientFacts, p
   if (app === null) return { action: 'network', reason: 'no-app-context' };
   if (!policy.needsRewrite(app)) return { action: 'network', reason: 'no-rewrite' };
   return rootDecision(req, url, app, fromReferrer !== null ? 'referrer' : 'active-app');
+}
+
+function refererPath(referrer: string, origin: string): string {
+  try {
+    const u = new URL(referrer);
+    return u.origin === origin ? u.pathname : '';
+  } catch {
+    return '';
+  }
 }
 
 function rootDecision(req: RequestFacts, url: URL, app: string, via: Attribution): Decision {
