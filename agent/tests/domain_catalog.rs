@@ -256,6 +256,22 @@ fn a_bad_app_is_reported_with_file_field_and_line_and_the_others_load() {
 }
 
 #[test]
+fn keys_left_empty_count_as_absent() {
+    let dir = tempfile::tempdir().unwrap();
+    write_app(
+        dir.path(),
+        "sparse",
+        "name: sparse\ndisplayName: S\ndescription: d\ncategory: media\nport: 8002\nintegrations:\n  # none yet\nsso:\nrouting:\n  headers:\n  absolutePaths:\n",
+    );
+    let load = Catalog::load(dir.path());
+    assert!(load.errors.is_empty(), "{:#?}", load.errors);
+    let app = load.catalog.get("sparse").unwrap();
+    assert!(app.integrations.is_empty());
+    assert!(app.routing_headers().is_empty() && app.absolute_paths().is_empty());
+    assert!(app.strip_prefix());
+}
+
+#[test]
 fn unreadable_directory_is_one_error() {
     let load = Catalog::load(Path::new("/nonexistent/bloud/apps"));
     assert!(load.catalog.is_empty());

@@ -36,17 +36,17 @@ pub struct AppMeta {
     pub is_system: bool,
     #[serde(default)]
     pub dependencies: Option<Vec<String>>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_default")]
     pub resources: Resources,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_default")]
     pub integrations: BTreeMap<String, Integration>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_default")]
     pub sso: Sso,
     #[serde(default)]
     pub default_config: Option<BTreeMap<String, serde_json::Value>>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_default")]
     pub health_check: HealthCheck,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_default")]
     pub docs: Docs,
     #[serde(default)]
     pub tags: Option<Vec<String>>,
@@ -58,6 +58,16 @@ pub struct AppMeta {
     /// layer, which writes them to their own route file; never part of the API.
     #[serde(default, skip_serializing)]
     pub traefik_config: Option<serde_yaml::Value>,
+}
+
+/// An explicit `null` (a key whose children are all commented out) counts as absent, as it
+/// does for upstream's Go parser.
+fn null_default<'de, D, T>(d: D) -> Result<T, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de> + Default,
+{
+    Option::<T>::deserialize(d).map(Option::unwrap_or_default)
 }
 
 fn port_or_zero<S: Serializer>(port: &Option<u16>, s: S) -> Result<S::Ok, S::Error> {
@@ -85,7 +95,7 @@ pub struct Integration {
     /// Several installed providers may be used at once.
     #[serde(default)]
     pub multi: bool,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_default")]
     pub compatible: Vec<CompatibleApp>,
 }
 
@@ -137,7 +147,7 @@ pub struct Sso {
     #[serde(default)]
     pub user_creation: bool,
     /// Names of the container env vars that receive each SSO value.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_default")]
     pub env: SsoEnv,
 }
 
@@ -212,13 +222,21 @@ pub struct Docs {
 #[serde(rename_all = "camelCase")]
 pub struct Routing {
     /// Response headers set on the app's routes (middleware `<app>-headers`).
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "null_default",
+        skip_serializing_if = "BTreeMap::is_empty"
+    )]
     pub headers: BTreeMap<String, String>,
     /// Strip `/embed/<app>` before forwarding; absent means true.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub strip_prefix: Option<bool>,
     /// Extra root-level routers for URLs the app insists on serving at the root.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "null_default",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub absolute_paths: Vec<AbsolutePath>,
     /// Bloud extension: settings of the proxy's `embed` rewriting for this app.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -233,7 +251,11 @@ pub struct AbsolutePath {
     #[serde(default)]
     pub priority: u32,
     /// Response headers for this route only (replace the app's headers there).
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "null_default",
+        skip_serializing_if = "BTreeMap::is_empty"
+    )]
     pub headers: BTreeMap<String, String>,
 }
 
@@ -259,7 +281,11 @@ pub struct EmbedSettings {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cookie_path: Option<bool>,
     /// Root paths that must never get the prefix (e.g. Actual Budget's `/openid-cb`).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "null_default",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub exclude: Vec<String>,
     /// Markup injected at the start of `<head>` of the app's HTML documents.
     #[serde(default, skip_serializing_if = "Option::is_none")]
