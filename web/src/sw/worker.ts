@@ -39,17 +39,21 @@ const clientFacts = new Map<string, { app: string | null; shell: boolean }>();
 let activeApp: string | null | undefined;
 const settingsLoaded = new Set<string>();
 
-const activeReady = refreshActive();
+const activeReady = refreshActive().catch((err: unknown) => {
+  logError('loading the active app', err);
+  if (activeApp === undefined) activeApp = null;
+});
 
 async function refreshActive(): Promise<void> {
   const rec = await attribution.getActive();
-  if (rec.app !== null && rec.shellClientId !== null) {
+  let app = rec.app;
+  if (app !== null && rec.shellClientId !== null) {
     // The app the shell shows only counts while that shell window exists.
     const shell = await self.clients.get(rec.shellClientId);
-    activeApp = shell ? rec.app : null;
-  } else {
-    activeApp = rec.app;
+    if (!shell) app = null;
   }
+  // A SET_ACTIVE_APP that arrived while this was loading is newer: keep it.
+  if (activeApp === undefined) activeApp = app;
 }
 
 async function loadSettings(apps: Array<string | null>): Promise<void> {
@@ -131,13 +135,13 @@ self.addEventListener('message', (event) => {
       try {
         switch (msg.type) {
           case 'SET_ACTIVE_APP':
+            activeApp = msg.appName;
+            if (source) clientFacts.set(source.id, { app: null, shell: true });
             if (msg.appName !== null && msg.needsRewrite !== undefined) {
               await attribution.setSettings(msg.appName, { needsRewrite: msg.needsRewrite });
               settingsLoaded.add(msg.appName);
             }
             await attribution.setActive(msg.appName, source?.id ?? null);
-            activeApp = msg.appName;
-            if (source) clientFacts.set(source.id, { app: null, shell: true });
             break;
           case 'SET_INTERCEPTS':
             await attribution.setSettings(msg.appName, { intercepts: msg.config });
@@ -184,7 +188,7 @@ self.addEventListener('fetch', (event) => {
 
   event.respondWith(
     (async () => {
-      await activeReady.catch((err: unknown) => logError('loading active app', err));
+      await activeReady;
       const facts = event.clientId ? await resolveClient(event.clientId) : { app: null, shell: false };
       await loadSettings(candidateApps(req, facts));
       const decision = decide(req, origin, toClientFacts(facts), policy);
