@@ -32,6 +32,11 @@ fn fixture_catalog() -> (tempfile::TempDir, Catalog) {
     copy_tree(&shared().join("fixtures/upstream-apps"), dir.path());
     let load = Catalog::load(dir.path());
     assert!(load.errors.is_empty(), "fixture errors: {:#?}", load.errors);
+    assert!(
+        load.warnings.is_empty(),
+        "fixture warnings: {:#?}",
+        load.warnings
+    );
     (dir, load.catalog)
 }
 
