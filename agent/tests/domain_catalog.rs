@@ -199,12 +199,22 @@ fn a_bad_app_is_reported_with_file_field_and_line_and_the_others_load() {
         "typo",
         "name: typo\ndisplayName: T\ndescription: d\ncategory: media\nport: 8001\nrouting:\n  stripPrefx: false\n",
     );
+    let dangling = write_app(
+        dir.path(),
+        "dangling",
+        "name: dangling\ndisplayName: D\ndescription: d\ncategory: media\nintegrations:\n  db:\n    compatible:\n      - app: nosuchdb\n",
+    );
     // Not an app: no metadata.yaml.
     fs::create_dir_all(dir.path().join("notes")).unwrap();
 
     let load = Catalog::load(dir.path());
     let names: Vec<&str> = load.catalog.apps().map(|a| a.name.as_str()).collect();
-    assert_eq!(names, ["good", "typo"], "errors: {:#?}", load.errors);
+    assert_eq!(
+        names,
+        ["dangling", "good", "typo"],
+        "errors: {:#?}",
+        load.errors
+    );
 
     let find = |file: &Path| {
         load.errors
@@ -250,11 +260,18 @@ fn a_bad_app_is_reported_with_file_field_and_line_and_the_others_load() {
         "{e:?}"
     );
 
-    assert_eq!(load.warnings.len(), 1, "{:#?}", load.warnings);
-    let w = load.warnings[0].to_string();
+    let warnings: Vec<String> = load.warnings.iter().map(|w| w.to_string()).collect();
+    assert_eq!(warnings.len(), 2, "{warnings:#?}");
     assert!(
-        w.starts_with(&format!("{}:7: routing.stripPrefx", typo.display())),
-        "{w}"
+        warnings[0].starts_with(&format!("{}:7: routing.stripPrefx", typo.display())),
+        "{warnings:?}"
+    );
+    assert!(
+        warnings[1].starts_with(&format!(
+            "{}:8: integrations.db.compatible[0].app: `nosuchdb` is not in the catalog",
+            dangling.display()
+        )),
+        "{warnings:?}"
     );
     // Unknown keys are ignored as upstream does: the typo leaves stripPrefix at its default.
     assert!(load.catalog.get("typo").unwrap().strip_prefix());

@@ -280,13 +280,19 @@ fn validate_headers(base: &str, headers: &BTreeMap<String, String>, p: &mut Prob
 pub fn cross_app_warnings(catalog: &Catalog) -> Vec<CatalogIssue> {
     let mut out = Vec::new();
     for app in catalog.apps() {
+        let file = catalog.dir().join(&app.name).join(super::METADATA_FILE);
+        // Only read back for the line number, and only when there is something to report.
+        let mut text: Option<String> = None;
         for (name, integration) in &app.integrations {
             for (i, compat) in integration.compatible.iter().enumerate() {
                 if !catalog.contains(&compat.app) {
+                    let field = format!("integrations.{name}.compatible[{i}].app");
+                    let text = text
+                        .get_or_insert_with(|| std::fs::read_to_string(&file).unwrap_or_default());
                     out.push(CatalogIssue {
-                        file: catalog.dir().join(&app.name).join(super::METADATA_FILE),
-                        line: None,
-                        field: Some(format!("integrations.{name}.compatible[{i}].app")),
+                        line: line_of(text, &field),
+                        file: file.clone(),
+                        field: Some(field),
                         message: format!(
                             "`{}` is not in the catalog; plans will not offer it",
                             compat.app
