@@ -7,16 +7,18 @@ export function swSupported(): boolean {
   return 'serviceWorker' in navigator && window.isSecureContext !== false;
 }
 
-export async function registerServiceWorker(): Promise<void> {
+let registration: Promise<ServiceWorkerRegistration | null> = Promise.resolve(null);
+
+export function registerServiceWorker(): Promise<ServiceWorkerRegistration | null> {
   if (!swSupported()) {
     console.warn('[bloud] service workers unavailable (needs http://localhost, https, or a trusted origin); embedded apps rely on server-side rewriting only');
-    return;
+    return registration;
   }
-  try {
-    await navigator.serviceWorker.register(SW_URL, { scope: '/' });
-  } catch (err) {
+  registration = navigator.serviceWorker.register(SW_URL, { scope: '/' }).catch((err: unknown) => {
     console.warn('[bloud] service worker registration failed:', err);
-  }
+    return null;
+  });
+  return registration;
 }
 
 /**
@@ -25,6 +27,9 @@ export async function registerServiceWorker(): Promise<void> {
  */
 export async function waitForController(timeoutMs = 4000): Promise<boolean> {
   if (!swSupported()) return false;
+  if (navigator.serviceWorker.controller) return true;
+  // No worker is coming (registration failed): don't make every app wait for the timeout.
+  if ((await registration) === null) return false;
   if (navigator.serviceWorker.controller) return true;
   return new Promise((resolve) => {
     const timer = setTimeout(() => {
