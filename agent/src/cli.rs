@@ -85,7 +85,10 @@ pub fn parse() -> Cli {
          bloud-agent install miniflux\n  bloud-agent uninstall miniflux --clear-data",
         keys_help()
     );
-    let matches = Cli::command().after_long_help(help).get_matches();
+    let matches = Cli::command()
+        .after_long_help(help.clone())
+        .mut_subcommand("serve", |c| c.after_long_help(help))
+        .get_matches();
     match Cli::from_arg_matches(&matches) {
         Ok(cli) => cli,
         Err(e) => e.exit(),

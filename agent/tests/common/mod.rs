@@ -210,6 +210,8 @@ impl AgentProcess {
         cmd.args(["serve", "--config"])
             .arg(config_file)
             .env("BLOUD_LISTEN", format!("127.0.0.1:{port}"))
+            // Warnings and errors still show when a test fails; info lines would drown them.
+            .env("BLOUD_LOG", "warn")
             .stdin(Stdio::null());
         for (k, v) in env {
             cmd.env(k, v);

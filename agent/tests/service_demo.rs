@@ -1,0 +1,163 @@
+//! Demo mode end to end with the real binary: `bloud-agent install` (the CLI) makes the agent run
+//! demo/rebuild.sh, which starts a demo app on the catalog port; the app turns `running` and
+//! serves pages; `bloud-agent uninstall` stops it.
+
+mod common;
+
+use std::process::Command;
+use std::time::Duration;
+
+use common::*;
+
+/// Stops demo apps left behind by a failing test.
+struct DemoCleanup(std::path::PathBuf);
+
+impl Drop for DemoCleanup {
+    fn drop(&mut self) {
+        let Ok(entries) = std::fs::read_dir(&self.0) else {
+            return;
+        };
+        for e in entries.flatten() {
+            if let Ok(text) = std::fs::read_to_string(e.path()) {
+                if let Some(pid) = text
+                    .split_whitespace()
+                    .next()
+                    .and_then(|p| p.parse::<i32>().ok())
+                {
+                    // SAFETY: a pid our demo rebuild started.
+                    unsafe {
+                        libc::kill(pid, libc::SIGTERM);
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn cli(args: &[&str]) -> (bool, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_bloud-agent"))
+        .args(args)
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[tokio::test]
+async fn install_from_the_cli_starts_a_demo_app_and_uninstall_stops_it() {
+    let dirs = Dirs::new();
+    let port = free_port();
+    write_catalog(
+        &dirs.path("apps"),
+        &[TestApp {
+            name: "hello",
+            port: Some(port),
+            extra: "healthCheck:\n  path: /\n  interval: 1\n  timeout: 20\n",
+        }],
+    );
+    let _cleanup = DemoCleanup(dirs.path("data/demo"));
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../demo/rebuild.sh");
+    let config_file = dirs.path("agent.yaml");
+    std::fs::write(
+        &config_file,
+        format!(
+            "appsDir: {}\ndataDir: {}\nroutesDir: {}\nproxyPidFile: {}\n\
+             rebuild:\n  mode: command\n  command: [sh, {script}]\nqueue:\n  batchWindow: 50ms\n",
+            dirs.path("apps").display(),
+            dirs.path("data").display(),
+            dirs.path("routes").display(),
+            dirs.path("proxy.pid").display(),
+        ),
+    )
+    .unwrap();
+    let agent = AgentProcess::start(&config_file, &[("BLOUD_DEMO_STEP_MS", "10")]).await;
+
+    let base = agent.base.clone();
+    let (ok, stdout, stderr) =
+        tokio::task::spawn_blocking(move || cli(&["install", "hello", "--url", &base]))
+            .await
+            .unwrap();
+    assert!(ok, "install failed: {stdout}\n{stderr}");
+    assert!(stdout.contains("installed hello"), "{stdout}");
+    // The CLI printed the rebuild log while it ran.
+    assert!(stderr.contains("starting podman-hello.service"), "{stderr}");
+
+    let page = client()
+        .get(format!("http://127.0.0.1:{port}/settings"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        page.contains("<h1>hello</h1>") && page.contains("/settings"),
+        "{page}"
+    );
+    wait_for("hello running", TEST_TIMEOUT, || {
+        let base = agent.base.clone();
+        async move { (status_of(&base, "hello").await? == "running").then_some(()) }
+    })
+    .await;
+    let routes = std::fs::read_to_string(dirs.path("routes/apps-routes.yml")).unwrap();
+    assert!(
+        routes.contains(&format!("http://127.0.0.1:{port}")),
+        "{routes}"
+    );
+
+    let base = agent.base.clone();
+    let (ok, stdout, stderr) =
+        tokio::task::spawn_blocking(move || cli(&["uninstall", "hello", "--url", &base]))
+            .await
+            .unwrap();
+    assert!(ok, "uninstall failed: {stdout}\n{stderr}");
+    assert!(statuses(&agent.base).await.is_empty());
+    wait_for(
+        "the demo app to stop",
+        Duration::from_secs(10),
+        || async move {
+            std::net::TcpStream::connect(("127.0.0.1", port))
+                .is_err()
+                .then_some(())
+        },
+    )
+    .await;
+
+    // Unknown app: the CLI fails with the agent's message.
+    let base = agent.base.clone();
+    let (ok, _, stderr) =
+        tokio::task::spawn_blocking(move || cli(&["install", "nope", "--url", &base]))
+            .await
+            .unwrap();
+    assert!(!ok);
+    assert!(stderr.contains("unknown app: nope"), "{stderr}");
+}
+
+#[test]
+fn the_demo_config_loads_and_help_explains() {
+    let file = concat!(env!("CARGO_MANIFEST_DIR"), "/../demo/agent.yaml");
+    let c = bloud_agent::config::Config::load_with_env(Some(std::path::Path::new(file)), |_| None)
+        .unwrap();
+    assert!(matches!(
+        c.rebuild,
+        bloud_agent::config::RebuildMode::Command { .. }
+    ));
+    let (ok, stdout, _) = cli(&["--help"]);
+    assert!(ok);
+    for word in ["serve", "install", "uninstall"] {
+        assert!(stdout.contains(word), "{stdout}");
+    }
+    let (ok, stdout, _) = cli(&["serve", "--help"]);
+    assert!(ok);
+    assert!(stdout.contains("BLOUD_QUEUE_BATCH_WINDOW"), "{stdout}");
+    // A typo in the config is refused with the key path.
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("agent.yaml");
+    std::fs::write(&bad, "listen: 127.0.0.1:0\nqueue:\n  batchWindw: 1s\n").unwrap();
+    let (ok, _, stderr) = cli(&["serve", "--config", bad.to_str().unwrap()]);
+    assert!(!ok);
+    assert!(stderr.contains("queue.batchWindw: unknown key"), "{stderr}");
+}
