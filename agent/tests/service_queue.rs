@@ -254,3 +254,98 @@ async fn app_events_stream_sends_a_snapshot_then_every_change() {
     assert_eq!(seen, ["installing", "starting", "running"]);
     running.shutdown().await;
 }
+
+#[tokio::test]
+async fn install_choices_reach_the_plan_and_the_stored_integrations() {
+    let dirs = Dirs::new();
+    let reader = "integrations:\n  database:\n    required: true\n    compatible:\n      - app: pg1\n      - app: pg2\n";
+    write_catalog(
+        &dirs.path("apps"),
+        &[
+            TestApp {
+                name: "pg1",
+                port: None,
+                extra: "",
+            },
+            TestApp {
+                name: "pg2",
+                port: None,
+                extra: "",
+            },
+            TestApp {
+                name: "reader",
+                port: None,
+                extra: reader,
+            },
+        ],
+    );
+    let running = bloud_agent::server::start(config(&dirs, &["true"], Duration::from_millis(10)))
+        .await
+        .unwrap();
+    let base = format!("http://{}", running.addr);
+
+    let plan: serde_json::Value = client()
+        .get(format!("{base}/api/apps/reader/plan-install"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(plan["choices"][0]["integration"], "database");
+    assert_eq!(plan["choices"][0]["available"].as_array().unwrap().len(), 2);
+
+    // Two candidates, no default: the install needs a choice, and says how to give one.
+    let (s, v) = post(&base, "/api/apps/reader/install", serde_json::json!({})).await;
+    assert_eq!(s, 400, "{v}");
+    assert!(
+        v["error"]
+            .as_str()
+            .unwrap()
+            .contains("choose one of pg1, pg2"),
+        "{v}"
+    );
+    assert!(statuses(&base).await.is_empty());
+
+    let (s, v) = post(
+        &base,
+        "/api/apps/reader/install",
+        serde_json::json!({"choices": {"database": "pg2"}}),
+    )
+    .await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(v["appsInstalled"], serde_json::json!(["pg2", "reader"]));
+    let installed: serde_json::Value = client()
+        .get(format!("{base}/api/apps/installed"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let reader = installed
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["name"] == "reader")
+        .unwrap();
+    assert_eq!(reader["integration_config"]["database"], "pg2");
+
+    // pg2 is now required by reader: removing it is blocked, by the plan and by the queue.
+    let plan: serde_json::Value = client()
+        .get(format!("{base}/api/apps/pg2/plan-remove"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(plan["canRemove"], false, "{plan}");
+    let (s, v) = post(&base, "/api/apps/pg2/uninstall", serde_json::json!({})).await;
+    assert_eq!(s, 400, "{v}");
+    assert!(
+        v["error"].as_str().unwrap().starts_with("cannot remove"),
+        "{v}"
+    );
+    running.shutdown().await;
+}
