@@ -1,0 +1,418 @@
+//! Streaming rewrite of root-absolute URLs in `text/html`, on lol_html.
+//!
+//! Rewritten: `href`, `src`, `srcset`/`imagesrcset` lists, `action`, `formaction`, `poster`,
+//! `object[data]`, SVG `xlink:href`, `<meta http-equiv=refresh content>`, inline `style`
+//! attributes and `<style>` text (`url()`, `@import`), and every root-absolute string of a
+//! `<script type=importmap>`. Targets follow [`EmbedRewriter::rewrite_url`]: `data:`, `//host`,
+//! relative, already-prefixed, excluded and Authentik URLs stay as written.
+//!
+//! Memory: lol_html holds at most [`MAX_HELD`] bytes of unfinished markup (a tag split across
+//! chunks); `<style>`/importmap text is streamed with a few bytes of lookahead. If lol_html
+//! hits its limit or a handler fails, it flushes every byte it holds unchanged, and the rest
+//! of the body passes through as is: a page is never truncated or reordered.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+
+use bytes::Bytes;
+use lol_html::html_content::{ContentType, Element, TextChunk};
+use lol_html::send::{HtmlRewriter, SendHandlerTypes, Settings};
+use lol_html::{
+    AsciiCompatibleEncoding, ElementContentHandlers, HandlerResult, MemorySettings, OutputSink,
+    Selector,
+};
+
+use super::config::EmbedRewriter;
+use super::css::{rewrite_css_str, CssStream};
+use super::location::Origins;
+
+/// Bytes of markup lol_html may hold beyond the chunk in hand (one tag split across chunks).
+pub const MAX_HELD: usize = 64 * 1024;
+
+type SendElement<'r, 't> = Element<'r, 't, SendHandlerTypes>;
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // A handler panicking mid-write cannot leave a Vec or a scanner half-updated in a way that
+    // matters more than losing the page; keep going with what is there.
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Collects lol_html's output for the chunk in hand.
+struct Sink(Arc<Mutex<Vec<u8>>>);
+
+impl OutputSink for Sink {
+    fn handle_chunk(&mut self, chunk: &[u8]) {
+        lock(&self.0).extend_from_slice(chunk);
+    }
+}
+
+/// Parsed once: selector parsing costs more than a small page.
+struct Selectors {
+    href: Selector,
+    src: Selector,
+    srcset: Selector,
+    imagesrcset: Selector,
+    action: Selector,
+    formaction: Selector,
+    poster: Selector,
+    object_data: Selector,
+    xlink_href: Selector,
+    meta_refresh: Selector,
+    style_attr: Selector,
+    style: Selector,
+    importmap: Selector,
+    head: Selector,
+    body: Selector,
+}
+
+fn selectors() -> Option<&'static Selectors> {
+    static SELECTORS: OnceLock<Option<Selectors>> = OnceLock::new();
+    SELECTORS
+        .get_or_init(|| {
+            let p = |s: &str| match s.parse::<Selector>() {
+                Ok(sel) => Some(sel),
+                Err(e) => {
+                    tracing::error!(selector = s, error = %e, "embed: built-in selector does not parse; HTML passes through");
+                    None
+                }
+            };
+            Some(Selectors {
+                href: p("[href]")?,
+                src: p("[src]")?,
+                srcset: p("[srcset]")?,
+                imagesrcset: p("[imagesrcset]")?,
+                action: p("form[action]")?,
+                formaction: p("[formaction]")?,
+                poster: p("[poster]")?,
+                object_data: p("object[data]")?,
+                xlink_href: p(r"[xlink\:href]")?,
+                meta_refresh: p(r#"meta[http-equiv="refresh" i]"#)?,
+                style_attr: p("[style]")?,
+                style: p("style")?,
+                importmap: p(r#"script[type="importmap" i]"#)?,
+                head: p("head")?,
+                body: p("body")?,
+            })
+        })
+        .as_ref()
+}
+
+/// State a response's handlers share.
+struct Ctx {
+    rw: EmbedRewriter,
+    origins: Origins,
+}
+
+impl Ctx {
+    fn attr(
+        &self,
+        el: &mut SendElement,
+        name: &str,
+        f: impl Fn(&Ctx, &str) -> Option<String>,
+    ) -> HandlerResult {
+        if let Some(value) = el.get_attribute(name) {
+            if let Some(new) = f(self, &value) {
+                el.set_attribute(name, &new)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn url(&self, v: &str) -> Option<String> {
+        self.rw.rewrite_url(v, &self.origins)
+    }
+}
+
+/// A raw-text scanner (`<style>` or importmap) shared by its text and end-tag handlers.
+type TextScanner = Arc<Mutex<Option<CssStream>>>;
+
+/// Feeds one text chunk through the element's scanner, replacing the chunk with the output.
+fn scan_text(scanner: &TextScanner, chunk: &mut TextChunk, make: impl FnOnce() -> CssStream) {
+    let mut guard = lock(scanner);
+    let stream = guard.get_or_insert_with(make);
+    let text = chunk.as_str();
+    let mut out = Vec::with_capacity(text.len() + 32);
+    stream.write_into(text.as_bytes(), &mut out);
+    if chunk.last_in_text_node() {
+        stream.finish_into(&mut out);
+        *guard = None;
+    }
+    if out != text.as_bytes() {
+        // Held bytes start at an ASCII `/` and the prefix is ASCII, so char boundaries hold.
+        let new = String::from_utf8(out)
+            .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned());
+        chunk.replace(&new, ContentType::Html);
+    }
+}
+
+/// Emits whatever the scanner still holds right before the element's end tag.
+fn flush_before_end_tag(scanner: &TextScanner, el: &mut SendElement) -> HandlerResult {
+    let scanner = Arc::clone(scanner);
+    if let Some(handlers) = el.end_tag_handlers() {
+        handlers.push(Box::new(move |end| {
+            if let Some(mut stream) = lock(&scanner).take() {
+                let mut out = Vec::new();
+                stream.finish_into(&mut out);
+                if !out.is_empty() {
+                    end.before(&String::from_utf8_lossy(&out), ContentType::Html);
+                }
+            }
+            Ok(())
+        }));
+    }
+    Ok(())
+}
+
+fn element_handler<'s>(
+    sel: &'s Selector,
+    f: impl FnMut(&mut SendElement) -> HandlerResult + Send + 'static,
+) -> (
+    std::borrow::Cow<'s, Selector>,
+    ElementContentHandlers<'static, SendHandlerTypes>,
+) {
+    (
+        std::borrow::Cow::Borrowed(sel),
+        ElementContentHandlers::default().element(f),
+    )
+}
+
+/// Streaming HTML rewriter for one response body. `Send + Sync`, so it can live in a Pingora
+/// CTX as is.
+pub struct HtmlStream {
+    /// `None` once finished or after a bail-out (then input passes through).
+    rewriter: Mutex<Option<HtmlRewriter<'static, Sink>>>,
+    out: Arc<Mutex<Vec<u8>>>,
+    scanners: Vec<TextScanner>,
+}
+
+impl std::fmt::Debug for HtmlStream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HtmlStream").finish_non_exhaustive()
+    }
+}
+
+impl HtmlStream {
+    /// `charset` is the `Content-Type` charset parameter, if any (a `<meta charset>` is then
+    /// honoured). A charset lol_html cannot parse (UTF-16) makes the stream a plain copy.
+    pub fn new(rw: &EmbedRewriter, origins: &Origins, charset: Option<&str>) -> Self {
+        let out = Arc::new(Mutex::new(Vec::new()));
+        let passthrough = HtmlStream {
+            rewriter: Mutex::new(None),
+            out: Arc::clone(&out),
+            scanners: Vec::new(),
+        };
+        let Some(sels) = selectors() else {
+            return passthrough;
+        };
+        let encoding = match charset {
+            None => AsciiCompatibleEncoding::utf_8(),
+            Some(label) => {
+                match encoding_rs::Encoding::for_label_no_replacement(label.trim().as_bytes())
+                    .and_then(AsciiCompatibleEncoding::new)
+                {
+                    Some(enc) => enc,
+                    None => {
+                        tracing::debug!(
+                            charset = label,
+                            "embed: charset not rewritable, HTML passes through"
+                        );
+                        return passthrough;
+                    }
+                }
+            }
+        };
+        let ctx = Arc::new(Ctx {
+            rw: rw.clone(),
+            origins: origins.clone(),
+        });
+        let cfg = rw.config();
+        let mut handlers = Vec::new();
+        let mut scanners = Vec::new();
+        if cfg.html {
+            let attr = |sel: &'static Selector,
+                        name: &'static str,
+                        f: fn(&Ctx, &str) -> Option<String>| {
+                let ctx = Arc::clone(&ctx);
+                element_handler(sel, move |el| ctx.attr(el, name, f))
+            };
+            handlers.push(attr(&sels.href, "href", Ctx::url));
+            handlers.push(attr(&sels.src, "src", Ctx::url));
+            handlers.push(attr(&sels.action, "action", Ctx::url));
+            handlers.push(attr(&sels.formaction, "formaction", Ctx::url));
+            handlers.push(attr(&sels.poster, "poster", Ctx::url));
+            handlers.push(attr(&sels.object_data, "data", Ctx::url));
+            handlers.push(attr(&sels.xlink_href, "xlink:href", Ctx::url));
+            handlers.push(attr(&sels.srcset, "srcset", |c, v| {
+                c.rw.rewrite_srcset(v, &c.origins)
+            }));
+            handlers.push(attr(&sels.imagesrcset, "imagesrcset", |c, v| {
+                c.rw.rewrite_srcset(v, &c.origins)
+            }));
+            handlers.push(attr(&sels.meta_refresh, "content", |c, v| {
+                c.rw.rewrite_refresh(v, &c.origins)
+            }));
+            handlers.push(attr(&sels.style_attr, "style", |c, v| {
+                rewrite_css_str(&c.rw, v)
+            }));
+            for (sel, json) in [(&sels.style, false), (&sels.importmap, true)] {
+                let scanner: TextScanner = Arc::new(Mutex::new(None));
+                scanners.push(Arc::clone(&scanner));
+                let on_text = Arc::clone(&scanner);
+                let rw_text = rw.clone();
+                let on_end = Arc::clone(&scanner);
+                handlers.push((
+                    std::borrow::Cow::Borrowed(sel),
+                    ElementContentHandlers::default()
+                        .element(move |el: &mut SendElement| flush_before_end_tag(&on_end, el))
+                        .text(move |chunk: &mut TextChunk| {
+                            scan_text(&on_text, chunk, || {
+                                if json {
+                                    CssStream::json(rw_text.clone())
+                                } else {
+                                    CssStream::new(rw_text.clone())
+                                }
+                            });
+                            Ok(())
+                        }),
+                ));
+            }
+        }
+        if let Some(template) = rw.inject() {
+            let markup: Arc<str> = template
+                .render(&origins.public_origin(), rw.prefix())
+                .into();
+            let done = Arc::new(AtomicBool::new(false));
+            let (m, d) = (Arc::clone(&markup), Arc::clone(&done));
+            handlers.push(element_handler(&sels.head, move |el| {
+                if !d.swap(true, Ordering::Relaxed) {
+                    el.prepend(&m, ContentType::Html);
+                }
+                Ok(())
+            }));
+            // No `<head>` tag before `<body>`: inject ahead of the body instead.
+            handlers.push(element_handler(&sels.body, move |el| {
+                if !done.swap(true, Ordering::Relaxed) {
+                    el.before(&markup, ContentType::Html);
+                }
+                Ok(())
+            }));
+        }
+        let settings = handlers
+            .into_iter()
+            .fold(Settings::new_send(), |s, h| {
+                s.append_element_content_handler(h)
+            })
+            .with_encoding(encoding)
+            .with_adjust_charset_on_meta_tag(charset.is_none())
+            // Non-strict: a parsing ambiguity is not a reason to stop rewriting URLs, and strict
+            // mode's error is the one lol_html cannot recover from without losing bytes.
+            .with_strict(false)
+            .with_graceful_bail_out_on_content_handler_error(true)
+            .with_memory_settings(
+                MemorySettings::new()
+                    .with_preallocated_parsing_buffer_size(4096)
+                    .with_max_allowed_memory_usage(MAX_HELD)
+                    .with_graceful_bail_out_on_memory_limit_exceeded(true),
+            );
+        let rewriter = HtmlRewriter::new(settings, Sink(Arc::clone(&out)));
+        HtmlStream {
+            rewriter: Mutex::new(Some(rewriter)),
+            out,
+            scanners,
+        }
+    }
+
+    /// Rewrites the next chunk of the body; returns the output ready to send.
+    pub fn write(&mut self, chunk: &[u8]) -> Bytes {
+        let slot = self.rewriter.get_mut().unwrap_or_else(|e| e.into_inner());
+        let Some(rewriter) = slot.as_mut() else {
+            return Bytes::copy_from_slice(chunk);
+        };
+        if let Err(e) = rewriter.write(chunk) {
+            // lol_html has flushed every byte it held (graceful bail-out); continue raw.
+            tracing::warn!(error = %e, "embed: HTML rewriting stopped, rest of the page passes through");
+            *slot = None;
+        }
+        self.take_output()
+    }
+
+    /// Ends the body; returns the last output. Later writes pass through.
+    pub fn finish(&mut self) -> Bytes {
+        let slot = self.rewriter.get_mut().unwrap_or_else(|e| e.into_inner());
+        if let Some(rewriter) = slot.take() {
+            if let Err(e) = rewriter.end() {
+                tracing::warn!(error = %e, "embed: HTML rewriting failed at the end of the page");
+            }
+        }
+        // A document cut inside `<style>` never reaches its end tag: its held bytes go last.
+        let mut tail = Vec::new();
+        for scanner in &self.scanners {
+            if let Some(mut stream) = lock(scanner).take() {
+                stream.finish_into(&mut tail);
+            }
+        }
+        let mut out = std::mem::take(&mut *lock(&self.out));
+        out.extend_from_slice(&tail);
+        Bytes::from(out)
+    }
+
+    /// Whether the rewriter is still active (false after finish or a bail-out).
+    pub fn is_rewriting(&self) -> bool {
+        lock(&self.rewriter).is_some()
+    }
+
+    fn take_output(&self) -> Bytes {
+        Bytes::from(std::mem::take(&mut *lock(&self.out)))
+    }
+}
+
+impl EmbedRewriter {
+    /// Rewrites each URL of a `srcset` (`/a.png 1x, /b.png 2x`), keeping descriptors and
+    /// spacing; `None` if nothing changed.
+    pub fn rewrite_srcset(&self, value: &str, origins: &Origins) -> Option<String> {
+        let b = value.as_bytes();
+        let ws = |c: u8| matches!(c, b' ' | b'\t' | b'\n' | b'\r' | b'\x0c');
+        let mut out = String::new();
+        let mut copied = 0;
+        let mut i = 0;
+        loop {
+            while i < b.len() && (ws(b[i]) || b[i] == b',') {
+                i += 1;
+            }
+            if i >= b.len() {
+                break;
+            }
+            let start = i;
+            while i < b.len() && !ws(b[i]) {
+                i += 1;
+            }
+            let mut end = i;
+            if b[end - 1] == b',' {
+                while end > start && b[end - 1] == b',' {
+                    end -= 1;
+                }
+            } else {
+                let mut depth = 0usize;
+                while i < b.len() {
+                    match b[i] {
+                        b'(' => depth += 1,
+                        b')' => depth = depth.saturating_sub(1),
+                        b',' if depth == 0 => break,
+                        _ => {}
+                    }
+                    i += 1;
+                }
+            }
+            if let Some(new) = self.rewrite_url(&value[start..end], origins) {
+                out.push_str(&value[copied..start]);
+                out.push_str(&new);
+                copied = end;
+            }
+        }
+        if copied == 0 {
+            return None;
+        }
+        out.push_str(&value[copied..]);
+        Some(out)
+    }
+}
