@@ -61,8 +61,11 @@ async fn install(
         Err(e) => return OpResult::failure(app, e.to_string()),
     };
 
-    // Record the intent: the requested app and the dependencies this transaction adds.
+    // Record the intent: the requested app and the dependencies this transaction adds. A
+    // reinstall of a deployed app remembers its status: if the rebuild fails, the machine still
+    // runs the previous generation with that app in it.
     let mut touched = Vec::new();
+    let mut previous_status = None;
     for planned in &resolved.apps {
         let is_target = planned.name == app;
         if !is_target && installed.contains(&planned.name) {
@@ -79,6 +82,9 @@ async fn install(
             is_system: meta.is_system,
             integration_config: planned.integrations.clone(),
         };
+        if is_target && installed.contains(app) {
+            previous_status = service.db.get_app(app).ok().flatten().map(|a| a.status);
+        }
         if let Err(e) = service.db.upsert_app(&record, status::INSTALLING) {
             return OpResult::failure(app, e.to_string());
         }
@@ -96,7 +102,12 @@ async fn install(
     let outcome = service.rebuilder.run(&format!("install {app}")).await;
     if !outcome.success {
         restore(service, &previous);
-        mark(service, &touched, status::FAILED);
+        for name in &touched {
+            match (&previous_status, name == app) {
+                (Some(before), true) => service.set_status(name, before),
+                _ => service.set_status(name, status::FAILED),
+            }
+        }
         let mut r = OpResult::failure(
             app,
             outcome

@@ -17,6 +17,7 @@ echo "$BLOUD_REBUILD_ID: $enabled" >> "$BLOUD_DATA_DIR/../rebuilds.txt"
 echo "building: $enabled"
 echo "warning on stderr" >&2
 case " $enabled " in *" broken "*) echo "error: broken does not build" >&2; exit 1;; esac
+if [ -e "$BLOUD_DATA_DIR/../fail" ]; then echo "error: forced failure" >&2; exit 2; fi
 "#;
 
 async fn post(base: &str, path: &str, body: serde_json::Value) -> (u16, serde_json::Value) {
@@ -187,6 +188,17 @@ async fn batch_dedup_order_routes_and_failure_rollback() {
         .unwrap();
     assert!(text.contains("error: broken does not build"), "{text}");
     assert!(text.contains("warning on stderr"), "{text}");
+
+    // A failed reinstall of a running app leaves it running: the machine still runs it.
+    std::fs::write(dirs.path("fail"), "").unwrap();
+    let (s, v) = post(&base, "/api/apps/beta/install", serde_json::json!({})).await;
+    assert_eq!(s, 400, "{v}");
+    assert_eq!(v["error"], "exit status 2");
+    assert_eq!(status_of(&base, "beta").await.as_deref(), Some("running"));
+    assert!(std::fs::read_to_string(dirs.path("routes/apps-routes.yml"))
+        .unwrap()
+        .contains("beta-backend"));
+    std::fs::remove_file(dirs.path("fail")).unwrap();
 
     // 4. Health: 401 counts as up; nothing listening ends in `error` after the timeout.
     let (s, v) = post(&base, "/api/apps/web/install", serde_json::json!({})).await;
