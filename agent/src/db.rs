@@ -183,6 +183,13 @@ impl Db {
             move |source| DbError { path, what, source }
         };
         let conn = Connection::open(path).map_err(err("cannot open"))?;
+        // Password hashes and session tokens: owner only (SQLite gives -wal/-shm the same mode).
+        {
+            use std::os::unix::fs::PermissionsExt;
+            if let Err(e) = std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)) {
+                tracing::warn!(path = %path.display(), error = %e, "cannot restrict database permissions");
+            }
+        }
         conn.busy_timeout(Duration::from_secs(5))
             .map_err(err("cannot set busy timeout"))?;
         conn.execute_batch(
@@ -511,6 +518,25 @@ impl Db {
             .map_err(self.e("cannot read the rebuild"))
     }
 
+    /// Forgets all but the `keep` most recent rebuilds; returns the log files to delete.
+    pub fn prune_rebuilds(&self, keep: usize) -> DbResult<Vec<PathBuf>> {
+        let conn = self.conn();
+        let mut stmt = conn
+            .prepare("SELECT log_path FROM rebuilds ORDER BY id DESC LIMIT -1 OFFSET ?1")
+            .map_err(self.e("cannot prune rebuilds"))?;
+        let paths = stmt
+            .query_map([keep as i64], |r| r.get::<_, String>(0))
+            .map_err(self.e("cannot prune rebuilds"))?
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(self.e("cannot prune rebuilds"))?;
+        conn.execute(
+            "DELETE FROM rebuilds WHERE id NOT IN (SELECT id FROM rebuilds ORDER BY id DESC LIMIT ?1)",
+            [keep as i64],
+        )
+        .map_err(self.e("cannot prune rebuilds"))?;
+        Ok(paths.into_iter().map(PathBuf::from).collect())
+    }
+
     /// Rebuilds still `running` at startup were cut by a restart.
     pub fn mark_interrupted_rebuilds(&self) -> DbResult<usize> {
         self.conn()
@@ -629,6 +655,37 @@ mod tests {
             .execute("UPDATE sessions SET expires_at = 0 WHERE id = ?1", [&token])
             .unwrap();
         assert_eq!(db.session_user(&token).unwrap(), None);
+    }
+
+    #[test]
+    fn old_rebuilds_are_pruned_with_their_logs() {
+        let (dir, db) = db();
+        for i in 0..5 {
+            db.start_rebuild(&format!("install a{i}"), dir.path())
+                .unwrap();
+        }
+        let gone = db.prune_rebuilds(2).unwrap();
+        assert_eq!(
+            gone,
+            vec![
+                dir.path().join("3.log"),
+                dir.path().join("2.log"),
+                dir.path().join("1.log")
+            ]
+        );
+        let left: Vec<i64> = db.list_rebuilds(10).unwrap().iter().map(|r| r.id).collect();
+        assert_eq!(left, vec![5, 4]);
+    }
+
+    #[test]
+    fn the_database_file_is_private() {
+        use std::os::unix::fs::PermissionsExt;
+        let (dir, _db) = db();
+        let mode = std::fs::metadata(dir.path().join("bloud.db"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
     }
 
     #[test]

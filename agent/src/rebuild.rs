@@ -21,6 +21,9 @@ pub const NIXOS_REBUILD: &str = "/run/current-system/sw/bin/nixos-rebuild";
 /// PATH for the rebuild, so nixos-rebuild finds `nix` (upstream lesson: exit 127 otherwise).
 pub const NIXOS_PATH: &str = "/run/current-system/sw/bin:/run/wrappers/bin";
 
+/// Rebuild logs kept on disk (and listed by the API); older ones are deleted.
+pub const KEEP_REBUILDS: usize = 200;
+
 /// Output kept in memory for the install result; the full log is on disk.
 const TAIL_LINES: usize = 400;
 
@@ -179,6 +182,14 @@ impl Rebuilder {
         }
         if let Some(f) = log.as_mut() {
             let _ = f.flush().await;
+        }
+        match self.db.prune_rebuilds(KEEP_REBUILDS) {
+            Ok(old) => {
+                for path in old {
+                    let _ = tokio::fs::remove_file(path).await;
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "cannot prune old rebuild logs"),
         }
         match &error {
             None => {
