@@ -118,9 +118,82 @@ impl Ctx {
         Ok(())
     }
 
+    /// Attribute values come raw from lol_html, entities included: `&#x2F;x` is `/x` to the
+    /// browser. When the value's head has a reference, the decision is made on the decoded
+    /// head and the prefix (which has no trailing `/`) goes in front of the raw value.
     fn url(&self, v: &str) -> Option<String> {
+        let trimmed = v.trim_start_matches(['\t', '\n', '\x0c', '\r', ' ']);
+        let window = self.rw.lookahead() * 8;
+        let head_has_ref = trimmed.as_bytes().iter().take(window).any(|&b| b == b'&');
+        if head_has_ref {
+            let head = decode_references_head(trimmed, self.rw.lookahead());
+            if head.starts_with('/') {
+                if !self.rw.needs_prefix(head.as_bytes()) {
+                    return None;
+                }
+                let lead = &v[..v.len() - trimmed.len()];
+                return Some(format!("{lead}{}{trimmed}", self.rw.prefix()));
+            }
+        }
         self.rw.rewrite_url(v, &self.origins)
     }
+}
+
+/// Decodes character references at the start of `s` until `want` characters are known:
+/// numeric ones and the named ones that spell URL punctuation. Anything else is kept as is.
+fn decode_references_head(s: &str, want: usize) -> String {
+    const NAMED: &[(&str, char)] = &[
+        ("sol;", '/'),
+        ("bsol;", '\\'),
+        ("amp;", '&'),
+        ("quest;", '?'),
+        ("num;", '#'),
+        ("colon;", ':'),
+        ("period;", '.'),
+    ];
+    let mut out = String::new();
+    let mut rest = s;
+    while out.chars().count() < want {
+        let Some(c) = rest.chars().next() else {
+            break;
+        };
+        if c != '&' {
+            out.push(c);
+            rest = &rest[c.len_utf8()..];
+            continue;
+        }
+        let after = &rest[1..];
+        let numeric = after.strip_prefix('#').and_then(|num| {
+            let (digits, radix, skip) = match num.strip_prefix(['x', 'X']) {
+                Some(hex) => (hex, 16, 2),
+                None => (num, 10, 1),
+            };
+            let len = digits
+                .bytes()
+                .take_while(|b| b.is_ascii_hexdigit() && (radix == 16 || b.is_ascii_digit()))
+                .count();
+            let value = u32::from_str_radix(digits.get(..len)?, radix).ok()?;
+            let used = skip + len + usize::from(digits[len..].starts_with(';'));
+            Some((char::from_u32(value).unwrap_or('\u{fffd}'), used))
+        });
+        let named = || {
+            NAMED
+                .iter()
+                .find(|(name, _)| after.starts_with(name))
+                .map(|(name, ch)| (*ch, name.len()))
+        };
+        match numeric.or_else(named) {
+            Some((ch, used)) => {
+                out.push(ch);
+                rest = &after[used..];
+            }
+            None => {
+                out.push('&');
+                rest = after;
+            }
+        }
+    }
+    out
 }
 
 /// A raw-text scanner (`<style>` or importmap) shared by its text and end-tag handlers.
@@ -414,5 +487,32 @@ impl EmbedRewriter {
         }
         out.push_str(&value[copied..]);
         Some(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::embed::EmbedConfig;
+
+    #[test]
+    fn references_in_attribute_heads() {
+        assert_eq!(decode_references_head("&#x2F;a&sol;b&#47;c", 10), "/a/b/c");
+        assert_eq!(decode_references_head("&copy;&#xZZ;&", 20), "&copy;&#xZZ;&");
+        let ctx = Ctx {
+            rw: EmbedConfig::new("/embed/app").compile().expect("valid"),
+            origins: Origins::default(),
+        };
+        let cases: &[(&str, Option<&str>)] = &[
+            ("&#x2F;entity", Some("/embed/app&#x2F;entity")),
+            (" &#47;x?a=1&amp;b=2", Some(" /embed/app&#47;x?a=1&amp;b=2")),
+            ("&sol;&sol;evil.example/", None),
+            ("&#x2F;embed&#x2F;app/x", None),
+            ("/x?a=1&amp;b=2", Some("/embed/app/x?a=1&amp;b=2")),
+            ("&amp;x", None),
+        ];
+        for (raw, want) in cases {
+            assert_eq!(ctx.url(raw).as_deref(), *want, "{raw}");
+        }
     }
 }

@@ -77,3 +77,6 @@ pub enum EmbedError {
         source: std::io::Error,
     },
 }
+
+#[cfg(test)]
+mod golden_tests;
