@@ -205,6 +205,16 @@ mod tests {
         std::os::unix::fs::symlink(sleep, &fake).unwrap();
         let mut child = Command::new(&fake).arg("30").spawn().unwrap();
         let pid = child.id() as i32;
+        // spawn() may return before the child has exec'd; a real proxy writes its pid file
+        // only once running. Wait (bounded) for the name to appear.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while std::fs::read_to_string(format!("/proc/{pid}/comm"))
+            .map(|n| n.trim() != PROXY_PROCESS_NAME)
+            .unwrap_or(false)
+            && Instant::now() < deadline
+        {
+            std::thread::sleep(Duration::from_millis(5));
+        }
         let pid_file = dir.path().join("proxy.pid");
         std::fs::write(&pid_file, format!("{pid}\n")).unwrap();
         assert_eq!(
