@@ -1,4 +1,23 @@
 //! bloud-proxy: Traefik-compatible routing on Pingora.
 
+pub mod access_log;
+pub mod admin;
+pub mod config;
+pub mod edge;
 /// Server-side rewriting for apps embedded under `/embed/<app>/` (pure functions, no Pingora).
 pub mod embed;
+pub mod error_page;
+pub mod health_check;
+pub mod metrics;
+pub mod middleware;
+pub mod proxy;
+pub mod reload;
+pub mod router;
+pub mod rules;
+pub mod server;
+pub mod service;
+pub mod state;
+pub mod table;
+
+pub use rules::RequestView;
+pub use table::RouteTable;

@@ -1,0 +1,241 @@
+//! Typed model of one dynamic (route) file: `http.routers`, `http.middlewares`, `http.services`.
+//!
+//! Only shape is checked here; references between items and rule syntax are checked when the
+//! route table is compiled (`crate::table`).
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+
+use super::YamlDuration;
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DynamicFile {
+    pub http: Option<HttpConfig>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpConfig {
+    pub routers: Option<BTreeMap<String, RouterConfig>>,
+    pub middlewares: Option<BTreeMap<String, MiddlewareConfig>>,
+    pub services: Option<BTreeMap<String, ServiceConfig>>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, serde::Serialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct RouterConfig {
+    pub rule: String,
+    pub priority: Option<i64>,
+    #[serde(default, deserialize_with = "null_as_empty")]
+    pub middlewares: Vec<String>,
+    pub service: String,
+    pub entry_points: Option<Vec<String>>,
+}
+
+/// One middleware: exactly one of the fields must be set.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct MiddlewareConfig {
+    pub strip_prefix: Option<StripPrefix>,
+    pub strip_prefix_regex: Option<StripPrefixRegex>,
+    pub add_prefix: Option<AddPrefix>,
+    pub replace_path: Option<ReplacePath>,
+    pub replace_path_regex: Option<ReplacePathRegex>,
+    pub redirect_regex: Option<RedirectRegex>,
+    pub redirect_scheme: Option<RedirectScheme>,
+    pub headers: Option<Headers>,
+    pub chain: Option<Chain>,
+    pub forward_auth: Option<ForwardAuth>,
+    pub embed: Option<Embed>,
+}
+
+impl MiddlewareConfig {
+    /// Names of the middleware kinds that are set, in declaration order.
+    pub fn kinds(&self) -> Vec<&'static str> {
+        let mut k = Vec::new();
+        macro_rules! kind {
+            ($field:ident, $name:literal) => {
+                if self.$field.is_some() {
+                    k.push($name);
+                }
+            };
+        }
+        kind!(strip_prefix, "stripPrefix");
+        kind!(strip_prefix_regex, "stripPrefixRegex");
+        kind!(add_prefix, "addPrefix");
+        kind!(replace_path, "replacePath");
+        kind!(replace_path_regex, "replacePathRegex");
+        kind!(redirect_regex, "redirectRegex");
+        kind!(redirect_scheme, "redirectScheme");
+        kind!(headers, "headers");
+        kind!(chain, "chain");
+        kind!(forward_auth, "forwardAuth");
+        kind!(embed, "embed");
+        k
+    }
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct StripPrefix {
+    pub prefixes: Vec<String>,
+    /// Deprecated Traefik v2 option; accepted and ignored (v3 behaviour).
+    pub force_slash: Option<bool>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct StripPrefixRegex {
+    pub regex: Vec<String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct AddPrefix {
+    pub prefix: String,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct ReplacePath {
+    pub path: String,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct ReplacePathRegex {
+    pub regex: String,
+    pub replacement: String,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct RedirectRegex {
+    pub regex: String,
+    pub replacement: String,
+    #[serde(default)]
+    pub permanent: bool,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct RedirectScheme {
+    pub scheme: String,
+    pub port: Option<PortValue>,
+    #[serde(default)]
+    pub permanent: bool,
+}
+
+/// Traefik accepts the redirect port as a string or a number.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum PortValue {
+    Num(u16),
+    Text(String),
+}
+
+impl PortValue {
+    pub fn as_string(&self) -> String {
+        match self {
+            PortValue::Num(n) => n.to_string(),
+            PortValue::Text(s) => s.clone(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct Headers {
+    #[serde(default, deserialize_with = "null_as_empty")]
+    pub custom_request_headers: BTreeMap<String, String>,
+    #[serde(default, deserialize_with = "null_as_empty")]
+    pub custom_response_headers: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct Chain {
+    pub middlewares: Vec<String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct ForwardAuth {
+    pub address: String,
+    #[serde(default)]
+    pub trust_forward_header: bool,
+    #[serde(default, deserialize_with = "null_as_empty")]
+    pub auth_response_headers: Vec<String>,
+    pub auth_response_headers_regex: Option<String>,
+    #[serde(default, deserialize_with = "null_as_empty")]
+    pub auth_request_headers: Vec<String>,
+    #[serde(default, deserialize_with = "null_as_empty")]
+    pub add_auth_cookies_to_response: Vec<String>,
+    #[serde(default)]
+    pub preserve_location_header: bool,
+    #[serde(default)]
+    pub preserve_request_method: bool,
+    #[serde(default)]
+    pub forward_body: bool,
+    pub max_body_size: Option<i64>,
+    pub max_response_body_size: Option<i64>,
+    pub auth_signin_url: Option<String>,
+}
+
+/// Bloud's `embed` middleware (server-side URL rewriting for one embedded app).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct Embed {
+    pub prefix: String,
+    #[serde(default)]
+    pub location: bool,
+    #[serde(default)]
+    pub html: bool,
+    #[serde(default)]
+    pub css: bool,
+    #[serde(default)]
+    pub cookie_path: bool,
+    #[serde(default, deserialize_with = "null_as_empty")]
+    pub exclude: Vec<String>,
+    pub inject: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct ServiceConfig {
+    pub load_balancer: Option<LoadBalancer>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct LoadBalancer {
+    #[serde(default, deserialize_with = "null_as_empty")]
+    pub servers: Vec<ServerConfig>,
+    pub pass_host_header: Option<bool>,
+    pub health_check: Option<HealthCheck>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct ServerConfig {
+    pub url: String,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct HealthCheck {
+    pub path: String,
+    pub interval: Option<YamlDuration>,
+    pub timeout: Option<YamlDuration>,
+}
+
+/// Treats an explicit `key:` with no value (YAML null) like an absent key.
+fn null_as_empty<'de, D, T>(d: D) -> Result<T, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de> + Default,
+{
+    Ok(Option::<T>::deserialize(d)?.unwrap_or_default())
+}

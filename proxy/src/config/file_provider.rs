@@ -1,0 +1,235 @@
+//! Traefik-style file provider: read one file or every `*.yml`/`*.yaml` of a directory (name
+//! order, `*.tmp` and dotfiles ignored) and merge them; the first definition of a name wins.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use super::dynamic::{DynamicFile, MiddlewareConfig, RouterConfig, ServiceConfig};
+use super::{find_key_line, yaml_error_line, Problem};
+
+/// Where the dynamic configuration lives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Source {
+    Directory(PathBuf),
+    File(PathBuf),
+}
+
+/// An item together with the file (and line, when found) that defined it.
+#[derive(Debug, Clone)]
+pub struct Sourced<T> {
+    pub file: PathBuf,
+    pub line: Option<usize>,
+    pub value: T,
+}
+
+/// All dynamic files merged.
+#[derive(Debug, Clone, Default)]
+pub struct MergedConfig {
+    pub routers: BTreeMap<String, Sourced<RouterConfig>>,
+    pub middlewares: BTreeMap<String, Sourced<MiddlewareConfig>>,
+    pub services: BTreeMap<String, Sourced<ServiceConfig>>,
+    pub files: Vec<PathBuf>,
+    /// Errors and warnings met while reading and merging.
+    pub problems: Vec<Problem>,
+}
+
+/// True for names the provider reads: `*.yml`/`*.yaml`, not hidden, not temporary.
+pub fn is_config_file_name(name: &str) -> bool {
+    !name.starts_with('.')
+        && !name.ends_with(".tmp")
+        && (name.ends_with(".yml") || name.ends_with(".yaml"))
+}
+
+/// Lists the files of a source in the order they are merged.
+pub fn list_files(source: &Source) -> Result<Vec<PathBuf>, Problem> {
+    match source {
+        Source::File(f) => Ok(vec![f.clone()]),
+        Source::Directory(dir) => {
+            let entries = std::fs::read_dir(dir).map_err(|e| {
+                Problem::error(dir, None, format!("cannot read route directory: {e}"))
+            })?;
+            let mut files: Vec<PathBuf> = entries
+                .filter_map(|e| e.ok())
+                .filter(|e| e.file_type().map(|t| !t.is_dir()).unwrap_or(false))
+                .map(|e| e.path())
+                .filter(|p| {
+                    p.file_name()
+                        .and_then(|n| n.to_str())
+                        .is_some_and(is_config_file_name)
+                })
+                .collect();
+            files.sort();
+            Ok(files)
+        }
+    }
+}
+
+/// Reads and merges every file of the source.
+pub fn load(source: &Source) -> MergedConfig {
+    let mut merged = MergedConfig::default();
+    let files = match list_files(source) {
+        Ok(f) => f,
+        Err(p) => {
+            merged.problems.push(p);
+            return merged;
+        }
+    };
+    for file in files {
+        match std::fs::read_to_string(&file) {
+            Ok(text) => merge_text(&mut merged, &file, &text),
+            Err(e) => merged.problems.push(Problem::error(
+                &file,
+                None,
+                format!("cannot read route file: {e}"),
+            )),
+        }
+    }
+    merged
+}
+
+/// Parses one file's text and merges it into `merged` (used for files and for in-memory YAML).
+pub fn merge_text(merged: &mut MergedConfig, file: &Path, text: &str) {
+    merged.files.push(file.to_path_buf());
+    let parsed: DynamicFile = if is_blank_yaml(text) {
+        DynamicFile::default()
+    } else {
+        match serde_yaml::from_str(text) {
+            Ok(p) => p,
+            Err(e) => {
+                merged
+                    .problems
+                    .push(Problem::error(file, yaml_error_line(&e), e.to_string()));
+                return;
+            }
+        }
+    };
+    let Some(http) = parsed.http else { return };
+    insert_all(
+        &mut merged.routers,
+        &mut merged.problems,
+        file,
+        text,
+        "routers",
+        http.routers,
+    );
+    insert_all(
+        &mut merged.middlewares,
+        &mut merged.problems,
+        file,
+        text,
+        "middlewares",
+        http.middlewares,
+    );
+    insert_all(
+        &mut merged.services,
+        &mut merged.problems,
+        file,
+        text,
+        "services",
+        http.services,
+    );
+}
+
+fn insert_all<T>(
+    into: &mut BTreeMap<String, Sourced<T>>,
+    problems: &mut Vec<Problem>,
+    file: &Path,
+    text: &str,
+    section: &str,
+    items: Option<BTreeMap<String, T>>,
+) {
+    for (name, value) in items.unwrap_or_default() {
+        let line = find_key_line(text, &["http", section, &name]);
+        if let Some(first) = into.get(&name) {
+            problems.push(Problem::warning(
+                file,
+                line,
+                format!(
+                    "http.{section}.{name}: already defined in {}, this definition is skipped",
+                    first.file.display()
+                ),
+            ));
+            continue;
+        }
+        into.insert(
+            name,
+            Sourced {
+                file: file.to_path_buf(),
+                line,
+                value,
+            },
+        );
+    }
+}
+
+/// A file with only comments (like upstream's "No routable apps installed") is valid and empty.
+fn is_blank_yaml(text: &str) -> bool {
+    text.lines().all(|l| {
+        let t = l.trim();
+        t.is_empty() || t.starts_with('#') || t == "---"
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn file_name_filter() {
+        assert!(is_config_file_name("apps-routes.yml"));
+        assert!(is_config_file_name("base.yaml"));
+        assert!(!is_config_file_name("apps-routes.yml.tmp"));
+        assert!(!is_config_file_name(".apps-routes.yml"));
+        assert!(!is_config_file_name("notes.txt"));
+    }
+
+    #[test]
+    fn first_definition_wins_with_warning() {
+        let mut m = MergedConfig::default();
+        let a = "http:\n  services:\n    s:\n      loadBalancer:\n        servers:\n        - url: http://127.0.0.1:1\n";
+        let b = "http:\n  services:\n    s:\n      loadBalancer:\n        servers:\n        - url: http://127.0.0.1:2\n";
+        merge_text(&mut m, Path::new("a.yml"), a);
+        merge_text(&mut m, Path::new("b.yml"), b);
+        assert_eq!(m.services["s"].file, PathBuf::from("a.yml"));
+        assert_eq!(m.problems.len(), 1);
+        assert!(!m.problems[0].is_error());
+        assert_eq!(m.problems[0].line, Some(3));
+        assert!(m.problems[0].message.contains("already defined in a.yml"));
+    }
+
+    #[test]
+    fn unsupported_feature_is_an_error_with_path_and_line() {
+        let mut m = MergedConfig::default();
+        let text = "http:\n  middlewares:\n    auth:\n      basicAuth:\n        users: [x]\n";
+        merge_text(&mut m, Path::new("x.yml"), text);
+        let p = &m.problems[0];
+        assert!(p.is_error());
+        assert!(p.message.contains("http.middlewares.auth"), "{}", p.message);
+        assert!(p.message.contains("basicAuth"), "{}", p.message);
+        assert_eq!(p.line, Some(4));
+        let text = "tcp:\n  routers: {}\n";
+        merge_text(&mut m, Path::new("y.yml"), text);
+        assert!(
+            m.problems[1].message.contains("tcp"),
+            "{}",
+            m.problems[1].message
+        );
+    }
+
+    #[test]
+    fn directory_skips_tmp_and_dotfiles() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::write(dir.path().join("b.yml"), "http: {}\n").expect("write");
+        std::fs::write(dir.path().join("a.yaml"), "# empty\n").expect("write");
+        std::fs::write(dir.path().join("c.yml.tmp"), "garbage: [").expect("write");
+        std::fs::write(dir.path().join(".hidden.yml"), "garbage: [").expect("write");
+        let m = load(&Source::Directory(dir.path().to_path_buf()));
+        assert!(m.problems.is_empty(), "{:?}", m.problems);
+        let names: Vec<_> = m
+            .files
+            .iter()
+            .filter_map(|f| f.file_name().and_then(|n| n.to_str()).map(String::from))
+            .collect();
+        assert_eq!(names, vec!["a.yaml", "b.yml"]);
+    }
+}

@@ -1,0 +1,455 @@
+//! The static configuration file: the subset of Traefik's static keys that Bloud uses.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use super::{yaml_error_line, Problem, YamlDuration};
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct StaticConfig {
+    #[serde(default)]
+    pub entry_points: BTreeMap<String, EntryPoint>,
+    #[serde(default)]
+    pub providers: Providers,
+    pub ping: Option<Ping>,
+    pub metrics: Option<Metrics>,
+    pub api: Option<Api>,
+    pub access_log: Option<AccessLog>,
+    pub log: Option<Log>,
+    pub pid_file: Option<PathBuf>,
+    pub life_cycle: Option<LifeCycle>,
+    pub servers_transport: Option<ServersTransport>,
+    /// Worker threads per entry point (bloud extension; default 1).
+    pub threads: Option<usize>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct EntryPoint {
+    pub address: String,
+    pub forwarded_headers: Option<ForwardedHeaders>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct ForwardedHeaders {
+    #[serde(default, rename = "trustedIPs")]
+    pub trusted_ips: Vec<String>,
+    /// Trust every peer (Traefik's `insecure`).
+    #[serde(default)]
+    pub insecure: bool,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct Providers {
+    pub file: Option<FileProvider>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct FileProvider {
+    pub directory: Option<PathBuf>,
+    pub filename: Option<PathBuf>,
+    #[serde(default)]
+    pub watch: bool,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct Ping {
+    pub entry_point: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct Metrics {
+    pub prometheus: Option<Prometheus>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct Prometheus {
+    pub entry_point: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct Api {
+    pub entry_point: Option<String>,
+    /// Accepted for compatibility with upstream's file; there is no dashboard.
+    pub dashboard: Option<bool>,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AccessLogFormat {
+    #[default]
+    Common,
+    Json,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct AccessLog {
+    #[serde(default)]
+    pub file_path: String,
+    #[serde(default)]
+    pub format: AccessLogFormat,
+    /// Lines kept in memory while the writer is busy; beyond that lines are dropped and counted.
+    pub buffering_size: Option<usize>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct Log {
+    pub level: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct LifeCycle {
+    pub grace_time_out: Option<YamlDuration>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct ServersTransport {
+    pub forwarding_timeouts: Option<ForwardingTimeouts>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct ForwardingTimeouts {
+    pub dial_timeout: Option<YamlDuration>,
+    /// Longest wait for the upstream between two reads (Pingora applies it per read).
+    pub response_header_timeout: Option<YamlDuration>,
+    pub idle_conn_timeout: Option<YamlDuration>,
+}
+
+/// Default grace period on SIGTERM (Traefik's default is 10 s).
+pub const DEFAULT_GRACE: Duration = Duration::from_secs(10);
+
+impl StaticConfig {
+    /// Reads and parses the static file, returning warnings alongside the value.
+    pub fn load(path: &Path) -> Result<(StaticConfig, Vec<Problem>), Problem> {
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            Problem::error(path, None, format!("cannot read static configuration: {e}"))
+        })?;
+        Self::parse(path, &text)
+    }
+
+    pub fn parse(path: &Path, text: &str) -> Result<(StaticConfig, Vec<Problem>), Problem> {
+        let cfg: StaticConfig = if text.trim().is_empty() {
+            StaticConfig::default()
+        } else {
+            serde_yaml::from_str(text)
+                .map_err(|e| Problem::error(path, yaml_error_line(&e), e.to_string()))?
+        };
+        let warnings = cfg.check(path)?;
+        Ok((cfg, warnings))
+    }
+
+    /// Consistency checks that serde cannot express; returns warnings or the first error.
+    fn check(&self, path: &Path) -> Result<Vec<Problem>, Problem> {
+        let mut warnings = Vec::new();
+        if self.entry_points.is_empty() {
+            return Err(Problem::error(
+                path,
+                None,
+                "entryPoints: at least one entry point is needed, e.g. `web: { address: \":80\" }`",
+            ));
+        }
+        for (name, ep) in &self.entry_points {
+            parse_listen_address(&ep.address).map_err(|e| {
+                Problem::error(path, None, format!("entryPoints.{name}.address: {e}"))
+            })?;
+            if let Some(fh) = &ep.forwarded_headers {
+                for ip in &fh.trusted_ips {
+                    crate::edge::IpNet::parse(ip).map_err(|e| {
+                        Problem::error(
+                            path,
+                            None,
+                            format!("entryPoints.{name}.forwardedHeaders.trustedIPs: {e}"),
+                        )
+                    })?;
+                }
+            }
+        }
+        let check_ep = |key: &str, ep: &Option<String>| -> Result<(), Problem> {
+            if let Some(ep) = ep {
+                if !self.entry_points.contains_key(ep) {
+                    return Err(Problem::error(
+                        path,
+                        None,
+                        format!(
+                            "{key}: no entry point named {ep:?} (defined: {})",
+                            self.entry_point_names()
+                        ),
+                    ));
+                }
+            }
+            Ok(())
+        };
+        if let Some(ping) = &self.ping {
+            check_ep("ping.entryPoint", &ping.entry_point)?;
+        }
+        if let Some(Metrics {
+            prometheus: Some(p),
+        }) = &self.metrics
+        {
+            check_ep("metrics.prometheus.entryPoint", &p.entry_point)?;
+        }
+        if let Some(api) = &self.api {
+            check_ep("api.entryPoint", &api.entry_point)?;
+            if api.dashboard == Some(true) {
+                warnings.push(Problem::warning(
+                    path,
+                    None,
+                    "api.dashboard: bloud-proxy has no dashboard; the JSON API stays available",
+                ));
+            }
+        }
+        match &self.providers.file {
+            Some(FileProvider {
+                directory: Some(_),
+                filename: Some(_),
+                ..
+            }) => {
+                return Err(Problem::error(
+                    path,
+                    None,
+                    "providers.file: set either directory or filename, not both",
+                ))
+            }
+            Some(FileProvider {
+                directory: None,
+                filename: None,
+                ..
+            }) => {
+                return Err(Problem::error(
+                    path,
+                    None,
+                    "providers.file: set directory (all *.yml/*.yaml in it) or filename",
+                ))
+            }
+            _ => {}
+        }
+        if let Some(level) = self.log.as_ref().and_then(|l| l.level.as_deref()) {
+            if log_level_filter(level).is_none() {
+                return Err(Problem::error(
+                    path,
+                    None,
+                    format!("log.level: unknown level {level:?} (use debug, info, warn, error)"),
+                ));
+            }
+        }
+        if self.threads == Some(0) {
+            return Err(Problem::error(path, None, "threads: must be at least 1"));
+        }
+        Ok(warnings)
+    }
+
+    fn entry_point_names(&self) -> String {
+        self.entry_points
+            .keys()
+            .map(String::as_str)
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+
+    pub fn grace_period(&self) -> Duration {
+        self.life_cycle
+            .as_ref()
+            .and_then(|l| l.grace_time_out)
+            .map(|d| d.0)
+            .unwrap_or(DEFAULT_GRACE)
+    }
+
+    pub fn threads(&self) -> usize {
+        self.threads.unwrap_or(1)
+    }
+
+    /// Entry point that serves the Prometheus endpoint, if metrics are on.
+    pub fn metrics_entry_point(&self) -> Option<&str> {
+        let p = self.metrics.as_ref()?.prometheus.as_ref()?;
+        Some(
+            p.entry_point
+                .as_deref()
+                .unwrap_or(self.default_internal_entry_point()),
+        )
+    }
+
+    /// Entry point that serves the JSON API directly, if one is named.
+    pub fn api_entry_point(&self) -> Option<&str> {
+        self.api.as_ref()?.entry_point.as_deref()
+    }
+
+    pub fn ping_entry_point(&self) -> Option<&str> {
+        let p = self.ping.as_ref()?;
+        Some(
+            p.entry_point
+                .as_deref()
+                .unwrap_or(self.default_internal_entry_point()),
+        )
+    }
+
+    /// Traefik puts internal endpoints on an entry point called `traefik`; fall back to the first
+    /// entry point when there is none of that name.
+    fn default_internal_entry_point(&self) -> &str {
+        if self.entry_points.contains_key("traefik") {
+            "traefik"
+        } else {
+            self.entry_points
+                .keys()
+                .next()
+                .map(String::as_str)
+                .unwrap_or("web")
+        }
+    }
+
+    /// Entry points that carry user routers without an explicit `entryPoints` list: every entry
+    /// point except those reserved for the admin endpoints (metrics/api), so that app routes never
+    /// appear on the loopback admin port by accident.
+    pub fn default_entry_points(&self) -> Vec<String> {
+        let admin: Vec<&str> = [self.metrics_entry_point(), self.api_entry_point()]
+            .into_iter()
+            .flatten()
+            .filter(|ep| Some(*ep) != self.ping_entry_point())
+            .collect();
+        let names: Vec<String> = self
+            .entry_points
+            .keys()
+            .filter(|n| !admin.contains(&n.as_str()))
+            .cloned()
+            .collect();
+        if names.is_empty() {
+            self.entry_points.keys().cloned().collect()
+        } else {
+            names
+        }
+    }
+
+    /// Directory or single file holding the dynamic configuration.
+    pub fn dynamic_source(&self) -> Option<crate::config::file_provider::Source> {
+        let f = self.providers.file.as_ref()?;
+        if let Some(d) = &f.directory {
+            return Some(crate::config::file_provider::Source::Directory(d.clone()));
+        }
+        f.filename
+            .as_ref()
+            .map(|p| crate::config::file_provider::Source::File(p.clone()))
+    }
+
+    pub fn watch(&self) -> bool {
+        self.providers.file.as_ref().is_some_and(|f| f.watch)
+    }
+}
+
+/// Maps a Traefik log level to a tracing filter directive.
+pub fn log_level_filter(level: &str) -> Option<&'static str> {
+    match level.to_ascii_lowercase().as_str() {
+        "trace" => Some("trace"),
+        "debug" => Some("debug"),
+        "info" => Some("info"),
+        "warn" | "warning" => Some("warn"),
+        "error" | "fatal" | "panic" => Some("error"),
+        _ => None,
+    }
+}
+
+/// Turns Traefik's `:80` / `host:port` / `[v6]:port` into a socket address string for Pingora.
+pub fn parse_listen_address(address: &str) -> Result<SocketAddr, String> {
+    let a = address.trim();
+    let full = if let Some(port) = a.strip_prefix(':') {
+        format!("0.0.0.0:{port}")
+    } else {
+        a.to_string()
+    };
+    // Traefik allows a "/tcp" suffix on addresses.
+    let full = full.strip_suffix("/tcp").unwrap_or(&full).to_string();
+    full.parse::<SocketAddr>().map_err(|_| {
+        format!("{address:?} is not a listen address; use \":80\", \"127.0.0.1:8082\" or \"[::1]:8082\"")
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fixture(name: &str) -> PathBuf {
+        PathBuf::from(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../shared/fixtures/traefik"
+        ))
+        .join(name)
+    }
+
+    #[test]
+    fn upstream_static_file_loads_with_dashboard_warning() {
+        let path = fixture("traefik.yml");
+        let (cfg, warnings) = StaticConfig::load(&path).expect("upstream traefik.yml must load");
+        assert_eq!(cfg.entry_points["web"].address, ":8080");
+        assert_eq!(
+            parse_listen_address(&cfg.entry_points["web"].address).ok(),
+            "0.0.0.0:8080".parse().ok()
+        );
+        assert_eq!(cfg.ping_entry_point(), Some("web"));
+        assert!(cfg.watch());
+        assert_eq!(warnings.len(), 1);
+        assert!(
+            warnings[0].message.contains("no dashboard"),
+            "{}",
+            warnings[0]
+        );
+        assert_eq!(cfg.grace_period(), DEFAULT_GRACE);
+    }
+
+    #[test]
+    fn design_example_loads() {
+        let text = r#"
+entryPoints:
+  web:   { address: ":80", forwardedHeaders: { trustedIPs: ["10.0.0.0/8"] } }
+  admin: { address: "127.0.0.1:8082" }
+providers:
+  file: { directory: /var/lib/bloud/routes, watch: true }
+ping:    { entryPoint: web }
+metrics: { prometheus: { entryPoint: admin } }
+api:     { entryPoint: admin }
+accessLog: { filePath: "", format: json }
+log:     { level: info }
+pidFile: /run/bloud-proxy/bloud-proxy.pid
+lifeCycle: { graceTimeOut: 3s }
+"#;
+        let (cfg, warnings) = StaticConfig::parse(Path::new("s.yml"), text).expect("loads");
+        assert!(warnings.is_empty());
+        assert_eq!(cfg.grace_period(), Duration::from_secs(3));
+        assert_eq!(cfg.metrics_entry_point(), Some("admin"));
+        assert_eq!(cfg.default_entry_points(), vec!["web".to_string()]);
+        assert_eq!(
+            cfg.access_log.map(|a| a.format),
+            Some(AccessLogFormat::Json)
+        );
+    }
+
+    #[test]
+    fn unknown_key_names_its_path() {
+        let text = "entryPoints:\n  web:\n    address: \":80\"\n    adress2: x\n";
+        let err = StaticConfig::parse(Path::new("s.yml"), text).expect_err("unknown key");
+        assert!(err.message.contains("entryPoints.web"), "{}", err.message);
+        assert!(err.message.contains("adress2"), "{}", err.message);
+        assert_eq!(err.line, Some(4));
+    }
+
+    #[test]
+    fn missing_entry_point_reference_is_an_error() {
+        let text = "entryPoints:\n  web: { address: \":80\" }\nping: { entryPoint: admin }\n";
+        let err = StaticConfig::parse(Path::new("s.yml"), text).expect_err("bad ref");
+        assert!(err.message.contains("ping.entryPoint"), "{}", err.message);
+    }
+}

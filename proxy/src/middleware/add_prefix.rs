@@ -1,0 +1,45 @@
+//! `addPrefix`: prepends a fixed prefix to the path.
+
+use super::{Outcome, RequestState};
+use crate::config::dynamic;
+
+#[derive(Debug)]
+pub struct AddPrefix {
+    prefix: String,
+}
+
+impl AddPrefix {
+    pub fn new(cfg: &dynamic::AddPrefix) -> Result<Self, String> {
+        if cfg.prefix.is_empty() {
+            return Err("addPrefix.prefix: must not be empty".into());
+        }
+        let prefix = if cfg.prefix.starts_with('/') {
+            cfg.prefix.clone()
+        } else {
+            format!("/{}", cfg.prefix)
+        };
+        Ok(AddPrefix { prefix })
+    }
+
+    pub fn apply(&self, st: &mut RequestState) -> Outcome {
+        st.path = format!("{}{}", self.prefix, st.path);
+        Outcome::Continue
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::middleware::state;
+
+    #[test]
+    fn prepends() {
+        let m = AddPrefix::new(&dynamic::AddPrefix {
+            prefix: "base".into(),
+        })
+        .expect("valid");
+        let mut st = state("/x", Some("q=1"));
+        m.apply(&mut st);
+        assert_eq!(st.request_uri(), "/base/x?q=1");
+    }
+}

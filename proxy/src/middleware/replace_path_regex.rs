@@ -1,0 +1,64 @@
+//! `replacePathRegex`: rewrites the path with a regex replacement (`$1`, `${name}`), keeping
+//! the original in `X-Replaced-Path`.
+
+use regex::Regex;
+
+use super::replace_path::record_original;
+use super::{Outcome, RequestState};
+use crate::config::dynamic;
+
+#[derive(Debug)]
+pub struct ReplacePathRegex {
+    regex: Regex,
+    replacement: String,
+}
+
+impl ReplacePathRegex {
+    pub fn new(cfg: &dynamic::ReplacePathRegex) -> Result<Self, String> {
+        let regex = Regex::new(&cfg.regex)
+            .map_err(|e| format!("replacePathRegex.regex {:?}: {e}", cfg.regex))?;
+        Ok(ReplacePathRegex {
+            regex,
+            replacement: cfg.replacement.clone(),
+        })
+    }
+
+    pub fn apply(&self, st: &mut RequestState) -> Outcome {
+        if self.regex.is_match(&st.path) {
+            let new = self
+                .regex
+                .replace_all(&st.path, self.replacement.as_str())
+                .into_owned();
+            record_original(st);
+            st.path = if new.starts_with('/') {
+                new
+            } else {
+                format!("/{new}")
+            };
+        }
+        Outcome::Continue
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::middleware::state;
+
+    #[test]
+    fn rewrites_with_groups() {
+        let m = ReplacePathRegex::new(&dynamic::ReplacePathRegex {
+            regex: "^/old/(.*)".into(),
+            replacement: "/new/$1".into(),
+        })
+        .expect("valid");
+        let mut st = state("/old/a/b", None);
+        m.apply(&mut st);
+        assert_eq!(st.path, "/new/a/b");
+        assert_eq!(st.header_ops.len(), 1);
+        let mut st = state("/other", None);
+        m.apply(&mut st);
+        assert_eq!(st.path, "/other");
+        assert!(st.header_ops.is_empty());
+    }
+}

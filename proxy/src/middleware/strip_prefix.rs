@@ -1,0 +1,121 @@
+//! `stripPrefix`: removes the first matching prefix, keeps a leading `/`, adds
+//! `X-Forwarded-Prefix`, and answers 400 when the result would be changed by normalisation
+//! (a dot-segment appearing after the strip), as Traefik v3 does.
+
+use http::HeaderValue;
+
+use super::{LocalResponse, Outcome, RequestState};
+use crate::config::dynamic;
+
+pub const X_FORWARDED_PREFIX: http::HeaderName =
+    http::HeaderName::from_static("x-forwarded-prefix");
+
+#[derive(Debug)]
+pub struct StripPrefix {
+    prefixes: Vec<String>,
+}
+
+impl StripPrefix {
+    pub fn new(cfg: &dynamic::StripPrefix) -> Result<Self, String> {
+        for p in &cfg.prefixes {
+            HeaderValue::from_str(p)
+                .map_err(|_| format!("stripPrefix.prefixes: {p:?} is not usable in a header"))?;
+        }
+        Ok(StripPrefix {
+            prefixes: cfg.prefixes.clone(),
+        })
+    }
+
+    pub fn apply(&self, st: &mut RequestState) -> Outcome {
+        for prefix in &self.prefixes {
+            if let Some(rest) = st.path.strip_prefix(prefix.as_str()) {
+                let stripped = ensure_leading_slash(rest);
+                if crate::edge::has_dot_segments(&stripped) {
+                    return Outcome::Respond(LocalResponse::text(400, "Bad Request\n"));
+                }
+                st.path = stripped;
+                if let Ok(v) = HeaderValue::from_str(prefix) {
+                    st.header_ops
+                        .push(super::HeaderOp::Append(X_FORWARDED_PREFIX, v));
+                }
+                return Outcome::Continue;
+            }
+        }
+        Outcome::Continue
+    }
+}
+
+pub(crate) fn ensure_leading_slash(rest: &str) -> String {
+    if rest.starts_with('/') {
+        rest.to_string()
+    } else {
+        format!("/{rest}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::middleware::{state, HeaderOp};
+
+    fn mw(prefixes: &[&str]) -> StripPrefix {
+        StripPrefix::new(&dynamic::StripPrefix {
+            prefixes: prefixes.iter().map(|s| s.to_string()).collect(),
+            force_slash: None,
+        })
+        .expect("valid")
+    }
+
+    #[test]
+    fn strips_and_adds_forwarded_prefix() {
+        let mut st = state("/embed/miniflux/feeds", Some("a=1"));
+        assert!(matches!(
+            mw(&["/embed/miniflux"]).apply(&mut st),
+            Outcome::Continue
+        ));
+        assert_eq!(st.path, "/feeds");
+        assert_eq!(st.request_uri(), "/feeds?a=1");
+        assert_eq!(
+            st.header_ops,
+            vec![HeaderOp::Append(
+                X_FORWARDED_PREFIX,
+                HeaderValue::from_static("/embed/miniflux")
+            )]
+        );
+    }
+
+    #[test]
+    fn empty_remainder_becomes_root_and_raw_prefix_keeps_slash() {
+        let mut st = state("/embed/miniflux", None);
+        mw(&["/embed/miniflux"]).apply(&mut st);
+        assert_eq!(st.path, "/");
+        let mut st = state("/embed/minifluxx/y", None);
+        mw(&["/embed/miniflux"]).apply(&mut st);
+        assert_eq!(st.path, "/x/y");
+    }
+
+    #[test]
+    fn first_matching_prefix_only() {
+        let mut st = state("/a/b/c", None);
+        mw(&["/x", "/a", "/a/b"]).apply(&mut st);
+        assert_eq!(st.path, "/b/c");
+        let mut st = state("/nomatch", None);
+        mw(&["/x"]).apply(&mut st);
+        assert_eq!(st.path, "/nomatch");
+        assert!(st.header_ops.is_empty());
+    }
+
+    #[test]
+    fn traversal_after_strip_is_400() {
+        let mut st = state("/embed/x../etc", None);
+        match mw(&["/embed/x"]).apply(&mut st) {
+            Outcome::Respond(r) => assert_eq!(r.status, 400),
+            Outcome::Continue => panic!("expected 400 for {}", st.path),
+        }
+        let mut st = state("/embed/x%2e%2e/etc", None);
+        assert!(matches!(
+            mw(&["/embed/x"]).apply(&mut st),
+            Outcome::Respond(_)
+        ));
+    }
+}

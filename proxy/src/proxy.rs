@@ -1,0 +1,534 @@
+//! The Pingora `ProxyHttp` implementation: one instance per entry point. Phases appear in the
+//! order Pingora calls them.
+
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::Instant;
+
+use async_trait::async_trait;
+use http::{HeaderValue, Uri};
+use pingora::http::{RequestHeader, ResponseHeader};
+use pingora::prelude::*;
+use pingora::proxy::{FailToProxy, ProxyHttp, Session};
+use pingora::upstreams::peer::HttpPeer;
+use pingora::{Error, ErrorSource, ErrorType};
+
+use crate::edge::{self, Trust};
+use crate::error_page;
+use crate::metrics::OpenGuard;
+use crate::middleware::{apply_ops, HeaderOp, LocalResponse, Outcome, RequestState};
+use crate::rules::RequestView;
+use crate::service::{Internal, Service};
+use crate::state::Shared;
+use crate::table::RouteTable;
+
+/// Per-request state. Pingora requires it to be `Send + Sync`.
+pub struct RequestCtx {
+    start: Instant,
+    _open: OpenGuard,
+    /// The route snapshot this request uses from start to end.
+    table: Option<Arc<RouteTable>>,
+    router: Option<usize>,
+    server: usize,
+    /// Connection attempts made so far (addresses and servers are tried in turn).
+    attempts: usize,
+    client_ip: Option<IpAddr>,
+    trusted: bool,
+    /// Host header as received.
+    host: String,
+    /// New request target for the upstream, when middlewares changed it.
+    upstream_uri: Option<String>,
+    header_ops: Vec<HeaderOp>,
+    /// Status of a response the proxy wrote itself (for logs when nothing reached the wire).
+    local_status: Option<u16>,
+    upstream_addr: Option<std::net::SocketAddr>,
+}
+
+impl RequestCtx {
+    fn router<'a>(&self, table: &'a RouteTable) -> Option<&'a crate::table::CompiledRouter> {
+        self.router.and_then(|id| table.router_by_id(id))
+    }
+
+    fn router_name(&self) -> Option<Arc<str>> {
+        let table = self.table.as_ref()?;
+        self.router(table).map(|r| r.name.clone())
+    }
+}
+
+/// The proxy for one entry point.
+pub struct EntryProxy {
+    pub shared: Arc<Shared>,
+    pub entry_point: Arc<str>,
+    pub trust: Trust,
+}
+
+#[async_trait]
+impl ProxyHttp for EntryProxy {
+    type CTX = RequestCtx;
+
+    fn new_ctx(&self) -> RequestCtx {
+        RequestCtx {
+            start: Instant::now(),
+            _open: OpenGuard::new(self.shared.metrics.clone()),
+            table: None,
+            router: None,
+            server: 0,
+            attempts: 0,
+            client_ip: None,
+            trusted: false,
+            host: String::new(),
+            upstream_uri: None,
+            header_ops: Vec::new(),
+            local_status: None,
+            upstream_addr: None,
+        }
+    }
+
+    async fn request_filter(&self, session: &mut Session, ctx: &mut RequestCtx) -> Result<bool> {
+        let table = self.shared.table.load_full();
+        ctx.table = Some(table.clone());
+        ctx.client_ip = session
+            .client_addr()
+            .and_then(|a| a.as_inet())
+            .map(|a| a.ip());
+        ctx.trusted = self.trust.trusts(ctx.client_ip);
+        if !ctx.trusted {
+            let req = session.req_header_mut();
+            for name in edge::SPOOFABLE {
+                req.remove_header(*name);
+            }
+        }
+        if session.is_upgrade_req() {
+            // WebSockets may idle far longer than Pingora's 60 s default downstream read timeout.
+            session.set_read_timeout(None);
+        }
+
+        let req = session.req_header();
+        let path = req.uri.path().to_string();
+        let query = req.uri.query().map(str::to_string);
+        ctx.host = req
+            .headers
+            .get(http::header::HOST)
+            .and_then(|h| h.to_str().ok())
+            .map(str::to_string)
+            .or_else(|| req.uri.authority().map(|a| a.as_str().to_string()))
+            .unwrap_or_default();
+        if !path.starts_with('/') || edge::has_dot_segments(&path) {
+            self.respond_page(session, ctx, 400, None, "The request path is not allowed.")
+                .await?;
+            return Ok(true);
+        }
+        let method = req.method.as_str().to_string();
+        let view = RequestView {
+            method: &method,
+            host: edge::strip_port(&ctx.host),
+            path: &path,
+            query: query.as_deref(),
+            headers: &req.headers,
+        };
+        let Some(router) = table.route(&self.entry_point, &view) else {
+            self.respond_page(session, ctx, 404, None, "No route matches this request.")
+                .await?;
+            return Ok(true);
+        };
+        ctx.router = Some(table.router_id(router));
+
+        if let Service::Internal(internal) = &*router.service {
+            self.serve_internal(session, ctx, *internal, &table, &path)
+                .await?;
+            return Ok(true);
+        }
+
+        let mut st = RequestState {
+            method,
+            scheme: "http",
+            host: ctx.host.clone(),
+            path: path.clone(),
+            query: query.clone(),
+            header_ops: Vec::new(),
+        };
+        for m in &router.middlewares {
+            if let Outcome::Respond(resp) = m.on_request(&mut st) {
+                self.respond(session, ctx, resp).await?;
+                return Ok(true);
+            }
+        }
+        if st.path != path || st.query != query {
+            ctx.upstream_uri = Some(st.request_uri());
+        }
+        ctx.header_ops = st.header_ops;
+
+        if let Service::LoadBalancer(lb) = &*router.service {
+            match lb.pick() {
+                Some(i) if !lb.servers[i].addrs.is_empty() => ctx.server = i,
+                Some(_) => {
+                    let name = router.name.clone();
+                    self.respond_page(
+                        session,
+                        ctx,
+                        502,
+                        Some(&name),
+                        "The upstream host name cannot be resolved.",
+                    )
+                    .await?;
+                    return Ok(true);
+                }
+                None => {
+                    let name = router.name.clone();
+                    self.respond_page(
+                        session,
+                        ctx,
+                        502,
+                        Some(&name),
+                        "No healthy upstream server is available.",
+                    )
+                    .await?;
+                    return Ok(true);
+                }
+            }
+        }
+        Ok(false)
+    }
+
+    async fn upstream_peer(
+        &self,
+        session: &mut Session,
+        ctx: &mut RequestCtx,
+    ) -> Result<Box<HttpPeer>> {
+        let table = ctx
+            .table
+            .clone()
+            .ok_or_else(|| Error::explain(ErrorType::InternalError, "no route snapshot"))?;
+        let router = ctx
+            .router(&table)
+            .ok_or_else(|| Error::explain(ErrorType::InternalError, "no router"))?;
+        let Service::LoadBalancer(lb) = &*router.service else {
+            return Err(Error::explain(
+                ErrorType::InternalError,
+                "internal service has no peer",
+            ));
+        };
+        let server = lb
+            .servers
+            .get(ctx.server)
+            .ok_or_else(|| Error::explain(ErrorType::InternalError, "server index"))?;
+        let addr = *server
+            .addrs
+            .get(ctx.attempts % server.addrs.len().max(1))
+            .ok_or_else(|| Error::explain(ErrorType::ConnectNoRoute, "upstream has no address"))?;
+        ctx.upstream_addr = Some(addr);
+        let mut peer = HttpPeer::new(addr, false, String::new());
+        let t = self.shared.timeouts;
+        peer.options.connection_timeout = Some(t.dial);
+        peer.options.idle_timeout = Some(t.idle);
+        peer.options.read_timeout = if session.is_upgrade_req() {
+            None
+        } else {
+            t.read
+        };
+        Ok(Box::new(peer))
+    }
+
+    fn fail_to_connect(
+        &self,
+        _session: &mut Session,
+        _peer: &HttpPeer,
+        ctx: &mut RequestCtx,
+        mut e: Box<Error>,
+    ) -> Box<Error> {
+        self.shared
+            .metrics
+            .upstream_connect_failures
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        ctx.attempts += 1;
+        // Nothing was sent yet, so trying the server's other addresses (e.g. ::1 after
+        // 127.0.0.1) and then the other servers is safe for any method.
+        if let Some(table) = ctx.table.clone() {
+            if let Some(Service::LoadBalancer(lb)) = ctx.router(&table).map(|r| &*r.service) {
+                let addrs = lb.servers.get(ctx.server).map_or(0, |s| s.addrs.len());
+                let total: usize = lb.servers.iter().map(|s| s.addrs.len()).sum();
+                if ctx.attempts < total {
+                    if ctx.attempts.is_multiple_of(addrs.max(1)) {
+                        if let Some(next) = lb.pick() {
+                            ctx.server = next;
+                        }
+                    }
+                    e.set_retry(true);
+                }
+            }
+        }
+        e
+    }
+
+    async fn upstream_request_filter(
+        &self,
+        _session: &mut Session,
+        upstream: &mut RequestHeader,
+        ctx: &mut RequestCtx,
+    ) -> Result<()> {
+        let table = ctx.table.clone();
+        let lb = table
+            .as_deref()
+            .and_then(|t| ctx.router(t))
+            .and_then(|r| match &*r.service {
+                Service::LoadBalancer(lb) => Some(lb),
+                Service::Internal(_) => None,
+            });
+        let server = lb.and_then(|lb| lb.servers.get(ctx.server));
+
+        // Request target: middleware result, the server URL's base path, always origin-form.
+        let base = server.map_or("", |s| s.base_path.as_str());
+        let target = match &ctx.upstream_uri {
+            Some(t) => Some(format!("{base}{t}")),
+            None if !base.is_empty() || !upstream.raw_path().starts_with(b"/") => Some(format!(
+                "{base}{}",
+                upstream
+                    .uri
+                    .path_and_query()
+                    .map(|p| p.as_str())
+                    .unwrap_or("/")
+            )),
+            None => None,
+        };
+        if let Some(t) = target {
+            let uri: Uri = t
+                .parse()
+                .map_err(|e| Error::because(ErrorType::InvalidHTTPHeader, "rewritten path", e))?;
+            upstream.set_uri(uri);
+        }
+        if let (Some(lb), Some(server)) = (lb, server) {
+            if !lb.pass_host_header {
+                upstream.insert_header(http::header::HOST, server.authority.as_str())?;
+            }
+        }
+        self.set_forwarded_headers(upstream, ctx)?;
+        apply_ops(upstream, &ctx.header_ops);
+        Ok(())
+    }
+
+    async fn response_filter(
+        &self,
+        _session: &mut Session,
+        upstream_response: &mut ResponseHeader,
+        ctx: &mut RequestCtx,
+    ) -> Result<()> {
+        if let Some(table) = ctx.table.clone() {
+            if let Some(router) = ctx.router(&table) {
+                // Traefik nests middlewares: the first listed modifies the response last.
+                for m in router.middlewares.iter().rev() {
+                    apply_ops(upstream_response, m.response_ops());
+                }
+            }
+        }
+        Ok(())
+    }
+
+    async fn fail_to_proxy(
+        &self,
+        session: &mut Session,
+        e: &Error,
+        ctx: &mut RequestCtx,
+    ) -> FailToProxy {
+        let code = match e.etype() {
+            ErrorType::HTTPStatus(code) => *code,
+            ErrorType::ConnectTimedout | ErrorType::ReadTimedout | ErrorType::WriteTimedout
+                if e.esource() == &ErrorSource::Upstream =>
+            {
+                504
+            }
+            _ => match e.esource() {
+                ErrorSource::Upstream => 502,
+                ErrorSource::Downstream => match e.etype() {
+                    ErrorType::WriteError | ErrorType::ReadError | ErrorType::ConnectionClosed => 0,
+                    _ => 400,
+                },
+                ErrorSource::Internal | ErrorSource::Unset => 500,
+            },
+        };
+        if code > 0 && session.response_written().is_none() {
+            let detail = match code {
+                502 => "The upstream server refused the connection or failed.",
+                504 => "The upstream server did not answer in time.",
+                400 => "The request could not be read.",
+                _ => "The request failed.",
+            };
+            let name = ctx.router_name();
+            if let Err(err) = self
+                .respond_page(session, ctx, code, name.as_deref(), detail)
+                .await
+            {
+                tracing::debug!(error = %err, "cannot send the error page");
+            }
+        }
+        FailToProxy {
+            error_code: code,
+            can_reuse_downstream: false,
+        }
+    }
+
+    async fn logging(&self, session: &mut Session, _e: Option<&Error>, ctx: &mut RequestCtx) {
+        let status = session
+            .response_written()
+            .map(|r| r.status.as_u16())
+            .or(ctx.local_status)
+            .unwrap_or(0);
+        let elapsed = ctx.start.elapsed();
+        let req = session.req_header();
+        let router = ctx.table.as_deref().and_then(|t| ctx.router(t));
+        match router {
+            Some(r) => r.metrics.observe(req.method.as_str(), status, elapsed),
+            None => self
+                .shared
+                .metrics
+                .router("")
+                .observe(req.method.as_str(), status, elapsed),
+        }
+        if let Some(log) = &self.shared.access_log {
+            log.record(crate::access_log::Entry {
+                client: ctx.client_ip,
+                method: req.method.as_str(),
+                uri: &String::from_utf8_lossy(req.raw_path()),
+                version: req.version,
+                status,
+                bytes: session.body_bytes_sent(),
+                router: router.map(|r| &*r.name),
+                upstream: ctx.upstream_addr,
+                host: &ctx.host,
+                duration: elapsed,
+                user_agent: req
+                    .headers
+                    .get(http::header::USER_AGENT)
+                    .and_then(|v| v.to_str().ok()),
+                referer: req
+                    .headers
+                    .get(http::header::REFERER)
+                    .and_then(|v| v.to_str().ok()),
+            });
+        }
+    }
+}
+
+impl EntryProxy {
+    fn set_forwarded_headers(&self, upstream: &mut RequestHeader, ctx: &RequestCtx) -> Result<()> {
+        let keep = |name: &http::HeaderName, up: &RequestHeader| {
+            ctx.trusted && up.headers.contains_key(name)
+        };
+        if let Some(ip) = ctx.client_ip {
+            let ip_s = ip.to_string();
+            let xff = match upstream.headers.get(edge::X_FORWARDED_FOR) {
+                Some(prev) if ctx.trusted => format!("{}, {ip_s}", prev.to_str().unwrap_or("")),
+                _ => ip_s.clone(),
+            };
+            upstream.insert_header(edge::X_FORWARDED_FOR, xff)?;
+            if !keep(&edge::X_REAL_IP, upstream) {
+                upstream.insert_header(edge::X_REAL_IP, ip_s)?;
+            }
+        }
+        if !keep(&edge::X_FORWARDED_PROTO, upstream) {
+            upstream.insert_header(edge::X_FORWARDED_PROTO, "http")?;
+        }
+        if !keep(&edge::X_FORWARDED_HOST, upstream) && !ctx.host.is_empty() {
+            upstream.insert_header(edge::X_FORWARDED_HOST, ctx.host.as_str())?;
+        }
+        if !keep(&edge::X_FORWARDED_PORT, upstream) {
+            let port = edge::host_port(&ctx.host).unwrap_or("80");
+            upstream.insert_header(edge::X_FORWARDED_PORT, port)?;
+        }
+        upstream.insert_header(edge::X_FORWARDED_SERVER, self.shared.hostname.as_str())?;
+        Ok(())
+    }
+
+    async fn serve_internal(
+        &self,
+        session: &mut Session,
+        ctx: &mut RequestCtx,
+        internal: Internal,
+        table: &RouteTable,
+        path: &str,
+    ) -> Result<()> {
+        let method = session.req_header().method.clone();
+        let read_only = method == http::Method::GET || method == http::Method::HEAD;
+        let resp = match internal {
+            Internal::Ping if !read_only => LocalResponse::text(405, "Method Not Allowed\n"),
+            Internal::Ping if self.shared.is_shutting_down() => {
+                LocalResponse::text(503, "Service Unavailable")
+            }
+            Internal::Ping => LocalResponse::text(200, "OK"),
+            Internal::Noop => LocalResponse::text(200, ""),
+            Internal::Prometheus => {
+                let mut r = LocalResponse::text(200, &self.shared.metrics.render());
+                r.headers[0].1 =
+                    HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8");
+                r
+            }
+            Internal::Api => match crate::admin::api(table, &self.shared.reload_report(), path) {
+                Some(json) => {
+                    let mut r = LocalResponse::text(200, &json);
+                    r.headers[0].1 = HeaderValue::from_static("application/json");
+                    r
+                }
+                None => {
+                    let body = error_page::page(404, ctx.router_name().as_deref(), "Unknown API path; bloud-proxy has no dashboard. Try /api/http/routers, /api/http/middlewares, /api/http/services or /api/reload.");
+                    let mut r = LocalResponse::text(404, "");
+                    r.headers[0].1 = HeaderValue::from_static("text/html; charset=utf-8");
+                    r.body = body;
+                    r
+                }
+            },
+        };
+        self.respond(session, ctx, resp).await
+    }
+
+    async fn respond_page(
+        &self,
+        session: &mut Session,
+        ctx: &mut RequestCtx,
+        status: u16,
+        router: Option<&str>,
+        detail: &str,
+    ) -> Result<()> {
+        let resp = LocalResponse {
+            status,
+            headers: vec![(
+                http::header::CONTENT_TYPE,
+                HeaderValue::from_static("text/html; charset=utf-8"),
+            )],
+            body: error_page::page(status, router, detail),
+        };
+        self.respond(session, ctx, resp).await
+    }
+
+    async fn respond(
+        &self,
+        session: &mut Session,
+        ctx: &mut RequestCtx,
+        resp: LocalResponse,
+    ) -> Result<()> {
+        ctx.local_status = Some(resp.status);
+        let mut header = ResponseHeader::build(resp.status, Some(resp.headers.len() + 2))?;
+        for (name, value) in resp.headers {
+            header.append_header(name, value)?;
+        }
+        header.insert_header(http::header::CONTENT_LENGTH, resp.body.len().to_string())?;
+        header.insert_header(http::header::CACHE_CONTROL, "no-store")?;
+        let head = session.req_header().method == http::Method::HEAD;
+        let body = if head || resp.body.is_empty() {
+            None
+        } else {
+            Some(resp.body)
+        };
+        session
+            .write_response_header(Box::new(header), body.is_none())
+            .await?;
+        if let Some(b) = body {
+            session.write_response_body(Some(b), true).await?;
+        }
+        Ok(())
+    }
+}
+
+#[allow(dead_code)]
+fn assert_ctx_send_sync() {
+    fn is<T: Send + Sync>() {}
+    is::<RequestCtx>();
+}

@@ -1,0 +1,100 @@
+//! State shared by every entry point and by the reload/health/signal tasks.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use arc_swap::ArcSwap;
+
+use crate::access_log::AccessLog;
+use crate::config::Problem;
+use crate::metrics::Metrics;
+use crate::table::RouteTable;
+
+/// Upstream connection timeouts (`serversTransport.forwardingTimeouts`).
+#[derive(Debug, Clone, Copy)]
+pub struct UpstreamTimeouts {
+    pub dial: Duration,
+    /// Per-read idle limit for the upstream response; `None` waits forever.
+    pub read: Option<Duration>,
+    /// How long an idle pooled upstream connection is kept.
+    pub idle: Duration,
+}
+
+impl Default for UpstreamTimeouts {
+    fn default() -> Self {
+        UpstreamTimeouts {
+            dial: Duration::from_secs(30),
+            read: None,
+            idle: Duration::from_secs(90),
+        }
+    }
+}
+
+/// Outcome of the latest configuration load, for the API.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct ReloadReport {
+    pub ok: bool,
+    /// Unix time of the attempt.
+    pub at: u64,
+    pub generation: u64,
+    pub problems: Vec<Problem>,
+}
+
+#[derive(Debug)]
+pub struct Shared {
+    pub table: ArcSwap<RouteTable>,
+    pub metrics: Arc<Metrics>,
+    pub access_log: Option<AccessLog>,
+    pub timeouts: UpstreamTimeouts,
+    /// Value of `X-Forwarded-Server`.
+    pub hostname: String,
+    pub shutting_down: AtomicBool,
+    pub next_generation: AtomicU64,
+    pub last_reload: Mutex<ReloadReport>,
+}
+
+impl Shared {
+    pub fn new(
+        table: RouteTable,
+        metrics: Arc<Metrics>,
+        access_log: Option<AccessLog>,
+        timeouts: UpstreamTimeouts,
+    ) -> Shared {
+        let generation = table.generation;
+        Shared {
+            table: ArcSwap::from_pointee(table),
+            metrics,
+            access_log,
+            timeouts,
+            hostname: hostname(),
+            shutting_down: AtomicBool::new(false),
+            next_generation: AtomicU64::new(generation + 1),
+            last_reload: Mutex::new(ReloadReport::default()),
+        }
+    }
+
+    pub fn is_shutting_down(&self) -> bool {
+        self.shutting_down.load(Ordering::Relaxed)
+    }
+
+    pub fn reload_report(&self) -> ReloadReport {
+        self.last_reload
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    pub fn set_reload_report(&self, report: ReloadReport) {
+        *self.last_reload.lock().unwrap_or_else(|p| p.into_inner()) = report;
+    }
+}
+
+fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .unwrap_or_else(|| "bloud-proxy".to_string())
+}

@@ -1,0 +1,562 @@
+//! The compiled route table: routers (rules compiled, middlewares resolved and flattened,
+//! services built) indexed per entry point. One table is immutable; reloads build a new one and
+//! swap it in whole.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use crate::config::file_provider::{merge_text, MergedConfig};
+use crate::config::{Problem, Problems};
+use crate::metrics::{Metrics, RouterMetrics};
+use crate::middleware::{self, chain, Middleware};
+use crate::router::{effective_priority, IndexEntry, RouterIndex};
+use crate::rules::{self, RequestView};
+use crate::service::{Internal, Service};
+
+/// Priority of the internal routers (Traefik uses MaxInt-1 so users can still override).
+pub const INTERNAL_PRIORITY: i64 = i64::MAX - 1;
+
+/// A router ready to serve.
+#[derive(Debug)]
+pub struct CompiledRouter {
+    pub name: Arc<str>,
+    pub rule: String,
+    pub priority: i64,
+    pub entry_points: Vec<String>,
+    /// Leaf middlewares in order (chains expanded).
+    pub middlewares: Vec<Arc<Middleware>>,
+    /// Middleware names as written on the router.
+    pub middleware_names: Vec<String>,
+    pub service_name: String,
+    pub service: Arc<Service>,
+    pub file: Option<PathBuf>,
+    pub line: Option<usize>,
+    pub metrics: Arc<RouterMetrics>,
+}
+
+/// Facts about a middleware for the API.
+#[derive(Debug, Clone)]
+pub struct MiddlewareInfo {
+    pub kind: &'static str,
+    pub file: PathBuf,
+    pub used_by: Vec<String>,
+}
+
+/// Facts about a service for the API.
+#[derive(Debug, Clone)]
+pub struct ServiceInfo {
+    pub service: Arc<Service>,
+    pub file: Option<PathBuf>,
+    pub used_by: Vec<String>,
+}
+
+/// What the static configuration contributes to a table build.
+#[derive(Debug, Clone)]
+pub struct BuildOptions {
+    pub entry_points: Vec<String>,
+    /// Entry points of routers without `entryPoints`.
+    pub default_entry_points: Vec<String>,
+    /// Internal endpoints: (entry point, service) pairs.
+    pub internal: Vec<(String, Internal)>,
+    pub generation: u64,
+    pub metrics: Arc<Metrics>,
+}
+
+impl BuildOptions {
+    /// One entry point called `web`, no internal endpoints; for tests and benchmarks.
+    pub fn single_entry_point() -> Self {
+        BuildOptions {
+            entry_points: vec!["web".into()],
+            default_entry_points: vec!["web".into()],
+            internal: Vec::new(),
+            generation: 1,
+            metrics: Arc::new(Metrics::default()),
+        }
+    }
+}
+
+#[derive(Debug)]
+pub struct RouteTable {
+    pub generation: u64,
+    pub routers: Vec<CompiledRouter>,
+    indexes: HashMap<String, RouterIndex>,
+    pub middlewares: BTreeMap<String, MiddlewareInfo>,
+    pub services: BTreeMap<String, ServiceInfo>,
+    /// Warnings of the load that produced this table.
+    pub warnings: Vec<Problem>,
+    pub files: Vec<PathBuf>,
+}
+
+impl RouteTable {
+    /// A table with no routers (every request gets 404).
+    pub fn empty(opts: &BuildOptions) -> RouteTable {
+        Self::build(&MergedConfig::default(), opts).unwrap_or(RouteTable {
+            generation: 0,
+            routers: Vec::new(),
+            indexes: HashMap::new(),
+            middlewares: BTreeMap::new(),
+            services: BTreeMap::new(),
+            warnings: Vec::new(),
+            files: Vec::new(),
+        })
+    }
+
+    /// Builds a table from in-memory YAML documents `(file name, text)`, merged in the given order.
+    /// Entry point `web` only. Meant for benchmarks and tests.
+    pub fn from_yaml(files: &[(&str, &str)]) -> Result<RouteTable, Problems> {
+        let mut merged = MergedConfig::default();
+        for (name, text) in files {
+            merge_text(&mut merged, Path::new(name), text);
+        }
+        Self::build(&merged, &BuildOptions::single_entry_point())
+    }
+
+    /// The router that handles a request arriving on `entry_point`.
+    #[inline]
+    pub fn route(&self, entry_point: &str, req: &RequestView<'_>) -> Option<&CompiledRouter> {
+        let id = self.indexes.get(entry_point)?.find(req)?;
+        self.routers.get(id as usize)
+    }
+
+    pub fn router_by_id(&self, id: usize) -> Option<&CompiledRouter> {
+        self.routers.get(id)
+    }
+
+    pub fn router_id(&self, r: &CompiledRouter) -> usize {
+        self.routers
+            .iter()
+            .position(|x| std::ptr::eq(x, r))
+            .unwrap_or(usize::MAX)
+    }
+
+    /// Routers of an entry point in match order.
+    pub fn entry_point_routers(&self, entry_point: &str) -> Vec<&CompiledRouter> {
+        self.indexes
+            .get(entry_point)
+            .map(|idx| {
+                idx.entries()
+                    .iter()
+                    .filter_map(|e| self.routers.get(e.id as usize))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// Compiles merged configuration. Any error (including problems recorded while reading files)
+    /// fails the whole build, so a broken file never replaces a working table.
+    pub fn build(merged: &MergedConfig, opts: &BuildOptions) -> Result<RouteTable, Problems> {
+        let mut problems: Vec<Problem> = merged.problems.clone();
+        let err = |problems: &mut Vec<Problem>, file: &Path, line: Option<usize>, msg: String| {
+            problems.push(Problem::error(file, line, msg));
+        };
+
+        // Middlewares: compile every leaf once; remember chain configs for flattening.
+        let configs: BTreeMap<String, crate::config::dynamic::MiddlewareConfig> = merged
+            .middlewares
+            .iter()
+            .map(|(k, v)| (k.clone(), v.value.clone()))
+            .collect();
+        let mut compiled: BTreeMap<String, Arc<Middleware>> = BTreeMap::new();
+        let mut middlewares: BTreeMap<String, MiddlewareInfo> = BTreeMap::new();
+        for (name, src) in &merged.middlewares {
+            let kind = match middleware::single_kind(&src.value) {
+                Ok(k) => k,
+                Err(e) => {
+                    err(
+                        &mut problems,
+                        &src.file,
+                        src.line,
+                        format!("http.middlewares.{name}: {e}"),
+                    );
+                    continue;
+                }
+            };
+            middlewares.insert(
+                name.clone(),
+                MiddlewareInfo {
+                    kind,
+                    file: src.file.clone(),
+                    used_by: Vec::new(),
+                },
+            );
+            if kind == "chain" {
+                if let Err(e) = chain::flatten(std::slice::from_ref(name), &configs) {
+                    err(
+                        &mut problems,
+                        &src.file,
+                        src.line,
+                        format!("http.middlewares.{name}.chain: {e}"),
+                    );
+                }
+                continue;
+            }
+            match middleware::compile(&src.value) {
+                Ok(m) => {
+                    compiled.insert(name.clone(), Arc::new(m));
+                }
+                Err(e) => err(
+                    &mut problems,
+                    &src.file,
+                    src.line,
+                    format!("http.middlewares.{name}.{e}"),
+                ),
+            }
+        }
+
+        // Services.
+        let mut services: BTreeMap<String, ServiceInfo> = BTreeMap::new();
+        for (name, src) in &merged.services {
+            match Service::new(&src.value) {
+                Ok(s) => {
+                    services.insert(
+                        name.clone(),
+                        ServiceInfo {
+                            service: Arc::new(s),
+                            file: Some(src.file.clone()),
+                            used_by: Vec::new(),
+                        },
+                    );
+                }
+                Err(e) => err(
+                    &mut problems,
+                    &src.file,
+                    src.line,
+                    format!("http.services.{name}.{e}"),
+                ),
+            }
+        }
+
+        // Routers.
+        let mut routers: Vec<CompiledRouter> = Vec::new();
+        let mut matchers: Vec<(usize, Arc<rules::Matcher>)> = Vec::new();
+        for (name, src) in &merged.routers {
+            let r = &src.value;
+            let at = |m: String| format!("http.routers.{name}: {m}");
+            let matcher = match rules::parse(&r.rule) {
+                Ok(m) => Arc::new(m),
+                Err(e) => {
+                    err(&mut problems, &src.file, src.line, at(format!("rule: {e}")));
+                    continue;
+                }
+            };
+            let leaf_names = match chain::flatten(&r.middlewares, &configs) {
+                Ok(n) => n,
+                Err(e) => {
+                    err(
+                        &mut problems,
+                        &src.file,
+                        src.line,
+                        at(format!("middlewares: {e}")),
+                    );
+                    continue;
+                }
+            };
+            // Leaves that failed to compile were already reported; skip the router quietly.
+            let Some(mws) = leaf_names
+                .iter()
+                .map(|n| compiled.get(n).cloned())
+                .collect::<Option<Vec<_>>>()
+            else {
+                continue;
+            };
+            for n in &r.middlewares {
+                if let Some(info) = chain::local_name(n)
+                    .ok()
+                    .and_then(|n| middlewares.get_mut(n))
+                {
+                    info.used_by.push(name.clone());
+                }
+            }
+            let service = match resolve_service(&r.service, &mut services) {
+                Ok(s) => s,
+                Err(e) => {
+                    err(
+                        &mut problems,
+                        &src.file,
+                        src.line,
+                        at(format!("service: {e}")),
+                    );
+                    continue;
+                }
+            };
+            if let Some(info) = services.get_mut(local_service_name(&r.service)) {
+                info.used_by.push(name.clone());
+            }
+            let entry_points = match &r.entry_points {
+                Some(eps) => {
+                    if let Some(bad) = eps.iter().find(|e| !opts.entry_points.contains(e)) {
+                        err(
+                            &mut problems,
+                            &src.file,
+                            src.line,
+                            at(format!(
+                                "entryPoints: no entry point named {bad:?} (defined: {})",
+                                opts.entry_points.join(", ")
+                            )),
+                        );
+                        continue;
+                    }
+                    eps.clone()
+                }
+                None => opts.default_entry_points.clone(),
+            };
+            routers.push(CompiledRouter {
+                name: name.as_str().into(),
+                priority: effective_priority(r.priority, &r.rule),
+                rule: r.rule.clone(),
+                entry_points,
+                middlewares: mws,
+                middleware_names: r.middlewares.clone(),
+                service_name: r.service.clone(),
+                service,
+                file: Some(src.file.clone()),
+                line: src.line,
+                metrics: opts.metrics.router(name),
+            });
+            matchers.push((routers.len() - 1, matcher));
+        }
+
+        if problems.iter().any(Problem::is_error) {
+            return Err(Problems(problems));
+        }
+
+        // Internal routers (ping, metrics, api) on their entry points.
+        for (ep, internal) in &opts.internal {
+            let (name, rule) = match internal {
+                Internal::Ping => ("ping@internal", "Path(`/ping`)"),
+                Internal::Prometheus => ("prometheus@internal", "Path(`/metrics`)"),
+                Internal::Api => ("api@internal", "PathPrefix(`/api`)"),
+                Internal::Noop => continue,
+            };
+            let Ok(m) = rules::parse(rule) else { continue };
+            routers.push(CompiledRouter {
+                name: name.into(),
+                rule: rule.to_string(),
+                priority: INTERNAL_PRIORITY,
+                entry_points: vec![ep.clone()],
+                middlewares: Vec::new(),
+                middleware_names: Vec::new(),
+                service_name: name.to_string(),
+                service: Arc::new(Service::Internal(*internal)),
+                file: None,
+                line: None,
+                metrics: opts.metrics.router(name),
+            });
+            matchers.push((routers.len() - 1, Arc::new(m)));
+        }
+
+        let mut per_ep: HashMap<String, Vec<IndexEntry>> = opts
+            .entry_points
+            .iter()
+            .map(|e| (e.clone(), Vec::new()))
+            .collect();
+        for (id, matcher) in matchers {
+            let r = &routers[id];
+            for ep in &r.entry_points {
+                if let Some(list) = per_ep.get_mut(ep) {
+                    list.push(IndexEntry {
+                        id: id as u32,
+                        name: r.name.clone(),
+                        priority: r.priority,
+                        matcher: matcher.clone(),
+                    });
+                }
+            }
+        }
+        let indexes = per_ep
+            .into_iter()
+            .map(|(ep, entries)| (ep, RouterIndex::new(entries)))
+            .collect();
+        Ok(RouteTable {
+            generation: opts.generation,
+            routers,
+            indexes,
+            middlewares,
+            services,
+            warnings: problems,
+            files: merged.files.clone(),
+        })
+    }
+}
+
+fn local_service_name(reference: &str) -> &str {
+    reference.strip_suffix("@file").unwrap_or(reference)
+}
+
+fn resolve_service(
+    reference: &str,
+    services: &mut BTreeMap<String, ServiceInfo>,
+) -> Result<Arc<Service>, String> {
+    match reference.split_once('@') {
+        Some((name, "internal")) => Internal::from_name(name)
+            .map(|i| Arc::new(Service::Internal(i)))
+            .ok_or_else(|| {
+                format!("{reference:?}: unknown internal service (ping, api, noop, prometheus)")
+            }),
+        Some((name, "file")) | Some((name, "")) => lookup(name, services),
+        Some((_, provider)) => Err(format!(
+            "{reference:?}: provider {provider:?} is not available (only @file and @internal)"
+        )),
+        None => lookup(reference, services),
+    }
+}
+
+fn lookup(name: &str, services: &BTreeMap<String, ServiceInfo>) -> Result<Arc<Service>, String> {
+    services
+        .get(name)
+        .map(|s| s.service.clone())
+        .ok_or_else(|| format!("service {name:?} is not defined"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http::HeaderMap;
+
+    const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/fixtures/traefik");
+
+    fn fixture_files() -> Vec<(String, String)> {
+        let mut names: Vec<String> = std::fs::read_dir(FIXTURES)
+            .expect("fixtures dir")
+            .filter_map(|e| e.ok())
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|n| n != "traefik.yml")
+            .collect();
+        names.sort();
+        names
+            .into_iter()
+            .map(|n| {
+                let text =
+                    std::fs::read_to_string(Path::new(FIXTURES).join(&n)).expect("read fixture");
+                (n, text)
+            })
+            .collect()
+    }
+
+    fn route<'t>(t: &'t RouteTable, path: &str) -> Option<&'t str> {
+        let h = HeaderMap::new();
+        let req = RequestView {
+            method: "GET",
+            host: "bloud.local",
+            path,
+            query: None,
+            headers: &h,
+        };
+        t.route("web", &req).map(|r| &*r.name)
+    }
+
+    #[test]
+    fn every_fixture_loads_alone() {
+        for (name, text) in fixture_files() {
+            let t = RouteTable::from_yaml(&[
+                (name.as_str(), text.as_str()),
+                ("base-for-refs.yml", BASE_MIDDLEWARES),
+            ]);
+            assert!(
+                t.is_ok(),
+                "{name}: {}",
+                t.err().map(|e| e.to_string()).unwrap_or_default()
+            );
+        }
+    }
+
+    const BASE_MIDDLEWARES: &str = "http:\n  middlewares:\n    iframe-headers:\n      headers:\n        customResponseHeaders:\n          X-Frame-Options: ''\n    embed-isolation:\n      headers:\n        customResponseHeaders:\n          Cross-Origin-Opener-Policy: same-origin\n    embed-forwarded-headers:\n      headers:\n        customRequestHeaders:\n          X-Forwarded-Proto: http\n  services:\n    miniflux:\n      loadBalancer:\n        servers: [{url: 'http://127.0.0.1:8085'}]\n";
+
+    #[test]
+    fn upstream_installed_system_routes_like_traefik() {
+        // authentik.yml, base.yml, one generated app file, miniflux-sso.yml: as on a real box.
+        let files = fixture_files();
+        let pick = |n: &str| {
+            files
+                .iter()
+                .find(|(f, _)| f == n)
+                .map(|(_, t)| t.as_str())
+                .unwrap_or("")
+        };
+        let t = RouteTable::from_yaml(&[
+            ("apps-routes.yml", pick("golden-multiple_apps.yml")),
+            ("authentik.yml", pick("authentik.yml")),
+            ("base.yml", pick("base.yml")),
+            ("miniflux-sso.yml", pick("miniflux-sso.yml")),
+        ])
+        .expect("upstream files load together");
+        assert_eq!(route(&t, "/api/v3/core/users"), Some("authentik-api"));
+        assert_eq!(route(&t, "/api/apps/installed"), Some("host-api"));
+        assert_eq!(route(&t, "/auth/login"), Some("host-auth"));
+        assert_eq!(
+            route(&t, "/embed/miniflux/login"),
+            Some("miniflux-login-redirect")
+        );
+        assert_eq!(route(&t, "/embed/miniflux/feeds"), Some("miniflux-backend"));
+        assert_eq!(
+            route(&t, "/embed/adguard-home/"),
+            Some("adguard-home-backend")
+        );
+        assert_eq!(
+            route(&t, "/outpost.goauthentik.io/start"),
+            Some("authentik-outpost")
+        );
+        assert_eq!(route(&t, "/flows/-/default"), Some("authentik-flows"));
+        assert_eq!(route(&t, "/dashboard/"), Some("traefik-dashboard"));
+        assert_eq!(route(&t, "/apps/miniflux"), Some("bloud-ui"));
+        // authentik.yml sorts first, so its authentik-outpost (priority 96, headers) wins.
+        let outpost = t
+            .routers
+            .iter()
+            .find(|r| &*r.name == "authentik-outpost")
+            .expect("router");
+        assert_eq!(outpost.priority, 96);
+        assert_eq!(outpost.middleware_names, vec!["authentik-iframe-headers"]);
+        assert!(t
+            .warnings
+            .iter()
+            .any(|w| w.message.contains("authentik-outpost") && w.file == Path::new("base.yml")));
+    }
+
+    #[test]
+    fn reference_errors_name_file_key_and_line() {
+        let text = "http:\n  routers:\n    r:\n      rule: PathPrefix(`/x`)\n      service: missing\n      middlewares: [nope@file]\n";
+        let err = RouteTable::from_yaml(&[("apps.yml", text)]).expect_err("must fail");
+        let msg = err.to_string();
+        assert!(
+            msg.contains(
+                "apps.yml: http.routers.r: middlewares: middleware \"nope\" is not defined"
+            ),
+            "{msg}"
+        );
+        assert_eq!(err.0[0].line, Some(3));
+        let text = "http:\n  routers:\n    r:\n      rule: Pathx(`/x`)\n      service: s\n  services:\n    s:\n      loadBalancer:\n        servers: [{url: 'http://127.0.0.1:1'}]\n";
+        let err = RouteTable::from_yaml(&[("a.yml", text)]).expect_err("bad rule");
+        assert!(err.to_string().contains("Pathx"), "{err}");
+        let text = "http:\n  middlewares:\n    fa:\n      forwardAuth:\n        address: http://127.0.0.1:9/auth\n";
+        let err = RouteTable::from_yaml(&[("a.yml", text)]).expect_err("unsupported yet");
+        assert!(err.to_string().contains("forwardAuth"), "{err}");
+    }
+
+    #[test]
+    fn internal_services_and_entry_points() {
+        let text = "http:\n  routers:\n    dash:\n      rule: PathPrefix(`/dashboard`)\n      service: api@internal\n    other:\n      rule: PathPrefix(`/`)\n      service: noop@internal\n      entryPoints: [admin]\n";
+        let mut opts = BuildOptions::single_entry_point();
+        opts.entry_points.push("admin".into());
+        opts.internal.push(("web".into(), Internal::Ping));
+        let mut merged = MergedConfig::default();
+        merge_text(&mut merged, Path::new("a.yml"), text);
+        let t = RouteTable::build(&merged, &opts).expect("valid");
+        assert_eq!(route(&t, "/ping"), Some("ping@internal"));
+        assert_eq!(route(&t, "/dashboard/x"), Some("dash"));
+        assert_eq!(route(&t, "/x"), None, "`other` lives on admin only");
+        let h = HeaderMap::new();
+        let req = RequestView {
+            method: "GET",
+            host: "h",
+            path: "/x",
+            query: None,
+            headers: &h,
+        };
+        assert_eq!(t.route("admin", &req).map(|r| &*r.name), Some("other"));
+        let bad =
+            "http:\n  routers:\n    r:\n      rule: PathPrefix(`/`)\n      service: s@docker\n";
+        assert!(RouteTable::from_yaml(&[("a.yml", bad)]).is_err());
+    }
+}
