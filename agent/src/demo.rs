@@ -24,7 +24,9 @@ pub async fn demo_app(port: u16, name: String) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .with_context(|| format!("demo app {name}: cannot listen on {addr}"))?;
-    tracing::info!(%addr, name, "demo app listening");
+    // Plain stdout lines: the demo rebuild points them at <dataDir>/demo/<app>.log, which
+    // `/api/apps/<app>/logs` follows.
+    println!("{name}: demo app listening on {addr}");
     let app = axum::Router::new().fallback(page).with_state(name);
     axum::serve(listener, app)
         .await
@@ -43,6 +45,7 @@ fn escape(s: &str) -> String {
 /// keeps inside `/embed/<app>/`), a stylesheet, and what the app saw of the request.
 async fn page(State(name): State<String>, headers: HeaderMap, req: Request) -> Response {
     let path = req.uri().path().to_string();
+    println!("{name}: {} {path}", req.method());
     if path == "/style.css" {
         return (
             [(header::CONTENT_TYPE, "text/css")],

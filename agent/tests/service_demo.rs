@@ -102,6 +102,27 @@ async fn install_from_the_cli_starts_a_demo_app_and_uninstall_stops_it() {
         async move { (status_of(&base, "hello").await? == "running").then_some(()) }
     })
     .await;
+    // The app's log streams over SSE: the demo app logged its start and our request.
+    let mut logs = SseReader::open(&format!("{}/api/apps/hello/logs", agent.base)).await;
+    let mut lines = Vec::new();
+    while !lines.iter().any(|l: &String| l.contains("GET /settings")) {
+        let line = tokio::time::timeout(Duration::from_secs(10), logs.next())
+            .await
+            .expect("log lines arrive")
+            .expect("the log stream stays open");
+        if let Ok(line) = line {
+            lines.push(line);
+        }
+    }
+    assert!(lines[0].contains("hello: demo app listening"), "{lines:?}");
+    drop(logs);
+    let r = client()
+        .get(format!("{}/api/apps/nope/logs", agent.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+
     let routes = std::fs::read_to_string(dirs.path("routes/apps-routes.yml")).unwrap();
     assert!(
         routes.contains(&format!("http://127.0.0.1:{port}")),

@@ -6,6 +6,7 @@
 
 mod apps;
 mod auth;
+mod logs;
 mod rebuilds;
 mod sse;
 mod system;
@@ -45,6 +46,7 @@ pub fn router(api: Api) -> Router {
         .route("/api/apps/{name}/plan-remove", get(apps::plan_remove))
         .route("/api/apps/{name}/metadata", get(apps::metadata))
         .route("/api/apps/{name}/icon", get(apps::icon))
+        .route("/api/apps/{name}/logs", get(logs::app_logs))
         .route("/api/apps/{name}/install", post(apps::install))
         .route("/api/apps/{name}/uninstall", post(apps::uninstall))
         .route("/api/rebuilds", get(rebuilds::list))
