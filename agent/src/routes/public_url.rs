@@ -53,10 +53,18 @@ impl PublicUrl {
                 None => (authority, None),
             }
         };
-        let host_ok = !host.is_empty()
-            && host.chars().all(|c| {
-                c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_' | '[' | ']' | ':')
-            });
+        let host_ok = if let Some(inner) = host.strip_prefix('[') {
+            let inner = inner.strip_suffix(']').unwrap_or(inner);
+            !inner.is_empty()
+                && inner
+                    .chars()
+                    .all(|c| c.is_ascii_hexdigit() || matches!(c, ':' | '.'))
+        } else {
+            !host.is_empty()
+                && host
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_'))
+        };
         if !host_ok {
             return Err(bad("the host is empty or contains invalid characters"));
         }
@@ -136,6 +144,9 @@ mod tests {
             "http://bloud.local:99999",
             "http://bloud local",
             "http://[::1",
+            "http://::1",
+            "http://[]:80",
+            "http://[zz]",
         ] {
             assert!(PublicUrl::parse(bad).is_err(), "{bad}");
         }
