@@ -65,6 +65,7 @@ const rows: Row[] = [
   { name: 'root asset by Referer from /embed/', req: fetchReq('/static-assets/app.css', { referrer: O + '/embed/adguard-home/install.html' }), client: { activeApp: 'radarr' }, want: { action: 'fetch', url: '/embed/adguard-home/static-assets/app.css', via: 'referrer' } },
   { name: 'root asset by Referer from the shell frame page', req: fetchReq('/control/status', { referrer: O + '/apps/adguard-home/' }), want: { action: 'fetch', url: '/embed/adguard-home/control/status', via: 'referrer' } },
   { name: 'foreign Referer ignored, active app used', req: fetchReq('/control/status', { referrer: 'http://evil.example/embed/x/' }), client: { activeApp: 'adguard-home' }, want: { action: 'fetch', url: '/embed/adguard-home/control/status', via: 'active-app' } },
+  { name: 'upstream /icons collision: an app icon by Referer', req: fetchReq('/icons/icon-192.png', { referrer: O + '/embed/jellyfin/web/' }), want: { action: 'fetch', url: '/embed/jellyfin/icons/icon-192.png', via: 'referrer' } },
   { name: 'no attribution at all', req: fetchReq('/control/status'), want: { action: 'network', reason: 'no-app-context' } },
   { name: 'unknown client, reserved /api stays with the shell', req: fetchReq('/api/v3/system/status'), client: { activeApp: 'sonarr' }, want: { action: 'network', reason: 'reserved' } },
   { name: 'unknown client, Authentik static', req: fetchReq('/static/dist/poly.js', { referrer: O + '/if/flow/x/' }), client: { activeApp: 'radarr' }, want: { action: 'network', reason: 'reserved' } },
