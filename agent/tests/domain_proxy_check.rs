@@ -29,7 +29,12 @@ fn real_problems(output: &str) -> Vec<&str> {
     output
         .lines()
         .filter(|l| !l.trim().is_empty())
-        .filter(|l| !l.contains("not supported yet"))
+        .filter(|l| {
+            let l = l.to_ascii_lowercase();
+            !(l.contains("not supported")
+                || l.contains("unsupported")
+                || l.contains("not implemented"))
+        })
         .filter(|l| !l.to_ascii_lowercase().contains("warning"))
         .collect()
 }
