@@ -7,6 +7,8 @@
 //!   its TCP peer is loopback **and** it carries no forwarding header. The proxy always adds one,
 //!   so a browser behind the proxy on the same machine still needs a session; a header can never
 //!   make a remote request local (upstream trusted `X-Forwarded-For: 127.0.0.1` from anyone).
+//!   Stricter still: browser-only headers (`Origin`, `Sec-Fetch-*`) or a non-loopback `Host`
+//!   also cancel the trust, so a web page cannot use a local browser to reach the API.
 //! - Never fails open: any error while checking a session is a refusal.
 
 use std::net::SocketAddr;
@@ -86,11 +88,38 @@ pub fn validate_password(password: &str) -> Result<(), &'static str> {
     Ok(())
 }
 
-/// Loopback TCP peer and no forwarding header.
+/// Headers only browsers send. A browser on the Bloud box itself also has a loopback peer: a
+/// page from any site could otherwise make it call the API "locally" (cross-site request, or
+/// DNS rebinding). Command-line clients send none of these.
+const BROWSER_HEADERS: &[&str] = &[
+    "origin",
+    "sec-fetch-site",
+    "sec-fetch-mode",
+    "sec-fetch-dest",
+];
+
+/// Loopback TCP peer, no forwarding header, no browser header, and a loopback `Host`.
 pub fn is_local_request(peer: Option<SocketAddr>, headers: &HeaderMap) -> bool {
     let Some(peer) = peer else { return false };
-    let loopback = peer.ip().to_canonical().is_loopback();
-    loopback && !FORWARDING_HEADERS.iter().any(|h| headers.contains_key(*h))
+    peer.ip().to_canonical().is_loopback()
+        && !FORWARDING_HEADERS.iter().any(|h| headers.contains_key(*h))
+        && !BROWSER_HEADERS.iter().any(|h| headers.contains_key(*h))
+        && headers
+            .get(header::HOST)
+            .and_then(|h| h.to_str().ok())
+            .is_none_or(is_loopback_host)
+}
+
+/// `127.0.0.1[:port]`, `[::1][:port]`, `localhost[:port]` (a rebinding attacker's name is not).
+fn is_loopback_host(host: &str) -> bool {
+    let name = match host.strip_prefix('[') {
+        Some(rest) => rest.split(']').next().unwrap_or(""),
+        None => host.rsplit_once(':').map_or(host, |(n, _)| n),
+    };
+    name.eq_ignore_ascii_case("localhost")
+        || name
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.to_canonical().is_loopback())
 }
 
 /// The session token from the `Cookie` header(s), if any.
@@ -211,6 +240,29 @@ mod tests {
             );
         }
         assert!(!is_local_request(None, &headers(&[])));
+        // Browser requests on the box itself are not the CLI.
+        for h in ["origin", "sec-fetch-site"] {
+            assert!(!is_local_request(Some(lo), &headers(&[(h, "x")])), "{h}");
+        }
+        // Host names: loopback ones only (DNS rebinding uses the attacker's name).
+        for ok in [
+            "127.0.0.1:3000",
+            "localhost",
+            "LOCALHOST:3000",
+            "[::1]:3000",
+            "127.0.0.2",
+        ] {
+            assert!(
+                is_local_request(Some(lo), &headers(&[("host", ok)])),
+                "{ok}"
+            );
+        }
+        for bad in ["evil.example:3000", "bloud.local", "192.168.1.2:3000"] {
+            assert!(
+                !is_local_request(Some(lo), &headers(&[("host", bad)])),
+                "{bad}"
+            );
+        }
     }
 
     #[test]

@@ -49,6 +49,10 @@ async fn forwarding_headers_cancel_the_loopback_trust() {
         ("True-Client-IP", "127.0.0.1"),
         ("Forwarded", "for=127.0.0.1"),
         ("X-Forwarded-For", "192.168.1.7, 127.0.0.1"),
+        // A web page driving a browser on the box itself.
+        ("Origin", "http://evil.example"),
+        ("Sec-Fetch-Site", "cross-site"),
+        ("Host", "rebound.evil.example:3000"),
     ];
     for (h, v) in spoofs {
         for path in PROTECTED {
