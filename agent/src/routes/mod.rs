@@ -33,7 +33,7 @@ mod yaml;
 
 use std::collections::BTreeMap;
 use std::io;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 pub use atomic::write_file_atomic;
 pub use public_url::PublicUrl;
@@ -68,8 +68,6 @@ const COEP: &str = "Cross-Origin-Embedder-Policy";
 pub enum RoutesError {
     #[error("publicUrl `{url}`: {reason}")]
     InvalidPublicUrl { url: String, reason: String },
-    #[error("cannot write routes file {}: {source}", path.display())]
-    Write { path: PathBuf, source: io::Error },
     #[error("cannot send SIGHUP to bloud-proxy (pid {pid}): {source}; check that the agent runs as the proxy's user or in its group")]
     Signal { pid: i32, source: io::Error },
 }
