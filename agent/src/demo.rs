@@ -46,7 +46,7 @@ fn escape(s: &str) -> String {
 async fn page(State(name): State<String>, headers: HeaderMap, req: Request) -> Response {
     let path = req.uri().path().to_string();
     println!("{name}: {} {path}", req.method());
-    if path == "/style.css" {
+    if path.ends_with("/style.css") {
         return (
             [(header::CONTENT_TYPE, "text/css")],
             "body{font-family:system-ui,sans-serif;margin:2rem;background:#f6f8fa}\
@@ -54,6 +54,14 @@ async fn page(State(name): State<String>, headers: HeaderMap, req: Request) -> R
         )
             .into_response();
     }
+    // Apps that keep the prefix (`routing.stripPrefix: false`, like Miniflux with BASE_URL) get
+    // requests under /embed/<name> and build their links with it, as the real ones do.
+    let own_prefix = format!("/embed/{name}");
+    let base = if path == own_prefix || path.starts_with(&format!("{own_prefix}/")) {
+        own_prefix.as_str()
+    } else {
+        ""
+    };
     let seen: String = [
         "host",
         "x-forwarded-prefix",
@@ -70,14 +78,15 @@ async fn page(State(name): State<String>, headers: HeaderMap, req: Request) -> R
     .collect();
     let body = format!(
         "<!doctype html><html><head><meta charset=\"utf-8\"><title>{n} (demo)</title>\
-         <link rel=\"stylesheet\" href=\"/style.css\"></head><body><div class=\"card\">\
+         <link rel=\"stylesheet\" href=\"{b}/style.css\"></head><body><div class=\"card\">\
          <h1>{n}</h1><p>A Bloud demo app standing in for <strong>{n}</strong>.</p>\
          <p>This page is <code>{p}</code>.</p>\
-         <nav><a href=\"/\">Home</a> · <a href=\"/settings\">Settings</a> · \
-         <a href=\"/about?from=demo\">About</a></nav>\
+         <nav><a href=\"{b}/\">Home</a> · <a href=\"{b}/settings\">Settings</a> · \
+         <a href=\"{b}/about?from=demo\">About</a></nav>\
          <h2>Request as the app saw it</h2><ul>{seen}</ul></div></body></html>",
         n = escape(&name),
         p = escape(&path),
+        b = escape(base),
     );
     ([(header::CONTENT_TYPE, "text/html; charset=utf-8")], body).into_response()
 }

@@ -97,6 +97,16 @@ async fn install_from_the_cli_starts_a_demo_app_and_uninstall_stops_it() {
         page.contains("<h1>hello</h1>") && page.contains("/settings"),
         "{page}"
     );
+    // Under its own prefix (an app that keeps /embed/<app>), links keep the prefix too.
+    let page = client()
+        .get(format!("http://127.0.0.1:{port}/embed/hello/x"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("href=\"/embed/hello/settings\""), "{page}");
     wait_for("hello running", TEST_TIMEOUT, || {
         let base = agent.base.clone();
         async move { (status_of(&base, "hello").await? == "running").then_some(()) }
