@@ -5,6 +5,7 @@
 //! late (the install page usually opens after the rebuild started), then follows it live.
 //! Backlog and subscription are taken under one lock, so a client sees every line exactly once.
 
+use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 
 use serde::Serialize;
@@ -28,7 +29,7 @@ const BACKLOG_LIMIT: usize = 20_000;
 
 #[derive(Default)]
 struct Live {
-    backlog: Vec<Arc<str>>,
+    backlog: VecDeque<Arc<str>>,
     dropped: usize,
 }
 
@@ -85,10 +86,10 @@ impl Events {
             Err(_) => return,
         };
         if live.backlog.len() >= BACKLOG_LIMIT {
-            live.backlog.remove(0);
+            live.backlog.pop_front();
             live.dropped += 1;
         }
-        live.backlog.push(json.clone());
+        live.backlog.push_back(json.clone());
         let _ = tx.send(json);
     }
 
@@ -127,6 +128,23 @@ mod tests {
             success: None,
             rebuild_id: id,
         }
+    }
+
+    #[test]
+    fn a_huge_rebuild_keeps_the_last_lines_and_says_how_many_were_dropped() {
+        let events = Events::new();
+        events.rebuild_started(ev("output", "Running: x", 1));
+        for i in 0..BACKLOG_LIMIT + 10 {
+            events.rebuild_event(ev("output", &format!("line {i}"), 1));
+        }
+        let (backlog, _) = events.subscribe_rebuilds();
+        assert_eq!(backlog.len(), BACKLOG_LIMIT + 1);
+        assert!(
+            backlog[0].contains("11 earlier lines omitted"),
+            "{}",
+            backlog[0]
+        );
+        assert!(backlog[1].contains("\"line 10\""), "{}", backlog[1]);
     }
 
     #[tokio::test]

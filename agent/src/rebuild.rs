@@ -3,6 +3,7 @@
 //! database. A rebuild is never bound to an HTTP request and has no timeout: a NixOS switch that
 //! downloads for ten minutes is normal.
 
+use std::collections::VecDeque;
 use std::path::PathBuf;
 use std::process::Stdio;
 use std::sync::Arc;
@@ -132,14 +133,14 @@ impl Rebuilder {
                 None
             }
         };
-        let mut tail: Vec<String> = Vec::new();
+        let mut tail: VecDeque<String> = VecDeque::new();
         let mut lines: i64 = 0;
         let mut keep = |line: String| {
             lines += 1;
             if tail.len() >= TAIL_LINES {
-                tail.remove(0);
+                tail.pop_front();
             }
-            tail.push(line.clone());
+            tail.push_back(line.clone());
             let mut bytes = line.into_bytes();
             bytes.push(b'\n');
             bytes
@@ -224,7 +225,7 @@ impl Rebuilder {
             success,
             exit_code,
             error,
-            tail,
+            tail: tail.into(),
             duration,
         }
     }
