@@ -159,7 +159,10 @@ async fn reload_storm_under_load_fails_no_request() -> anyhow::Result<()> {
         proxy.write_route_file(ROUTE_FILE, &routes(generation, &even, &odd))?;
         proxy.sighup()?;
         reloads += 1;
-        tokio::time::sleep(Duration::from_millis(25)).await;
+        // Bursts of rewrites 25 ms apart, then a quiet spell long enough for a debounced
+        // reload to fire: both the coalescing and the swap happen under load.
+        let pause = if reloads % 4 == 0 { 400 } else { 25 };
+        tokio::time::sleep(Duration::from_millis(pause)).await;
     }
     writer_done.store(true, Ordering::Relaxed);
     for c in clients {
