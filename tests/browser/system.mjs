@@ -198,7 +198,7 @@ export async function startSystem() {
     const ports = { web: list[0], admin: list[1], agent: list[2], apps: Object.fromEntries(apps.map((a, i) => [a, list[3 + i]])) };
     const paths = writeLayout(dir, ports, bins);
     rmSync(paths.pidFile, { force: true });
-    const proxy = launch('bloud-proxy', bins.proxy, ['--config', join(dir, 'proxy.yml')], dir, paths.log, {});
+    const proxy = launch('bloud-proxy', bins.proxy, ['--config', join(dir, 'proxy.yml')], dir, paths.log, { NO_COLOR: '1' });
     let agent = null;
     const sys = {
       base: `http://127.0.0.1:${ports.web}`,
@@ -218,7 +218,9 @@ export async function startSystem() {
     try {
       await waitReady(proxy, `${sys.base}/ping`, paths.pidFile);
       agent = launch('bloud-agent', bins.agent, ['serve', '--config', join(dir, 'agent.yaml')], dir, paths.log, {
-        BLOUD_DEMO_STEP_MS: '150',
+        // A person watching: the demo rebuild prints a line every 400 ms.
+        BLOUD_DEMO_STEP_MS: '400',
+        NO_COLOR: '1',
         RUST_LOG: 'info',
       });
       await waitReady(agent, `http://127.0.0.1:${ports.agent}/api/health`);

@@ -59,6 +59,8 @@ after(async () => {
 /** Runs a step; on failure keeps a screenshot of what the user saw and prints the system's logs. */
 function step(name, fn) {
   test(name, { skip: noChromium, timeout: 90_000 }, async () => {
+    // The steps are one session: after a failure the next steps would only time out.
+    if (failed) throw new Error('not run: an earlier step failed (see its error and screenshot)');
     try {
       await fn();
     } catch (e) {
@@ -92,7 +94,7 @@ step('sign out, then sign in with the new account', async () => {
   await page.getByLabel('Username').fill(USER);
   await page.getByLabel('Password').fill('wrong password');
   await page.getByRole('button', { name: 'Sign in' }).click();
-  await page.getByText(/invalid username or password/i).waitFor();
+  await page.getByText(/(wrong|invalid) username or password/i).waitFor();
   await page.getByLabel('Password').fill(PASSWORD);
   await shot('02-login');
   await page.getByRole('button', { name: 'Sign in' }).click();
@@ -119,6 +121,7 @@ step('the catalog lists the apps; installing one shows progress and the live log
   const log = page.getByRole('log');
   // Lines of the demo rebuild arrive while it runs (BLOUD_DEMO_STEP_MS paces them).
   await log.getByText(new RegExp(`building .*${APP}`)).waitFor();
+  await page.locator('p.phase', { hasText: /Installing/ }).waitFor();
   await shot('04-installing');
   await log.getByText('Rebuild completed successfully').waitFor({ timeout: 60_000 });
   await page.locator('p.phase', { hasText: /^Running$/ }).waitFor({ timeout: 60_000 });
