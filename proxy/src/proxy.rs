@@ -16,7 +16,8 @@ use pingora::{Error, ErrorSource, ErrorType};
 use crate::edge::{self, Trust};
 use crate::error_page;
 use crate::metrics::OpenGuard;
-use crate::middleware::{apply_ops, HeaderOp, LocalResponse, Outcome, RequestState};
+use crate::middleware::forward_auth::Decision;
+use crate::middleware::{apply_ops, HeaderOp, LocalResponse, Middleware, Outcome, RequestState};
 use crate::rules::RequestView;
 use crate::service::{Internal, Service};
 use crate::state::Shared;
@@ -42,6 +43,10 @@ pub struct RequestCtx {
     /// Status of a response the proxy wrote itself (for logs when nothing reached the wire).
     local_status: Option<u16>,
     upstream_addr: Option<std::net::SocketAddr>,
+    /// `Set-Cookie` values a forwardAuth answer asked to add to the final response.
+    auth_cookies: Vec<HeaderValue>,
+    /// Streaming body rewriter of an `embed` middleware, when the response is rewritten.
+    body_rewriter: Option<crate::embed::BodyRewriter>,
 }
 
 impl RequestCtx {
@@ -81,6 +86,8 @@ impl ProxyHttp for EntryProxy {
             header_ops: Vec::new(),
             local_status: None,
             upstream_addr: None,
+            auth_cookies: Vec::new(),
+            body_rewriter: None,
         }
     }
 
@@ -118,6 +125,15 @@ impl ProxyHttp for EntryProxy {
                 .await?;
             return Ok(true);
         }
+        if crate::embed::refuse_root_service_worker(&path, &req.headers) {
+            let mut resp = LocalResponse::text(
+                crate::embed::service_worker::REFUSED_STATUS,
+                crate::embed::service_worker::REFUSED_BODY,
+            );
+            resp.headers[0].1 = HeaderValue::from_static("text/plain; charset=utf-8");
+            self.respond(session, ctx, resp).await?;
+            return Ok(true);
+        }
         let method = req.method.as_str().to_string();
         let view = RequestView {
             method: &method,
@@ -148,6 +164,41 @@ impl ProxyHttp for EntryProxy {
             header_ops: Vec::new(),
         };
         for m in &router.middlewares {
+            if let Middleware::ForwardAuth(fa) = &**m {
+                let decision = fa
+                    .check(
+                        &self.shared.auth_connector,
+                        session.req_header(),
+                        &st,
+                        ctx.client_ip,
+                    )
+                    .await;
+                match decision {
+                    Ok(Decision::Allow { ops, cookies }) => {
+                        st.header_ops.extend(ops);
+                        ctx.auth_cookies.extend(cookies);
+                    }
+                    Ok(Decision::Deny(resp)) => {
+                        self.respond(session, ctx, resp).await?;
+                        return Ok(true);
+                    }
+                    Err(e) => {
+                        // Never fail open: no answer from the auth server means no access.
+                        tracing::warn!(router = %router.name, error = %e, "forwardAuth failed");
+                        let name = router.name.clone();
+                        self.respond_page(
+                            session,
+                            ctx,
+                            500,
+                            Some(&name),
+                            "The authentication server could not be reached.",
+                        )
+                        .await?;
+                        return Ok(true);
+                    }
+                }
+                continue;
+            }
             if let Outcome::Respond(resp) = m.on_request(&mut st) {
                 self.respond(session, ctx, resp).await?;
                 return Ok(true);
@@ -308,7 +359,7 @@ impl ProxyHttp for EntryProxy {
 
     async fn response_filter(
         &self,
-        _session: &mut Session,
+        session: &mut Session,
         upstream_response: &mut ResponseHeader,
         ctx: &mut RequestCtx,
     ) -> Result<()> {
@@ -316,11 +367,50 @@ impl ProxyHttp for EntryProxy {
             if let Some(router) = ctx.router(&table) {
                 // Traefik nests middlewares: the first listed modifies the response last.
                 for m in router.middlewares.iter().rev() {
-                    apply_ops(upstream_response, m.response_ops());
+                    match &**m {
+                        Middleware::Embed(rw) => {
+                            self.embed_response(session, upstream_response, ctx, rw, router)
+                        }
+                        other => apply_ops(upstream_response, other.response_ops()),
+                    }
                 }
             }
         }
+        for cookie in std::mem::take(&mut ctx.auth_cookies) {
+            upstream_response.append_header(http::header::SET_COOKIE, cookie)?;
+        }
         Ok(())
+    }
+
+    fn response_body_filter(
+        &self,
+        _session: &mut Session,
+        body: &mut Option<bytes::Bytes>,
+        end_of_stream: bool,
+        ctx: &mut RequestCtx,
+    ) -> Result<Option<std::time::Duration>> {
+        let Some(rw) = ctx.body_rewriter.as_mut() else {
+            return Ok(None);
+        };
+        let mut out = match body.take() {
+            Some(chunk) => rw
+                .write(&chunk)
+                .map_err(|e| Error::because(ErrorType::InvalidHTTPHeader, "embed rewrite", e))?,
+            None => bytes::Bytes::new(),
+        };
+        if end_of_stream {
+            let tail = rw
+                .finish()
+                .map_err(|e| Error::because(ErrorType::InvalidHTTPHeader, "embed rewrite", e))?;
+            if !tail.is_empty() {
+                let mut joined = bytes::BytesMut::with_capacity(out.len() + tail.len());
+                joined.extend_from_slice(&out);
+                joined.extend_from_slice(&tail);
+                out = joined.freeze();
+            }
+        }
+        *body = Some(out);
+        Ok(None)
     }
 
     async fn fail_to_proxy(
@@ -409,6 +499,39 @@ impl ProxyHttp for EntryProxy {
 }
 
 impl EntryProxy {
+    /// Header rewriting and, when applicable, the body plan of an `embed` middleware.
+    fn embed_response(
+        &self,
+        session: &Session,
+        resp: &mut ResponseHeader,
+        ctx: &mut RequestCtx,
+        rw: &crate::embed::EmbedRewriter,
+        router: &crate::table::CompiledRouter,
+    ) {
+        let upstream = match &*router.service {
+            Service::LoadBalancer(lb) => lb.servers.get(ctx.server).map(|s| s.authority.clone()),
+            Service::Internal(_) => None,
+        };
+        let origins = crate::embed::Origins::new("http", Some(&ctx.host), upstream.as_deref());
+        let mut headers = resp.headers.clone();
+        rw.rewrite_response_headers(&mut headers, &origins);
+        let req = session.req_header();
+        if ctx.body_rewriter.is_none() {
+            if let Some(plan) = rw.plan_body(&req.method, &req.headers, resp.status, &headers) {
+                plan.apply_headers(&mut headers);
+                ctx.body_rewriter = Some(plan.start(rw, &origins));
+                if !session.as_downstream().is_http2() {
+                    headers.remove(http::header::CONTENT_LENGTH);
+                    headers.insert(
+                        http::header::TRANSFER_ENCODING,
+                        HeaderValue::from_static("chunked"),
+                    );
+                }
+            }
+        }
+        sync_headers(resp, &headers);
+    }
+
     fn set_forwarded_headers(&self, upstream: &mut RequestHeader, ctx: &RequestCtx) -> Result<()> {
         let keep = |name: &http::HeaderName, up: &RequestHeader| {
             ctx.trusted && up.headers.contains_key(name)
@@ -524,6 +647,24 @@ impl EntryProxy {
             session.write_response_body(Some(b), true).await?;
         }
         Ok(())
+    }
+}
+
+/// Makes `resp` carry exactly the headers of `want` (Pingora keeps header-name case alongside
+/// the map, so edits go through its API).
+fn sync_headers(resp: &mut ResponseHeader, want: &http::HeaderMap) {
+    let names: Vec<http::HeaderName> = resp.headers.keys().chain(want.keys()).cloned().collect();
+    for name in names {
+        let old: Vec<&HeaderValue> = resp.headers.get_all(&name).iter().collect();
+        let new: Vec<&HeaderValue> = want.get_all(&name).iter().collect();
+        if old == new {
+            continue;
+        }
+        let new: Vec<HeaderValue> = new.into_iter().cloned().collect();
+        resp.remove_header(&name);
+        for v in new {
+            let _ = resp.append_header(name.clone(), v);
+        }
     }
 }
 

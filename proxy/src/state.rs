@@ -41,7 +41,6 @@ pub struct ReloadReport {
     pub problems: Vec<Problem>,
 }
 
-#[derive(Debug)]
 pub struct Shared {
     pub table: ArcSwap<RouteTable>,
     pub metrics: Arc<Metrics>,
@@ -52,6 +51,8 @@ pub struct Shared {
     pub shutting_down: AtomicBool,
     pub next_generation: AtomicU64,
     pub last_reload: Mutex<ReloadReport>,
+    /// Pooled client for forwardAuth calls (works on any of Pingora's runtimes).
+    pub auth_connector: pingora::connectors::http::Connector,
 }
 
 impl Shared {
@@ -71,6 +72,7 @@ impl Shared {
             shutting_down: AtomicBool::new(false),
             next_generation: AtomicU64::new(generation + 1),
             last_reload: Mutex::new(ReloadReport::default()),
+            auth_connector: pingora::connectors::http::Connector::new(None),
         }
     }
 

@@ -529,9 +529,19 @@ mod tests {
         let text = "http:\n  routers:\n    r:\n      rule: Pathx(`/x`)\n      service: s\n  services:\n    s:\n      loadBalancer:\n        servers: [{url: 'http://127.0.0.1:1'}]\n";
         let err = RouteTable::from_yaml(&[("a.yml", text)]).expect_err("bad rule");
         assert!(err.to_string().contains("Pathx"), "{err}");
-        let text = "http:\n  middlewares:\n    fa:\n      forwardAuth:\n        address: http://127.0.0.1:9/auth\n";
-        let err = RouteTable::from_yaml(&[("a.yml", text)]).expect_err("unsupported yet");
-        assert!(err.to_string().contains("forwardAuth"), "{err}");
+        let text = "http:\n  middlewares:\n    fa:\n      forwardAuth:\n        address: https://127.0.0.1:9/auth\n";
+        let err = RouteTable::from_yaml(&[("a.yml", text)]).expect_err("no TLS");
+        assert!(
+            err.to_string()
+                .contains("http.middlewares.fa.forwardAuth.address"),
+            "{err}"
+        );
+        let text = "http:\n  middlewares:\n    e:\n      embed:\n        prefix: embed/x\n";
+        let err = RouteTable::from_yaml(&[("a.yml", text)]).expect_err("bad prefix");
+        assert!(
+            err.to_string().contains("http.middlewares.e.embed.prefix"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -48,7 +48,7 @@ pub struct MiddlewareConfig {
     pub headers: Option<Headers>,
     pub chain: Option<Chain>,
     pub forward_auth: Option<ForwardAuth>,
-    pub embed: Option<Embed>,
+    pub embed: Option<crate::embed::EmbedConfig>,
 }
 
 impl MiddlewareConfig {
@@ -182,24 +182,6 @@ pub struct ForwardAuth {
     pub max_body_size: Option<i64>,
     pub max_response_body_size: Option<i64>,
     pub auth_signin_url: Option<String>,
-}
-
-/// Bloud's `embed` middleware (server-side URL rewriting for one embedded app).
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub struct Embed {
-    pub prefix: String,
-    #[serde(default)]
-    pub location: bool,
-    #[serde(default)]
-    pub html: bool,
-    #[serde(default)]
-    pub css: bool,
-    #[serde(default)]
-    pub cookie_path: bool,
-    #[serde(default, deserialize_with = "null_as_empty")]
-    pub exclude: Vec<String>,
-    pub inject: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]

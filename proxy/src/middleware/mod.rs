@@ -4,6 +4,7 @@
 
 pub mod add_prefix;
 pub mod chain;
+pub mod forward_auth;
 pub mod headers;
 pub mod redirect_regex;
 pub mod redirect_scheme;
@@ -142,6 +143,10 @@ pub enum Middleware {
     RedirectRegex(redirect_regex::RedirectRegex),
     RedirectScheme(redirect_scheme::RedirectScheme),
     Headers(headers::Headers),
+    /// Asynchronous: run by the proxy (it needs the network).
+    ForwardAuth(forward_auth::ForwardAuth),
+    /// Response rewriting for an embedded app; applied in the response phases.
+    Embed(crate::embed::EmbedRewriter),
 }
 
 impl Middleware {
@@ -159,6 +164,7 @@ impl Middleware {
                 st.header_ops.extend_from_slice(m.request_ops());
                 Outcome::Continue
             }
+            Middleware::ForwardAuth(_) | Middleware::Embed(_) => Outcome::Continue,
         }
     }
 
@@ -210,11 +216,14 @@ pub fn compile(cfg: &MiddlewareConfig) -> Result<Middleware, String> {
     if let Some(c) = &cfg.headers {
         return headers::Headers::new(c).map(Middleware::Headers);
     }
-    if cfg.forward_auth.is_some() {
-        return Err("forwardAuth: not supported yet by bloud-proxy".into());
+    if let Some(c) = &cfg.forward_auth {
+        return forward_auth::ForwardAuth::new(c).map(Middleware::ForwardAuth);
     }
-    if cfg.embed.is_some() {
-        return Err("embed: not supported yet by bloud-proxy".into());
+    if let Some(c) = &cfg.embed {
+        return c
+            .compile()
+            .map(Middleware::Embed)
+            .map_err(|e| e.to_string());
     }
     Err("chain must be resolved by the table builder".into())
 }

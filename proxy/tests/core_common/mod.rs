@@ -13,20 +13,37 @@ use tokio::net::TcpListener;
 
 pub const SHARED: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared");
 
-/// Starts an upstream that answers every request with JSON describing it:
-/// `{"name", "method", "path", "headers": {lowercase name: value, …}}`. It also sends
-/// `X-Frame-Options: DENY` and a CSP so header middlewares can be observed.
-pub async fn echo_upstream(name: &'static str) -> u16 {
+/// A request as a test upstream saw it.
+#[derive(Debug, Clone)]
+pub struct SeenRequest {
+    pub method: String,
+    pub path: String,
+    pub headers: Vec<(String, String)>,
+}
+
+impl SeenRequest {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+pub type Handler = std::sync::Arc<dyn Fn(&SeenRequest) -> String + Send + Sync>;
+
+/// Starts an HTTP/1.1 upstream (keep-alive) whose `handler` returns the full raw response.
+pub async fn http_upstream(handler: Handler) -> u16 {
     let listener = TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind upstream");
     let port = listener.local_addr().expect("addr").port();
     tokio::spawn(async move {
         while let Ok((mut sock, _)) = listener.accept().await {
+            let handler = handler.clone();
             tokio::spawn(async move {
                 let mut buf = Vec::new();
                 loop {
-                    // Read one request head.
                     let head_end = loop {
                         if let Some(i) = find(&buf, b"\r\n\r\n") {
                             break i;
@@ -40,28 +57,18 @@ pub async fn echo_upstream(name: &'static str) -> u16 {
                     let head = String::from_utf8_lossy(&buf[..head_end]).into_owned();
                     buf.drain(..head_end + 4);
                     let mut lines = head.split("\r\n");
-                    let request_line = lines.next().unwrap_or("");
-                    let mut parts = request_line.split(' ');
+                    let mut parts = lines.next().unwrap_or("").split(' ');
                     let method = parts.next().unwrap_or("").to_string();
                     let path = parts.next().unwrap_or("").to_string();
-                    let mut headers = serde_json::Map::new();
+                    let mut headers = Vec::new();
                     let mut content_length = 0usize;
                     for l in lines {
                         if let Some((k, v)) = l.split_once(':') {
-                            let k = k.trim().to_ascii_lowercase();
-                            let v = v.trim().to_string();
-                            if k == "content-length" {
+                            let (k, v) = (k.trim().to_string(), v.trim().to_string());
+                            if k.eq_ignore_ascii_case("content-length") {
                                 content_length = v.parse().unwrap_or(0);
                             }
-                            let entry = headers
-                                .entry(k)
-                                .or_insert(serde_json::Value::String(String::new()));
-                            if let serde_json::Value::String(s) = entry {
-                                if !s.is_empty() {
-                                    s.push_str(", ");
-                                }
-                                s.push_str(&v);
-                            }
+                            headers.push((k, v));
                         }
                     }
                     while buf.len() < content_length {
@@ -72,15 +79,11 @@ pub async fn echo_upstream(name: &'static str) -> u16 {
                         }
                     }
                     buf.drain(..content_length);
-                    let body = serde_json::json!({
-                        "name": name, "method": method, "path": path, "headers": headers,
-                    })
-                    .to_string();
-                    let resp = format!(
-                        "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nX-Frame-Options: DENY\r\nContent-Security-Policy: frame-ancestors 'none'\r\nContent-Length: {}\r\n\r\n{}",
-                        body.len(),
-                        body
-                    );
+                    let resp = handler(&SeenRequest {
+                        method,
+                        path,
+                        headers,
+                    });
                     if sock.write_all(resp.as_bytes()).await.is_err() {
                         return;
                     }
@@ -89,6 +92,44 @@ pub async fn echo_upstream(name: &'static str) -> u16 {
         }
     });
     port
+}
+
+/// A raw response with a body and extra header lines (each ending in CRLF).
+pub fn response(status: &str, extra_headers: &str, body: &str) -> String {
+    format!(
+        "HTTP/1.1 {status}\r\n{extra_headers}Content-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+}
+
+/// Starts an upstream that answers every request with JSON describing it:
+/// `{"name", "method", "path", "headers": {lowercase name: value, …}}`. It also sends
+/// `X-Frame-Options: DENY` and a CSP so header middlewares can be observed.
+pub async fn echo_upstream(name: &'static str) -> u16 {
+    http_upstream(std::sync::Arc::new(move |req: &SeenRequest| {
+        let mut headers = serde_json::Map::new();
+        for (k, v) in &req.headers {
+            let entry = headers
+                .entry(k.to_ascii_lowercase())
+                .or_insert(serde_json::Value::String(String::new()));
+            if let serde_json::Value::String(s) = entry {
+                if !s.is_empty() {
+                    s.push_str(", ");
+                }
+                s.push_str(v);
+            }
+        }
+        let body = serde_json::json!({
+            "name": name, "method": req.method, "path": req.path, "headers": headers,
+        })
+        .to_string();
+        response(
+            "200 OK",
+            "Content-Type: application/json\r\nX-Frame-Options: DENY\r\nContent-Security-Policy: frame-ancestors 'none'\r\n",
+            &body,
+        )
+    }))
+    .await
 }
 
 fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
