@@ -160,5 +160,8 @@ async fn root_service_worker_from_embedded_page_is_refused() {
         .expect("request");
     assert_eq!(resp.status(), 404);
     let body = resp.text().await.expect("body");
-    assert!(body.contains("Service workers of embedded apps are disabled"), "{body}");
+    assert!(
+        body.contains("Service workers of embedded apps are disabled"),
+        "{body}"
+    );
 }
