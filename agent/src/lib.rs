@@ -35,3 +35,5 @@ pub mod rebuild;
 pub mod server;
 /// Shared service state.
 pub mod service;
+/// CPU, memory and disk use.
+pub mod system_stats;

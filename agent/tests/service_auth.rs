@@ -249,3 +249,49 @@ async fn shell_spa_fallback_and_embed_404() {
     assert!(v["error"].as_str().unwrap().contains("/api/nope"));
     running.shutdown().await;
 }
+
+#[tokio::test]
+async fn system_status_storage_and_stream() {
+    let (_dirs, running, base) = start().await;
+    let c = client();
+    let v: serde_json::Value = c
+        .get(format!("{base}/api/system/status"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    for k in ["cpu", "memory", "disk"] {
+        let n = v[k].as_u64().unwrap_or(999);
+        assert!(n <= 100, "{k}: {v}");
+    }
+    assert!(v["memory"].as_u64().unwrap() > 0, "{v}");
+    let s: serde_json::Value = c
+        .get(format!("{base}/api/system/storage"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(
+        s["total"].as_u64().unwrap() >= s["used"].as_u64().unwrap(),
+        "{s}"
+    );
+    let mut stream = SseReader::open(&format!("{base}/api/system/status/stream")).await;
+    let first = tokio::time::timeout(Duration::from_secs(5), stream.next_json())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(first["memory"].as_u64().is_some(), "{first}");
+    // Protected like the rest of the API.
+    let r = c
+        .get(format!("{base}/api/system/status"))
+        .header("X-Forwarded-For", "10.0.0.9")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    running.shutdown().await;
+}

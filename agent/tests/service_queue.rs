@@ -81,7 +81,7 @@ async fn batch_dedup_order_routes_and_failure_rollback() {
     let running = bloud_agent::server::start(config(
         &dirs,
         &["sh", "-c", SCRIPT],
-        Duration::from_millis(700),
+        Duration::from_millis(1200),
     ))
     .await
     .unwrap();
@@ -99,11 +99,11 @@ async fn batch_dedup_order_routes_and_failure_rollback() {
 
     // 2. One batch: install beta, uninstall alpha, install gamma, install beta again.
     let b1 = tokio::spawn(post_owned(base.clone(), "/api/apps/beta/install"));
-    tokio::time::sleep(Duration::from_millis(50)).await;
+    tokio::time::sleep(Duration::from_millis(120)).await;
     let a = tokio::spawn(post_owned(base.clone(), "/api/apps/alpha/uninstall"));
-    tokio::time::sleep(Duration::from_millis(50)).await;
+    tokio::time::sleep(Duration::from_millis(120)).await;
     let g = tokio::spawn(post_owned(base.clone(), "/api/apps/gamma/install"));
-    tokio::time::sleep(Duration::from_millis(50)).await;
+    tokio::time::sleep(Duration::from_millis(120)).await;
     let b2 = tokio::spawn(post_owned(base.clone(), "/api/apps/beta/install"));
     for h in [b1, a, g, b2] {
         let (s, v) = h.await.unwrap();

@@ -54,6 +54,9 @@ pub fn router(api: Api) -> Router {
         .route("/api/rebuilds/stream", get(rebuilds::stream))
         .route("/api/rebuilds/{id}", get(rebuilds::get))
         .route("/api/rebuilds/{id}/log", get(rebuilds::log))
+        .route("/api/system/status", get(system::status))
+        .route("/api/system/status/stream", get(system::status_stream))
+        .route("/api/system/storage", get(system::storage))
         // Upstream's path; here it follows the queue's rebuilds instead of starting one.
         .route("/api/system/rebuild/stream", get(rebuilds::stream))
         .route_layer(middleware::from_fn_with_state(
