@@ -20,10 +20,12 @@ const USER: &str = "alice";
 const PASSWORD: &str = "correct horse battery";
 
 const SCENARIO_LIMIT: Duration = Duration::from_secs(150);
+/// The demo rebuild's pause after each log line in the install test.
+const STEP: Duration = Duration::from_millis(100);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn install_through_the_proxy_then_uninstall() {
-    let sys = match System::start().await {
+    let sys = match System::start_paced(STEP).await {
         Ok(s) => s,
         Err(e) => panic!("starting the system: {e:#}"),
     };
@@ -92,8 +94,23 @@ async fn install_scenario(sys: &System) -> anyhow::Result<()> {
         .filter_map(|v| v["message"].as_str().map(str::to_string))
         .collect();
     ensure!(
-        streamed.len() >= 2,
+        streamed.len() >= 4,
         "expected several streamed log lines, got {streamed:?}"
+    );
+    // Streamed, not delivered at the end: the lines came while the rebuild was still running
+    // (it pauses STEP after each), through the proxy without buffering.
+    let first_at = log.arrived[log
+        .seen
+        .iter()
+        .position(|f| f.contains("\"output\""))
+        .context("no output frame")?];
+    let done_at = *log.arrived.last().context("no frames")?;
+    let spread = done_at - first_at;
+    ensure!(
+        spread >= STEP * 3,
+        "the log lines arrived within {spread:?} of the end of a rebuild that paused {STEP:?} \
+         after each of {} lines: the stream is buffered",
+        streamed.len()
     );
 
     // The log is kept: the stored log has the lines that were streamed.
@@ -538,4 +555,101 @@ async fn check_all_refused(client: &Client, when: &str) -> anyhow::Result<()> {
         );
     }
     Ok(())
+}
+
+/// The `./bloud install <app>` habit: the CLI talks to the agent's local API (loopback, so no
+/// login) and prints the rebuild log; the same CLI pointed at the proxy is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cli_installs_and_uninstalls_through_the_local_api() {
+    let sys = match System::start().await {
+        Ok(s) => s,
+        Err(e) => panic!("starting the system: {e:#}"),
+    };
+    run_scenario(&sys, SCENARIO_LIMIT, || cli_scenario(&sys)).await;
+}
+
+const CLI_APP: &str = "jellyfin";
+
+/// Runs `bloud-agent <args>` to completion (bounded); returns (success, stdout, stderr).
+async fn agent_cli(sys: &System, args: &[&str]) -> anyhow::Result<(bool, String, String)> {
+    let mut cmd = sys.agent_command()?;
+    cmd.args(args);
+    let out = tokio::time::timeout(Duration::from_secs(90), cmd.output())
+        .await
+        .with_context(|| format!("bloud-agent {args:?} did not finish within 90 s"))?
+        .with_context(|| format!("cannot run bloud-agent {args:?}"))?;
+    Ok((
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    ))
+}
+
+async fn cli_scenario(sys: &System) -> anyhow::Result<()> {
+    let agent = sys.agent_url("");
+    let proxy = sys.url("");
+    let anonymous = sys.client()?;
+
+    // Through the proxy the CLI is a stranger: refused, nothing installed.
+    let (ok, out, err) = agent_cli(sys, &["install", CLI_APP, "--url", &proxy]).await?;
+    ensure!(
+        !ok,
+        "install through the proxy without a session succeeded:\n{out}\n{err}"
+    );
+    ensure!(
+        err.contains("401"),
+        "the refusal does not say 401:\n{out}\n{err}"
+    );
+
+    let (ok, out, err) = agent_cli(sys, &["install", CLI_APP, "--url", &agent]).await?;
+    ensure!(ok, "bloud-agent install {CLI_APP} failed:\n{out}\n{err}");
+    ensure!(
+        out.contains(&format!("installed {CLI_APP}")),
+        "install output:\n{out}\n{err}"
+    );
+    // The rebuild log is printed while it runs ("  | <line>").
+    let log_lines: Vec<&str> = err.lines().filter(|l| l.starts_with("  | ")).collect();
+    ensure!(
+        log_lines.iter().any(|l| l.contains(CLI_APP)),
+        "the CLI printed no rebuild log line naming {CLI_APP}:\n{err}"
+    );
+
+    let page = wait_for(
+        "the CLI-installed app through the proxy",
+        Duration::from_secs(30),
+        || async {
+            match anonymous.get(&format!("/embed/{CLI_APP}/")).await {
+                Ok(a) if a.status == 200 && a.body.contains(&format!("<h1>{CLI_APP}</h1>")) => {
+                    Ok(a)
+                }
+                Ok(a) => Err(a.describe()),
+                Err(e) => Err(format!("{e:#}")),
+            }
+        },
+    )
+    .await?;
+    ensure!(
+        page.body.contains(&format!("/embed/{CLI_APP}/")),
+        "the app's links do not stay under /embed/{CLI_APP}/: {}",
+        page.describe()
+    );
+
+    let (ok, out, err) = agent_cli(sys, &["uninstall", CLI_APP, "--url", &agent]).await?;
+    ensure!(ok, "bloud-agent uninstall {CLI_APP} failed:\n{out}\n{err}");
+    ensure!(
+        out.contains(&format!("uninstalled {CLI_APP}")),
+        "uninstall output:\n{out}\n{err}"
+    );
+    wait_for(
+        "the app's route to be gone",
+        Duration::from_secs(20),
+        || async {
+            match anonymous.get(&format!("/embed/{CLI_APP}/")).await {
+                Ok(a) if a.status == 404 && a.body.contains("App not installed") => Ok(()),
+                Ok(a) => Err(a.describe()),
+                Err(e) => Err(format!("{e:#}")),
+            }
+        },
+    )
+    .await
 }

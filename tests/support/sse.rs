@@ -6,12 +6,18 @@ use std::time::Duration;
 use anyhow::{bail, Context};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
+use tokio::time::Instant;
+
+/// A frame's data, or why the stream broke, with when it was read off the socket.
+type Item = (Instant, Result<String, String>);
 
 pub struct Stream {
-    rx: mpsc::UnboundedReceiver<Result<String, String>>,
+    rx: mpsc::UnboundedReceiver<Item>,
     task: JoinHandle<()>,
     /// Every frame received so far, for failure messages.
     pub seen: Vec<String>,
+    /// When each frame of `seen` arrived.
+    pub arrived: Vec<Instant>,
 }
 
 impl Stream {
@@ -38,17 +44,19 @@ impl Stream {
             rx,
             task,
             seen: Vec::new(),
+            arrived: Vec::new(),
         })
     }
 
     /// The next frame's data, or an error when the stream ends or `limit` passes.
     pub async fn next(&mut self, limit: Duration) -> anyhow::Result<String> {
         match tokio::time::timeout(limit, self.rx.recv()).await {
-            Ok(Some(Ok(data))) => {
+            Ok(Some((at, Ok(data)))) => {
                 self.seen.push(data.clone());
+                self.arrived.push(at);
                 Ok(data)
             }
-            Ok(Some(Err(e))) => bail!("the stream broke: {e}"),
+            Ok(Some((_, Err(e)))) => bail!("the stream broke: {e}"),
             Ok(None) => bail!("the stream ended"),
             Err(_) => bail!("no frame within {limit:?}"),
         }
@@ -87,10 +95,7 @@ impl Drop for Stream {
 
 /// SSE framing: `data:` lines of one event joined by newlines, the event ends at a blank line;
 /// comments (`: keep-alive`) and other fields are skipped.
-async fn read_frames(
-    mut resp: reqwest::Response,
-    tx: mpsc::UnboundedSender<Result<String, String>>,
-) {
+async fn read_frames(mut resp: reqwest::Response, tx: mpsc::UnboundedSender<Item>) {
     let mut buf: Vec<u8> = Vec::new();
     let mut data: Vec<String> = Vec::new();
     loop {
@@ -98,7 +103,7 @@ async fn read_frames(
             Ok(Some(c)) => c,
             Ok(None) => return,
             Err(e) => {
-                let _ = tx.send(Err(e.to_string()));
+                let _ = tx.send((Instant::now(), Err(e.to_string())));
                 return;
             }
         };
@@ -108,7 +113,7 @@ async fn read_frames(
             let line = String::from_utf8_lossy(&raw);
             let line = line.trim_end_matches(['\n', '\r']);
             if line.is_empty() {
-                if !data.is_empty() && tx.send(Ok(data.join("\n"))).is_err() {
+                if !data.is_empty() && tx.send((Instant::now(), Ok(data.join("\n")))).is_err() {
                     return;
                 }
                 data.clear();

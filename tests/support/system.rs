@@ -28,7 +28,14 @@ pub struct System {
 }
 
 impl System {
+    /// A system whose demo rebuild prints a log line every 20 ms.
     pub async fn start() -> anyhow::Result<System> {
+        Self::start_paced(Duration::from_millis(20)).await
+    }
+
+    /// A system whose demo rebuild pauses `step` after each log line (as a real build would
+    /// between its steps), so a test can tell a streamed log from one delivered at the end.
+    pub async fn start_paced(step: Duration) -> anyhow::Result<System> {
         let bins = bins::locate()?;
         let dir = tempfile::Builder::new()
             .prefix("bloud-e2e-")
@@ -40,7 +47,7 @@ impl System {
         for attempt in 1..=ATTEMPTS {
             let ports = layout.pick_ports(&apps)?;
             layout.write(&ports, &bins.agent)?;
-            match start_processes(&bins, &layout, &ports).await {
+            match start_processes(&bins, &layout, &ports, step).await {
                 Ok((proxy, agent)) => {
                     return Ok(System {
                         layout,
@@ -95,6 +102,17 @@ impl System {
 
     pub fn proxy_pid(&self) -> i32 {
         self.proxy.pid()
+    }
+
+    /// A `bloud-agent` command line (e.g. `install <app>`) with a clean environment.
+    pub fn agent_command(&self) -> anyhow::Result<tokio::process::Command> {
+        let bins = bins::locate()?;
+        let mut cmd = Command::new(&bins.agent);
+        clean_env(&mut cmd);
+        cmd.env("NO_COLOR", "1").current_dir(&self.layout.dir);
+        let mut cmd = tokio::process::Command::from(cmd);
+        cmd.kill_on_drop(true);
+        Ok(cmd)
     }
 
     /// Every log of the system, for a failure report.
@@ -202,6 +220,7 @@ async fn start_processes(
     bins: &Bins,
     layout: &Layout,
     ports: &Ports,
+    step: Duration,
 ) -> Result<(Proc, Proc), StartError> {
     let _ = std::fs::remove_file(&layout.pid_file);
     let mut cmd = Command::new(&bins.proxy);
@@ -218,7 +237,7 @@ async fn start_processes(
     cmd.arg("serve").arg("--config").arg(&layout.agent_config);
     clean_env(&mut cmd);
     // The demo rebuild pauses between log lines to look like a build; keep tests quick.
-    cmd.env("BLOUD_DEMO_STEP_MS", "20")
+    cmd.env("BLOUD_DEMO_STEP_MS", step.as_millis().to_string())
         .env("RUST_LOG", "info")
         .env("NO_COLOR", "1")
         .current_dir(&layout.dir);
