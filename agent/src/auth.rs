@@ -178,16 +178,17 @@ pub async fn require_session(
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
         .map(|c| c.0);
-    if is_local_request(peer, req.headers()) {
-        return next.run(req).await;
-    }
+    let local = is_local_request(peer, req.headers());
     let had_cookie = session_token(req.headers()).is_some();
     match current_user(&service, req.headers()) {
-        Err(e) => session_lookup_failed(e),
+        // A session names the user, local or not (per-user endpoints need one).
         Ok(Some(user)) => {
             req.extensions_mut().insert(user);
             next.run(req).await
         }
+        // Local requests pass without a user.
+        _ if local => next.run(req).await,
+        Err(e) => session_lookup_failed(e),
         Ok(None) if had_cookie => {
             let mut resp = json_error(StatusCode::UNAUTHORIZED, "Session expired");
             resp.headers_mut()

@@ -264,6 +264,27 @@ impl Db {
             .map_err(self.e("cannot look up the user"))
     }
 
+    /// The user's stored home layout (JSON text, `[]` by default).
+    pub fn user_layout(&self, user_id: &str) -> DbResult<Option<String>> {
+        self.conn()
+            .query_row("SELECT layout FROM users WHERE id = ?1", [user_id], |r| {
+                r.get(0)
+            })
+            .optional()
+            .map_err(self.e("cannot read the layout"))
+    }
+
+    pub fn set_user_layout(&self, user_id: &str, layout_json: &str) -> DbResult<bool> {
+        let n = self
+            .conn()
+            .execute(
+                "UPDATE users SET layout = ?2 WHERE id = ?1",
+                params![user_id, layout_json],
+            )
+            .map_err(self.e("cannot save the layout"))?;
+        Ok(n > 0)
+    }
+
     /// Creates a session valid for `ttl`; returns its token (32 random bytes, hex).
     pub fn create_session(&self, user_id: &str, ttl: Duration) -> DbResult<String> {
         let token = random_hex(32);

@@ -200,6 +200,43 @@ async fn three_concurrent_setups_create_one_user_then_sessions_work() {
         .unwrap();
     assert_eq!(me["username"], user);
 
+    // The home layout belongs to the user: saved and read back with the session…
+    let layout =
+        serde_json::json!([{"type":"app","id":"notes","col":1,"row":1,"colspan":2,"rowspan":1}]);
+    let r = c
+        .put(format!("{base}/api/user/layout"))
+        .header("Cookie", &pair)
+        .json(&layout)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let back: serde_json::Value = c
+        .get(format!("{base}/api/user/layout"))
+        .header("Cookie", &pair)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(back, layout);
+    // …while a local CLI request passes the gate but is nobody.
+    let r = c
+        .get(format!("{base}/api/user/layout"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    let r = c
+        .put(format!("{base}/api/user/layout"))
+        .header("Cookie", &pair)
+        .json(&serde_json::json!([{"type":"app","id":"x","col":0,"row":1,"colspan":1,"rowspan":1}]))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+
     // Logout ends the session for good.
     let r = c
         .post(format!("{base}/api/auth/logout"))

@@ -6,6 +6,7 @@
 
 mod apps;
 mod auth;
+mod layout;
 mod logs;
 mod rebuilds;
 mod sse;
@@ -54,6 +55,7 @@ pub fn router(api: Api) -> Router {
         .route("/api/rebuilds/stream", get(rebuilds::stream))
         .route("/api/rebuilds/{id}", get(rebuilds::get))
         .route("/api/rebuilds/{id}/log", get(rebuilds::log))
+        .route("/api/user/layout", get(layout::get).put(layout::put))
         .route("/api/system/status", get(system::status))
         .route("/api/system/status/stream", get(system::status_stream))
         .route("/api/system/storage", get(system::storage))
