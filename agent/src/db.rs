@@ -442,6 +442,18 @@ impl Db {
         Ok(n > 0 && from != to)
     }
 
+    /// Returns false when the app has no row.
+    pub fn rename_app(&self, name: &str, display_name: &str) -> DbResult<bool> {
+        let n = self
+            .conn()
+            .execute(
+                "UPDATE apps SET display_name = ?2, updated_at = ?3 WHERE name = ?1",
+                params![name, display_name, now_rfc3339()],
+            )
+            .map_err(self.e("cannot rename the app"))?;
+        Ok(n > 0)
+    }
+
     pub fn delete_app(&self, name: &str) -> DbResult<()> {
         self.conn()
             .execute("DELETE FROM apps WHERE name = ?1", [name])

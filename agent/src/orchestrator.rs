@@ -226,7 +226,8 @@ fn restore(service: &Service, previous: &nixgen::NixState) {
     }
 }
 
-fn clear_app_data(service: &Service, app: &str) {
+/// Deletes `<dataDir>/<app>` (never one of the agent's own entries).
+pub fn clear_app_data(service: &Service, app: &str) {
     if RESERVED_DATA_NAMES.contains(&app) || !safe_dir_name(app) {
         tracing::warn!(
             app,

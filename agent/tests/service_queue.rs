@@ -216,6 +216,37 @@ async fn batch_dedup_order_routes_and_failure_rollback() {
     })
     .await;
 
+    // Rename shows in the installed list; clear-data of an app that is not installed deletes
+    // its data directory only.
+    let r = client()
+        .patch(format!("{base}/api/apps/beta/rename"))
+        .json(&serde_json::json!({"displayName": "My Beta"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let installed: serde_json::Value = client()
+        .get(format!("{base}/api/apps/installed"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(installed
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|a| a["name"] == "beta" && a["display_name"] == "My Beta"));
+    std::fs::create_dir_all(dirs.path("data/alpha/config")).unwrap();
+    let (s, v) = post(&base, "/api/apps/alpha/clear-data", serde_json::json!({})).await;
+    assert_eq!(s, 200, "{v}");
+    assert!(!dirs.path("data/alpha").exists());
+    assert!(
+        dirs.path("data/nix/apps.nix").exists(),
+        "the agent's own files stay"
+    );
+
     // 5. Unknown app and bad body.
     let (s, _) = post(&base, "/api/apps/nope/install", serde_json::json!({})).await;
     assert_eq!(s, 404);

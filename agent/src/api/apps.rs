@@ -248,3 +248,54 @@ pub async fn uninstall(
     };
     run(&api, op, q.wait.unwrap_or(true)).await
 }
+
+/// Installed: a queued uninstall with `clearData`. Not installed: deletes `<dataDir>/<app>`.
+pub async fn clear_data(State(api): State<Api>, Path(name): Path<String>) -> Response {
+    if !api.service.catalog().contains(&name) {
+        return error(StatusCode::NOT_FOUND, "app not found in catalog");
+    }
+    match api.service.db.get_app(&name) {
+        Ok(Some(_)) => {
+            let op = Operation {
+                app: name,
+                kind: OpKind::Uninstall { clear_data: true },
+            };
+            run(&api, op, true).await
+        }
+        Ok(None) => {
+            crate::orchestrator::clear_app_data(&api.service, &name);
+            Json(serde_json::json!({ "status": "data cleared", "app": name })).into_response()
+        }
+        Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RenameBody {
+    #[serde(default)]
+    display_name: String,
+}
+
+pub async fn rename(State(api): State<Api>, Path(name): Path<String>, body: Bytes) -> Response {
+    let Ok(body) = serde_json::from_slice::<RenameBody>(&body) else {
+        return error(StatusCode::BAD_REQUEST, "invalid request body");
+    };
+    let display_name = body.display_name.trim();
+    if display_name.is_empty() {
+        return error(StatusCode::BAD_REQUEST, "displayName is required");
+    }
+    match api.service.db.rename_app(&name, display_name) {
+        Ok(true) => {
+            api.service.notify_apps();
+            Json(serde_json::json!({
+                "status": "renamed",
+                "app": name,
+                "displayName": display_name,
+            }))
+            .into_response()
+        }
+        Ok(false) => error(StatusCode::NOT_FOUND, format!("app not found: {name}")),
+        Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+    }
+}

@@ -50,6 +50,11 @@ pub fn router(api: Api) -> Router {
         .route("/api/apps/{name}/logs", get(logs::app_logs))
         .route("/api/apps/{name}/install", post(apps::install))
         .route("/api/apps/{name}/uninstall", post(apps::uninstall))
+        .route("/api/apps/{name}/clear-data", post(apps::clear_data))
+        .route(
+            "/api/apps/{name}/rename",
+            axum::routing::patch(apps::rename),
+        )
         .route("/api/rebuilds", get(rebuilds::list))
         .route("/api/rebuilds/latest", get(rebuilds::latest))
         .route("/api/rebuilds/stream", get(rebuilds::stream))
