@@ -52,6 +52,9 @@ pub enum Command {
         port: u16,
         #[arg(long)]
         name: String,
+        /// The demo rebuild's directory that owns this app (how it finds its apps again).
+        #[arg(long)]
+        run_dir: Option<PathBuf>,
     },
     /// Demo mode: the rebuild command. Starts a demo app on the catalog port of every enabled
     /// app in apps-state.json and stops the others (reads the BLOUD_* variables the agent sets).

@@ -142,16 +142,24 @@ pub fn demo_rebuild() -> anyhow::Result<bool> {
     }
     say("activating the configuration...".into());
 
-    // Stop demo apps that are no longer wanted (or moved port).
+    // Stop demo apps that are no longer wanted (or moved port). Found by their command line,
+    // so apps whose pid files were deleted (a wiped state directory) are found too.
+    let mut running = BTreeMap::new();
     for (app, pid, port) in running_demo_apps(&run_dir) {
-        if wanted.get(&app).copied().flatten() != Some(port) {
-            println!("stopping podman-{app}.service (demo app pid {pid})");
-            // SAFETY: kill(2) with a pid we started and checked in /proc; no memory involved.
-            unsafe {
-                libc::kill(pid, libc::SIGTERM);
-            }
-            let _ = std::fs::remove_file(run_dir.join(format!("{app}.pid")));
+        if wanted.get(&app).copied().flatten() == Some(port) && !running.contains_key(&app) {
+            let _ = std::fs::write(
+                run_dir.join(format!("{app}.pid")),
+                format!("{pid} {port}\n"),
+            );
+            running.insert(app, (pid, port));
+            continue;
         }
+        println!("stopping podman-{app}.service (demo app pid {pid})");
+        // SAFETY: kill(2) on a pid whose command line is our demo app; no memory involved.
+        unsafe {
+            libc::kill(pid, libc::SIGTERM);
+        }
+        let _ = std::fs::remove_file(run_dir.join(format!("{app}.pid")));
     }
 
     let mut all_up = true;
@@ -160,7 +168,7 @@ pub fn demo_rebuild() -> anyhow::Result<bool> {
             println!("{app}: no port, nothing to start in the demo");
             continue;
         };
-        if demo_pid(&run_dir, app).is_some() {
+        if running.contains_key(app) {
             println!("{app}: demo app already running on 127.0.0.1:{port}");
             continue;
         }
@@ -201,7 +209,15 @@ fn start_app(exe: &Path, run_dir: &Path, app: &str, port: u16) -> anyhow::Result
         .with_context(|| format!("cannot create {}", log_path.display()))?;
     let err = log.try_clone().context("cannot duplicate the log handle")?;
     let child = std::process::Command::new(exe)
-        .args(["demo-app", "--port", &port.to_string(), "--name", app])
+        .args([
+            "demo-app",
+            "--port",
+            &port.to_string(),
+            "--name",
+            app,
+            "--run-dir",
+        ])
+        .arg(run_dir)
         .stdin(Stdio::null())
         .stdout(log)
         .stderr(err)
@@ -218,36 +234,43 @@ fn start_app(exe: &Path, run_dir: &Path, app: &str, port: u16) -> anyhow::Result
     Ok(pid)
 }
 
-/// `(app, pid, port)` of demo apps whose pid file points at a live demo-app process.
+/// `(app, pid, port)` of live `demo-app` processes started for `run_dir`, from `/proc`.
 fn running_demo_apps(run_dir: &Path) -> Vec<(String, i32, u16)> {
-    let Ok(entries) = std::fs::read_dir(run_dir) else {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
         return Vec::new();
     };
     let mut out = Vec::new();
     for e in entries.flatten() {
-        let name = e.file_name().to_string_lossy().into_owned();
-        let Some(app) = name.strip_suffix(".pid") else {
+        let Some(pid) = e.file_name().to_str().and_then(|s| s.parse::<i32>().ok()) else {
             continue;
         };
-        match demo_pid(run_dir, app) {
-            Some((pid, port)) => out.push((app.to_string(), pid, port)),
-            None => {
-                let _ = std::fs::remove_file(e.path());
-            }
+        let Ok(raw) = std::fs::read(e.path().join("cmdline")) else {
+            continue;
+        };
+        if let Some((app, port)) = parse_demo_cmdline(&raw, run_dir) {
+            out.push((app, pid, port));
         }
     }
+    out.sort();
     out
 }
 
-fn demo_pid(run_dir: &Path, app: &str) -> Option<(i32, u16)> {
-    let text = std::fs::read_to_string(run_dir.join(format!("{app}.pid"))).ok()?;
-    let mut parts = text.split_whitespace();
-    let pid: i32 = parts.next()?.parse().ok()?;
-    let port: u16 = parts.next()?.parse().ok()?;
-    let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
-    let cmdline = String::from_utf8_lossy(&cmdline);
-    // A reused pid belongs to someone else: only our demo-app for this app counts.
-    (cmdline.contains("demo-app") && cmdline.contains(app)).then_some((pid, port))
+/// Name and port from a `demo-app` command line (NUL-separated) owned by `run_dir`.
+fn parse_demo_cmdline(raw: &[u8], run_dir: &Path) -> Option<(String, u16)> {
+    let args: Vec<&[u8]> = raw.split(|b| *b == 0).collect();
+    let value = |flag: &str| {
+        args.iter()
+            .position(|a| *a == flag.as_bytes())
+            .and_then(|i| args.get(i + 1))
+            .map(|v| String::from_utf8_lossy(v).into_owned())
+    };
+    if args.get(1).copied() != Some(b"demo-app".as_slice()) {
+        return None;
+    }
+    if value("--run-dir")? != run_dir.display().to_string() {
+        return None;
+    }
+    Some((value("--name")?, value("--port")?.parse().ok()?))
 }
 
 fn port_open(port: u16) -> bool {
@@ -267,4 +290,24 @@ fn wait_port(port: u16, timeout: Duration) -> bool {
         std::thread::sleep(Duration::from_millis(100));
     }
     false
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn demo_command_lines_are_matched_by_run_dir() {
+        let dir = Path::new("/tmp/x/demo");
+        let raw =
+            b"/bin/bloud-agent\0demo-app\0--port\08085\0--name\0miniflux\0--run-dir\0/tmp/x/demo\0";
+        assert_eq!(
+            parse_demo_cmdline(raw, dir),
+            Some(("miniflux".to_string(), 8085))
+        );
+        // Another agent's demo apps, and other programs, are left alone.
+        assert_eq!(parse_demo_cmdline(raw, Path::new("/tmp/y/demo")), None);
+        assert_eq!(parse_demo_cmdline(b"sleep\0demo-app\0", dir), None);
+        assert_eq!(parse_demo_cmdline(b"/bin/bloud-agent\0serve\0", dir), None);
+    }
 }

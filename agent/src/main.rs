@@ -35,7 +35,7 @@ fn main() -> ExitCode {
             clear_data,
             target,
         } => operation(&target, &app, false, Default::default(), clear_data),
-        Command::DemoApp { port, name } => runtime()
+        Command::DemoApp { port, name, .. } => runtime()
             .and_then(|rt| rt.block_on(bloud_agent::demo::demo_app(port, name)))
             .map(|_| true),
         Command::DemoRebuild => bloud_agent::demo::demo_rebuild(),

@@ -50,13 +50,21 @@ fn cli(args: &[&str]) -> (bool, String, String) {
 async fn install_from_the_cli_starts_a_demo_app_and_uninstall_stops_it() {
     let dirs = Dirs::new();
     let port = free_port();
+    let port2 = free_port();
     write_catalog(
         &dirs.path("apps"),
-        &[TestApp {
-            name: "hello",
-            port: Some(port),
-            extra: "healthCheck:\n  path: /\n  interval: 1\n  timeout: 20\n",
-        }],
+        &[
+            TestApp {
+                name: "hello",
+                port: Some(port),
+                extra: "healthCheck:\n  path: /\n  interval: 1\n  timeout: 20\n",
+            },
+            TestApp {
+                name: "world",
+                port: Some(port2),
+                extra: "",
+            },
+        ],
     );
     let _cleanup = DemoCleanup(dirs.path("data/demo"));
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../demo/rebuild.sh");
@@ -139,6 +147,26 @@ async fn install_from_the_cli_starts_a_demo_app_and_uninstall_stops_it() {
         "{routes}"
     );
 
+    // Wiped pid files (a deleted state directory): the next rebuild finds the running demo app
+    // by its command line instead of failing on a taken port.
+    std::fs::remove_file(dirs.path("data/demo/hello.pid")).unwrap();
+    let base = agent.base.clone();
+    let (ok, stdout, stderr) =
+        tokio::task::spawn_blocking(move || cli(&["install", "world", "--url", &base]))
+            .await
+            .unwrap();
+    assert!(ok, "install failed: {stdout}\n{stderr}");
+    assert!(
+        stderr.contains("hello: demo app already running"),
+        "{stderr}"
+    );
+    let base = agent.base.clone();
+    let (ok, stdout, stderr) =
+        tokio::task::spawn_blocking(move || cli(&["uninstall", "world", "--url", &base]))
+            .await
+            .unwrap();
+    assert!(ok, "uninstall failed: {stdout}\n{stderr}");
+
     let base = agent.base.clone();
     let (ok, stdout, stderr) =
         tokio::task::spawn_blocking(move || cli(&["uninstall", "hello", "--url", &base]))
@@ -150,9 +178,9 @@ async fn install_from_the_cli_starts_a_demo_app_and_uninstall_stops_it() {
         "the demo app to stop",
         Duration::from_secs(10),
         || async move {
-            std::net::TcpStream::connect(("127.0.0.1", port))
-                .is_err()
-                .then_some(())
+            (std::net::TcpStream::connect(("127.0.0.1", port)).is_err()
+                && std::net::TcpStream::connect(("127.0.0.1", port2)).is_err())
+            .then_some(())
         },
     )
     .await;
