@@ -257,65 +257,102 @@ async fn dot_segments_raw_or_percent_encoded_get_400() -> anyhow::Result<()> {
 }
 
 #[tokio::test]
-async fn no_route_is_404_and_a_dead_upstream_is_502_naming_the_router() -> anyhow::Result<()> {
-    let refused = support::upstream::refused_addr()?;
-    let closing = ClosingUpstream::start().await?;
-    let mut routes = support::embed_app_routes("deadapp", &format!("http://{refused}"), &[]);
-    routes.push('\n');
+async fn no_route_is_404() -> anyhow::Result<()> {
+    let app = Upstream::start("app").await?;
     let proxy = Proxy::builder()
-        .route_file("a-dead.yml", routes)
         .route_file(
-            "b-closing.yml",
-            support::embed_app_routes("closingapp", &closing.url(), &[]),
+            "apps-routes.yml",
+            support::embed_app_routes("app", &app.url(), &[]),
         )
         .start()
         .await?;
-    let client = support::client()?;
-
-    let resp = client.get(proxy.url("/nothing/here")).send().await?;
-    let status = resp.status().as_u16();
-    let body = resp.text().await?;
-    ensure!(
-        status == 404,
-        "no route: expected 404, got {status}: {}",
-        tail(&body, 300)
-    );
-
-    for (path, router) in [
-        ("/embed/deadapp/x", "deadapp-backend"),
-        ("/embed/closingapp/x", "closingapp-backend"),
-    ] {
-        let resp =
-            tokio::time::timeout(Duration::from_secs(20), client.get(proxy.url(path)).send())
-                .await
-                .with_context(|| format!("{path}: no answer within 20 s"))??;
+    // Segment-exact app rule: /embed/appx is not the app's.
+    for path in ["/nothing/here", "/embed/appx/y"] {
+        let resp = support::client()?.get(proxy.url(path)).send().await?;
         let status = resp.status().as_u16();
-        let ctype = resp
-            .headers()
-            .get("content-type")
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("")
-            .to_string();
         let body = resp.text().await?;
         ensure!(
-            status == 502,
-            "{path}: expected 502, got {status}: {}",
-            tail(&body, 300)
-        );
-        ensure!(
-            ctype.starts_with("text/html"),
-            "{path}: content-type {ctype:?}"
-        );
-        ensure!(
-            body.contains(router),
-            "{path}: the error page must name router {router}: {}",
-            tail(&body, 300)
-        );
-        ensure!(
-            !body.contains("panicked") && !body.contains("backtrace") && body.len() < 4096,
-            "{path}: error page must be small and without internals: {}",
+            status == 404,
+            "{path}: no route: expected 404, got {status}: {}",
             tail(&body, 300)
         );
     }
+    ensure!(app.count() == 0, "the app saw {:?}", app.paths());
     Ok(())
+}
+
+/// Requests `/embed/<app>/x` routed to `url` and expects a small 502 HTML page naming the
+/// router.
+async fn expect_502(app: &str, url: &str) -> anyhow::Result<()> {
+    let proxy = Proxy::builder()
+        .route_file("apps-routes.yml", support::embed_app_routes(app, url, &[]))
+        .start()
+        .await?;
+    let path = format!("/embed/{app}/x");
+    let router = format!("{app}-backend");
+    let resp = tokio::time::timeout(
+        Duration::from_secs(20),
+        support::client()?.get(proxy.url(&path)).send(),
+    )
+    .await
+    .with_context(|| format!("{path}: no answer within 20 s"))?
+    .map_err(|e| {
+        anyhow::anyhow!(
+            "{path}: expected a 502 page, the connection failed instead: {e:?}\nproxy log:\n{}",
+            tail(&proxy.logs(), 3000)
+        )
+    })?;
+    let status = resp.status().as_u16();
+    let ctype = resp
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_string();
+    let body = resp.text().await?;
+    ensure!(
+        status == 502,
+        "{path}: expected 502, got {status}: {}",
+        tail(&body, 300)
+    );
+    ensure!(
+        ctype.starts_with("text/html"),
+        "{path}: content-type {ctype:?}"
+    );
+    ensure!(
+        body.contains(&router),
+        "{path}: the error page must name router {router}: {}",
+        tail(&body, 300)
+    );
+    ensure!(
+        !body.contains("panicked") && !body.contains("backtrace") && body.len() < 4096,
+        "{path}: error page must be small and without internals: {}",
+        tail(&body, 300)
+    );
+    // The proxy stays up for the next request.
+    let again = support::client()?.get(proxy.url("/ping")).send().await?;
+    ensure!(
+        again.status().as_u16() == 200,
+        "/ping after a 502: {}",
+        again.status()
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn refused_upstream_is_502_naming_the_router() -> anyhow::Result<()> {
+    let refused = support::upstream::refused_addr()?;
+    expect_502("deadapp", &format!("http://{refused}")).await
+}
+
+#[tokio::test]
+async fn upstream_closing_after_the_request_is_502() -> anyhow::Result<()> {
+    let closing = ClosingUpstream::start().await?;
+    expect_502("closingapp", &closing.url()).await
+}
+
+#[tokio::test]
+async fn upstream_closing_on_accept_is_502() -> anyhow::Result<()> {
+    let closing = ClosingUpstream::start_immediate().await?;
+    expect_502("resetapp", &closing.url()).await
 }

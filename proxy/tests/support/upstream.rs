@@ -393,14 +393,16 @@ pub fn refused_addr() -> anyhow::Result<SocketAddr> {
     listener.local_addr().context("reading the bound port")
 }
 
-/// A server that accepts TCP connections and closes them without answering.
+/// A server that accepts TCP connections, reads the request head and closes without answering.
 pub struct ClosingUpstream {
     pub addr: SocketAddr,
     task: JoinHandle<()>,
 }
 
 impl ClosingUpstream {
-    pub async fn start() -> anyhow::Result<ClosingUpstream> {
+    /// Closes as soon as a connection is accepted, before reading anything (the request then
+    /// meets a closed socket: the proxy sees EOF or a reset).
+    pub async fn start_immediate() -> anyhow::Result<ClosingUpstream> {
         let listener = TcpListener::bind("127.0.0.1:0")
             .await
             .context("binding closing upstream")?;
@@ -408,6 +410,35 @@ impl ClosingUpstream {
         let task = tokio::spawn(async move {
             while let Ok((sock, _)) = listener.accept().await {
                 drop(sock);
+            }
+        });
+        Ok(ClosingUpstream { addr, task })
+    }
+
+    pub async fn start() -> anyhow::Result<ClosingUpstream> {
+        let listener = TcpListener::bind("127.0.0.1:0")
+            .await
+            .context("binding closing upstream")?;
+        let addr = listener.local_addr().context("closing upstream addr")?;
+        let task = tokio::spawn(async move {
+            while let Ok((mut sock, _)) = listener.accept().await {
+                // Read the request head first, so the close is a clean FIN after the request
+                // arrived (an app that crashed while handling it), not a reset.
+                tokio::spawn(async move {
+                    use tokio::io::AsyncReadExt;
+                    let mut seen = Vec::new();
+                    let mut buf = [0u8; 4096];
+                    let read_head = async {
+                        while !seen.windows(4).any(|w| w == b"\r\n\r\n") {
+                            match sock.read(&mut buf).await {
+                                Ok(0) | Err(_) => break,
+                                Ok(n) => seen.extend_from_slice(&buf[..n]),
+                            }
+                        }
+                    };
+                    let _ = tokio::time::timeout(Duration::from_secs(2), read_head).await;
+                    drop(sock);
+                });
             }
         });
         Ok(ClosingUpstream { addr, task })
