@@ -29,7 +29,7 @@ async fn install_through_the_proxy_then_uninstall() {
         Ok(s) => s,
         Err(e) => panic!("starting the system: {e:#}"),
     };
-    run_scenario(&sys, SCENARIO_LIMIT, || install_scenario(&sys)).await;
+    run_scenario(SCENARIO_LIMIT, install_scenario(&sys)).await;
 }
 
 async fn install_scenario(sys: &System) -> anyhow::Result<()> {
@@ -448,7 +448,7 @@ async fn protected_routes_need_a_session_whatever_the_headers() {
         Ok(s) => s,
         Err(e) => panic!("starting the system: {e:#}"),
     };
-    run_scenario(&sys, SCENARIO_LIMIT, || auth_scenario(&sys)).await;
+    run_scenario(SCENARIO_LIMIT, auth_scenario(&sys)).await;
 }
 
 async fn auth_scenario(sys: &System) -> anyhow::Result<()> {
@@ -565,7 +565,7 @@ async fn the_cli_installs_and_uninstalls_through_the_local_api() {
         Ok(s) => s,
         Err(e) => panic!("starting the system: {e:#}"),
     };
-    run_scenario(&sys, SCENARIO_LIMIT, || cli_scenario(&sys)).await;
+    run_scenario(SCENARIO_LIMIT, cli_scenario(&sys)).await;
 }
 
 const CLI_APP: &str = "jellyfin";
@@ -652,4 +652,167 @@ async fn cli_scenario(sys: &System) -> anyhow::Result<()> {
         },
     )
     .await
+}
+
+/// An app that keeps its `/embed/<app>` prefix (`routing.stripPrefix: false`, Miniflux with its
+/// BASE_URL) and needs an integration: the plan offers the database, the install with that
+/// choice brings both, and the app sees its full path under the prefix.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn install_with_a_dependency_and_an_unstripped_prefix() {
+    let sys = match System::start().await {
+        Ok(s) => s,
+        Err(e) => panic!("starting the system: {e:#}"),
+    };
+    run_scenario(SCENARIO_LIMIT, dependency_scenario(&sys)).await;
+}
+
+async fn dependency_scenario(sys: &System) -> anyhow::Result<()> {
+    let mut client = sys.client()?;
+    sign_up_and_log_in(&mut client).await?;
+
+    let plan = client.get("/api/apps/miniflux/plan-install").await?;
+    ensure!(plan.status == 200, "plan-install: {}", plan.describe());
+    let plan = plan.json()?;
+    ensure!(plan["canInstall"] == json!(true), "plan-install: {plan}");
+    let database = plan["choices"]
+        .as_array()
+        .and_then(|c| c.iter().find(|c| c["integration"] == json!("database")))
+        .with_context(|| format!("the plan offers no database choice: {plan}"))?;
+    ensure!(
+        database["required"] == json!(true),
+        "database is required: {plan}"
+    );
+    ensure!(
+        database["recommended"] == json!("postgres"),
+        "postgres is the recommended database: {plan}"
+    );
+
+    let done = client
+        .post_json(
+            "/api/apps/miniflux/install",
+            &json!({"choices": {"database": "postgres"}}),
+        )
+        .await?;
+    ensure!(done.status == 200, "install miniflux: {}", done.describe());
+    let result = done.json()?;
+    ensure!(
+        result["success"] == json!(true),
+        "install miniflux: {result}"
+    );
+    let installed = client.get("/api/apps/installed").await?.json()?;
+    for app in ["miniflux", "postgres"] {
+        ensure!(
+            installed_status(&installed, app).is_some(),
+            "{app} is not installed after installing miniflux: {installed}"
+        );
+    }
+
+    let page = wait_for(
+        "miniflux through the proxy",
+        Duration::from_secs(30),
+        || async {
+            match client.get("/embed/miniflux/").await {
+                Ok(a) if a.status == 200 && a.body.contains("<h1>miniflux</h1>") => Ok(a),
+                Ok(a) => Err(a.describe()),
+                Err(e) => Err(format!("{e:#}")),
+            }
+        },
+    )
+    .await?;
+    ensure!(
+        page.body.contains("<code>/embed/miniflux/</code>"),
+        "miniflux must see its path with the prefix kept: {}",
+        page.describe()
+    );
+    ensure!(
+        !page.body.contains("x-forwarded-prefix"),
+        "nothing was stripped, so no X-Forwarded-Prefix: {}",
+        page.describe()
+    );
+    let routes = std::fs::read_to_string(sys.routes_file()).context("reading apps-routes.yml")?;
+    let doc: serde_yaml::Value = serde_yaml::from_str(&routes).context("apps-routes.yml")?;
+    let mws: Vec<String> = doc["http"]["routers"]["miniflux-backend"]["middlewares"]
+        .as_sequence()
+        .map(|s| {
+            s.iter()
+                .filter_map(|m| m.as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default();
+    ensure!(
+        !mws.iter().any(|m| m.contains("strip")),
+        "miniflux-backend strips its prefix: {mws:?}\n{routes}"
+    );
+    // The health check goes to the prefixed path and the app becomes running.
+    wait_for(
+        "miniflux to be running",
+        Duration::from_secs(30),
+        || async {
+            let list = client
+                .get("/api/apps/installed")
+                .await
+                .map_err(|e| format!("{e:#}"))?;
+            let list = list.json().map_err(|e| format!("{e:#}"))?;
+            match installed_status(&list, "miniflux").as_deref() {
+                Some("running") => Ok(()),
+                other => Err(format!("status {other:?}")),
+            }
+        },
+    )
+    .await
+}
+
+/// A restart of the agent (an upgrade, a crash) loses nothing a person would notice: still
+/// signed in, the app still installed, running and reachable, its route still live.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_agent_restart_keeps_sessions_apps_and_routes() {
+    let mut sys = match System::start().await {
+        Ok(s) => s,
+        Err(e) => panic!("starting the system: {e:#}"),
+    };
+    run_scenario(SCENARIO_LIMIT, restart_scenario(&mut sys)).await;
+}
+
+async fn restart_scenario(sys: &mut System) -> anyhow::Result<()> {
+    let mut client = sys.client()?;
+    sign_up_and_log_in(&mut client).await?;
+    let done = client
+        .post_json(&format!("/api/apps/{APP}/install"), &json!({}))
+        .await?;
+    ensure!(done.status == 200, "install: {}", done.describe());
+    let router = format!("{APP}-backend@file");
+    wait_router(sys, &router, true).await?;
+
+    sys.restart_agent().await?;
+
+    let me = client.get("/api/auth/me").await?;
+    ensure!(
+        me.status == 200,
+        "the session did not survive the restart: {}",
+        me.describe()
+    );
+    wait_for(
+        "the app to be running after the restart",
+        Duration::from_secs(30),
+        || async {
+            let list = client
+                .get("/api/apps/installed")
+                .await
+                .map_err(|e| format!("{e:#}"))?;
+            let list = list.json().map_err(|e| format!("{e:#}"))?;
+            match installed_status(&list, APP).as_deref() {
+                Some("running") => Ok(()),
+                other => Err(format!("status {other:?}")),
+            }
+        },
+    )
+    .await?;
+    wait_router(sys, &router, true).await?;
+    let page = client.get(&format!("/embed/{APP}/")).await?;
+    ensure!(
+        page.status == 200 && page.body.contains(&format!("<h1>{APP}</h1>")),
+        "the app is not reachable after the restart: {}",
+        page.describe()
+    );
+    Ok(())
 }

@@ -44,20 +44,19 @@ where
     }
 }
 
-/// Runs a scenario against a started system with an overall time limit; on failure panics with
-/// the error chain (dropping the system while panicking prints its logs).
-pub async fn run_scenario<F, Fut>(sys: &System, limit: Duration, scenario: F)
+/// Runs a scenario with an overall time limit; on failure panics with the error chain (the
+/// system, dropped while panicking, then prints its logs).
+pub async fn run_scenario<Fut>(limit: Duration, scenario: Fut)
 where
-    F: FnOnce() -> Fut,
     Fut: Future<Output = anyhow::Result<()>>,
 {
-    let outcome = match tokio::time::timeout(limit, scenario()).await {
+    let outcome = match tokio::time::timeout(limit, scenario).await {
         Ok(r) => r,
         Err(_) => Err(anyhow::anyhow!(
             "the scenario did not finish within {limit:?}"
         )),
     };
     if let Err(e) = outcome {
-        panic!("{e:#}\n(system in {})", sys.layout.dir.display());
+        panic!("{e:#}");
     }
 }

@@ -21,8 +21,12 @@ const ATTEMPTS: usize = 4;
 pub struct System {
     pub layout: Layout,
     pub ports: Ports,
+    bins: Bins,
+    step: Duration,
     proxy: Proc,
     agent: Proc,
+    /// Output of agent processes stopped by `restart_agent`.
+    earlier_agents: String,
     // Last: removed after the processes are gone.
     _dir: tempfile::TempDir,
 }
@@ -52,8 +56,11 @@ impl System {
                     return Ok(System {
                         layout,
                         ports,
+                        bins,
+                        step,
                         proxy,
                         agent,
+                        earlier_agents: String::new(),
                         _dir: dir,
                     })
                 }
@@ -115,15 +122,28 @@ impl System {
         Ok(cmd)
     }
 
+    /// Stops the agent (SIGTERM, as systemd would) and starts it again on the same config and
+    /// state; returns once it answers directly and through the proxy.
+    pub async fn restart_agent(&mut self) -> anyhow::Result<()> {
+        self.agent.stop(Duration::from_secs(10));
+        self.earlier_agents.push_str(&self.agent.output());
+        self.agent = spawn_agent(&self.bins, &self.layout, self.step, "bloud-agent-restarted")?;
+        let direct = self.agent_url("/api/health");
+        wait_ready(&mut self.agent, &direct, None).await?;
+        let through = self.url("/api/health");
+        wait_ready(&mut self.agent, &through, None).await
+    }
+
     /// Every log of the system, for a failure report.
     pub fn logs(&self) -> String {
         let mut out = format!(
-            "===== system in {} (proxy :{}, admin :{}, agent :{}) =====\n{}\n{}\n",
+            "===== system in {} (proxy :{}, admin :{}, agent :{}) =====\n{}\n{}{}\n",
             self.layout.dir.display(),
             self.ports.web,
             self.ports.admin,
             self.ports.agent,
             self.proxy.output(),
+            self.earlier_agents,
             self.agent.output()
         );
         let demo = self.layout.data_dir.join("demo");
@@ -233,15 +253,7 @@ async fn start_processes(
         return Err(classify(e, &proxy));
     }
 
-    let mut cmd = Command::new(&bins.agent);
-    cmd.arg("serve").arg("--config").arg(&layout.agent_config);
-    clean_env(&mut cmd);
-    // The demo rebuild pauses between log lines to look like a build; keep tests quick.
-    cmd.env("BLOUD_DEMO_STEP_MS", step.as_millis().to_string())
-        .env("RUST_LOG", "info")
-        .env("NO_COLOR", "1")
-        .current_dir(&layout.dir);
-    let mut agent = Proc::spawn("bloud-agent", cmd, &layout.log_dir).map_err(StartError::Other)?;
+    let mut agent = spawn_agent(bins, layout, step, "bloud-agent").map_err(StartError::Other)?;
     let health = format!("http://127.0.0.1:{}/api/health", ports.agent);
     if let Err(e) = wait_ready(&mut agent, &health, None).await {
         let err = classify(e, &agent);
@@ -263,6 +275,23 @@ async fn start_processes(
         ))));
     }
     Ok((proxy, agent))
+}
+
+fn spawn_agent(
+    bins: &Bins,
+    layout: &Layout,
+    step: Duration,
+    name: &'static str,
+) -> anyhow::Result<Proc> {
+    let mut cmd = Command::new(&bins.agent);
+    cmd.arg("serve").arg("--config").arg(&layout.agent_config);
+    clean_env(&mut cmd);
+    // The demo rebuild pauses between log lines to look like a build; keep tests quick.
+    cmd.env("BLOUD_DEMO_STEP_MS", step.as_millis().to_string())
+        .env("RUST_LOG", "info")
+        .env("NO_COLOR", "1")
+        .current_dir(&layout.dir);
+    Proc::spawn(name, cmd, &layout.log_dir)
 }
 
 fn classify(e: anyhow::Error, proc: &Proc) -> StartError {
