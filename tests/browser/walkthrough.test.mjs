@@ -160,3 +160,21 @@ step('home shows the installed app as running', async () => {
   await page.getByRole('link', { name: `${NAME}, running` }).waitFor();
   await shot('08-home');
 });
+
+step('uninstall from the catalog: the app is gone from home and its frame says so', async () => {
+  await page.getByRole('link', { name: 'Catalog' }).first().click();
+  await page.waitForURL(sys.base + '/catalog');
+  const card = page.getByRole('article').filter({ has: page.getByRole('heading', { name: NAME, exact: true }) });
+  await card.getByRole('button', { name: 'Uninstall' }).click();
+  const dialog = page.getByRole('dialog', { name: `Uninstall ${NAME}` });
+  await dialog.getByRole('button', { name: 'Uninstall' }).click();
+  await page.waitForURL(sys.base + `/install/${APP}?op=uninstall`);
+  await page.locator('p.phase', { hasText: /^Removed$/ }).waitFor({ timeout: 60_000 });
+  await shot('09-removed');
+  await page.getByRole('link', { name: 'Back to home' }).click();
+  await page.getByText('No apps installed yet.').waitFor();
+  // An old bookmark to the app: the frame shows the agent's page, not the app and not a nested shell.
+  await page.goto(sys.base + `/apps/${APP}/`);
+  await page.frameLocator('iframe.app-frame').getByRole('heading', { name: 'App not installed' }).waitFor();
+  await shot('10-bookmark-after-uninstall');
+});
