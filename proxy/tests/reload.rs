@@ -161,7 +161,7 @@ async fn reload_storm_under_load_fails_no_request() -> anyhow::Result<()> {
         reloads += 1;
         // Bursts of rewrites 25 ms apart, then a quiet spell long enough for a debounced
         // reload to fire: both the coalescing and the swap happen under load.
-        let pause = if reloads % 4 == 0 { 400 } else { 25 };
+        let pause = if reloads.is_multiple_of(4) { 400 } else { 25 };
         tokio::time::sleep(Duration::from_millis(pause)).await;
     }
     writer_done.store(true, Ordering::Relaxed);
