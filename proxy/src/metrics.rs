@@ -16,6 +16,9 @@ const BUCKETS: [f64; 11] = [
     0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
 ];
 
+/// Router label of requests no router matched.
+pub const UNROUTED: &str = "none";
+
 /// Counters of one router.
 #[derive(Debug, Default)]
 pub struct RouterMetrics {
@@ -75,6 +78,11 @@ impl Drop for OpenGuard {
 }
 
 impl Metrics {
+    /// Handle for requests that matched no router (label `router="none"`).
+    pub fn unrouted(&self) -> Arc<RouterMetrics> {
+        self.router(UNROUTED)
+    }
+
     /// Handle for a router name; the same handle survives reloads.
     pub fn router(&self, name: &str) -> Arc<RouterMetrics> {
         let mut map = self.routers.lock().unwrap_or_else(|p| p.into_inner());

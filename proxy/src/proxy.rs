@@ -120,6 +120,21 @@ impl ProxyHttp for EntryProxy {
             .map(str::to_string)
             .or_else(|| req.uri.authority().map(|a| a.as_str().to_string()))
             .unwrap_or_default();
+        if req.headers.contains_key(http::header::TRANSFER_ENCODING) && sent_content_length(session)
+        {
+            // Both framings at once is the classic smuggling shape (RFC 9112 §6.1): refuse it
+            // and close, rather than guess which one the sender meant.
+            session.set_keepalive(None);
+            self.respond_page(
+                session,
+                ctx,
+                400,
+                None,
+                "Content-Length and Transfer-Encoding together are not allowed.",
+            )
+            .await?;
+            return Ok(true);
+        }
         if !path.starts_with('/') || edge::has_dot_segments(&path) {
             self.respond_page(session, ctx, 400, None, "The request path is not allowed.")
                 .await?;
@@ -436,6 +451,9 @@ impl ProxyHttp for EntryProxy {
             },
         };
         if code > 0 && session.response_written().is_none() {
+            // The downstream connection is closed after this answer (its request body may be
+            // half read); say so, or clients reuse it and see a reset.
+            session.set_keepalive(None);
             let detail = match code {
                 502 => "The upstream server refused the connection or failed.",
                 504 => "The upstream server did not answer in time.",
@@ -469,8 +487,7 @@ impl ProxyHttp for EntryProxy {
             Some(r) => r.metrics.observe(req.method.as_str(), status, elapsed),
             None => self
                 .shared
-                .metrics
-                .router("")
+                .unrouted
                 .observe(req.method.as_str(), status, elapsed),
         }
         if let Some(log) = &self.shared.access_log {
@@ -648,6 +665,26 @@ impl EntryProxy {
         }
         Ok(())
     }
+}
+
+/// Whether the client sent a Content-Length header. Pingora drops it from the parsed header
+/// when Transfer-Encoding is also present, so look at the raw HTTP/1 head.
+fn sent_content_length(session: &Session) -> bool {
+    if session
+        .req_header()
+        .headers
+        .contains_key(http::header::CONTENT_LENGTH)
+    {
+        return true;
+    }
+    let Some(h1) = session.as_downstream().as_http1() else {
+        return false;
+    };
+    let raw = h1.get_headers_raw_bytes();
+    raw.split(|b| *b == b'\n').skip(1).any(|line| {
+        let line = line.strip_prefix(b" ").unwrap_or(line);
+        line.len() >= 15 && line[..15].eq_ignore_ascii_case(b"content-length:")
+    })
 }
 
 /// Makes `resp` carry exactly the headers of `want` (Pingora keeps header-name case alongside

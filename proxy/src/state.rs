@@ -44,6 +44,8 @@ pub struct ReloadReport {
 pub struct Shared {
     pub table: ArcSwap<RouteTable>,
     pub metrics: Arc<Metrics>,
+    /// Counters of unrouted requests, looked up once (no lock per request).
+    pub unrouted: Arc<crate::metrics::RouterMetrics>,
     pub access_log: Option<AccessLog>,
     pub timeouts: UpstreamTimeouts,
     /// Value of `X-Forwarded-Server`.
@@ -65,6 +67,7 @@ impl Shared {
         let generation = table.generation;
         Shared {
             table: ArcSwap::from_pointee(table),
+            unrouted: metrics.unrouted(),
             metrics,
             access_log,
             timeouts,
