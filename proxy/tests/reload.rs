@@ -296,6 +296,13 @@ async fn broken_file_keeps_previous_routes_and_is_reported() -> anyhow::Result<(
         "the admin API must still list the live routers: {}",
         tail(&routers_text, 1000)
     );
+    // The failed attempt itself, with the file it came from (the proxy's /api/reload).
+    let report = proxy.admin_json("/api/reload").await?;
+    ensure!(
+        report["lastReload"]["ok"] == false && report.to_string().contains(ROUTE_FILE),
+        "the admin API must report the failed reload and name {ROUTE_FILE}: {}",
+        tail(&report.to_string(), 1500)
+    );
     let logs = proxy.logs();
     ensure!(
         logs.contains(ROUTE_FILE),
@@ -334,6 +341,12 @@ async fn broken_file_keeps_previous_routes_and_is_reported() -> anyhow::Result<(
     })
     .await;
     ensure!(fixed, "after fixing the files the new table must go live");
+    let report = proxy.admin_json("/api/reload").await?;
+    ensure!(
+        report["lastReload"]["ok"] == true,
+        "after a good reload the admin API must say so: {}",
+        tail(&report.to_string(), 1500)
+    );
     Ok(())
 }
 
@@ -380,5 +393,60 @@ async fn watched_directory_reloads_without_a_signal() -> anyhow::Result<()> {
     })
     .await;
     ensure!(added, "a new route file must be picked up by the watcher");
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn in_flight_request_finishes_on_the_table_it_started_with() -> anyhow::Result<()> {
+    let even = Upstream::start("even").await?;
+    let odd = Upstream::start("odd").await?;
+    let proxy = Proxy::builder()
+        .route_file(ROUTE_FILE, routes(0, &even, &odd))
+        .start()
+        .await?;
+    let slow_url = proxy.url("/embed/app/slow?ms=3000");
+    let slow = tokio::spawn({
+        let client = support::client()?;
+        async move {
+            let resp = client.get(&slow_url).send().await?;
+            let upstream = resp
+                .headers()
+                .get("x-upstream")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("")
+                .to_string();
+            let status = resp.status().as_u16();
+            let body = resp.text().await?;
+            Ok::<_, reqwest::Error>((status, upstream, body))
+        }
+    });
+    let e = &even;
+    let started = support::eventually(
+        Duration::from_secs(10),
+        move || async move { e.count() >= 1 },
+    )
+    .await;
+    ensure!(started, "the slow request never reached the first upstream");
+
+    proxy.write_route_file(ROUTE_FILE, &routes(1, &even, &odd))?;
+    proxy.sighup()?;
+    let client = support::client()?;
+    let url = proxy.url("/embed/app/now");
+    let (c, u) = (&client, &url);
+    let switched = support::eventually(Duration::from_secs(10), move || async move {
+        fetch_generation(c, u).await == Ok(1)
+    })
+    .await;
+    ensure!(switched, "the new table never went live");
+
+    let (status, upstream, body) = tokio::time::timeout(Duration::from_secs(20), slow)
+        .await
+        .context("the in-flight request did not finish")?
+        .context("request task panicked")?
+        .context("the in-flight request failed across the reload")?;
+    ensure!(
+        status == 200 && upstream == "even" && body == "slow response done",
+        "the in-flight request must finish on its own table: {status} from {upstream:?}: {body:?}"
+    );
     Ok(())
 }
