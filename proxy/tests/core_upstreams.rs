@@ -1,0 +1,144 @@
+//! Services: round robin, passHostHeader, active health checks, and the 504 on upstream timeout.
+
+mod core_common;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use core_common::*;
+use serde_json::Value;
+
+async fn name_of(p: &Proxy, path: &str) -> (u16, Value) {
+    let resp = client().get(p.url(path)).send().await.expect("request");
+    let status = resp.status().as_u16();
+    let text = resp.text().await.expect("body");
+    (
+        status,
+        serde_json::from_str(&text).unwrap_or(Value::String(text)),
+    )
+}
+
+#[tokio::test]
+async fn round_robin_pass_host_header_and_base_path() {
+    let a = echo_upstream("a").await;
+    let b = echo_upstream("b").await;
+    let routes = format!(
+        "http:
+  routers:
+    lb:
+      rule: PathPrefix(`/lb`)
+      service: two
+    fixed-host:
+      rule: PathPrefix(`/fixed`)
+      service: fixed
+  services:
+    two:
+      loadBalancer:
+        servers:
+        - url: http://127.0.0.1:{a}
+        - url: http://127.0.0.1:{b}
+    fixed:
+      loadBalancer:
+        passHostHeader: false
+        servers:
+        - url: http://127.0.0.1:{a}/base/
+"
+    );
+    let p = start_proxy(&[("r.yml", routes)], "").await;
+    let mut seen = Vec::new();
+    for _ in 0..4 {
+        let (_, body) = name_of(&p, "/lb/x").await;
+        seen.push(body["name"].as_str().unwrap_or("").to_string());
+    }
+    assert_eq!(seen.iter().filter(|n| *n == "a").count(), 2, "{seen:?}");
+    assert_eq!(seen.iter().filter(|n| *n == "b").count(), 2, "{seen:?}");
+
+    let (_, body) = name_of(&p, "/fixed/y?z=1").await;
+    assert_eq!(body["headers"]["host"], format!("127.0.0.1:{a}"));
+    assert_eq!(body["path"], "/base/fixed/y?z=1");
+}
+
+#[tokio::test]
+async fn health_check_takes_failing_servers_out_of_rotation() {
+    let good = echo_upstream("good").await;
+    // Answers requests but fails its health endpoint.
+    let sick = http_upstream(Arc::new(|req: &SeenRequest| {
+        if req.path == "/health" {
+            response("503 Service Unavailable", "", "sick")
+        } else {
+            response(
+                "200 OK",
+                "Content-Type: application/json\r\n",
+                "{\"name\":\"sick\"}",
+            )
+        }
+    }))
+    .await;
+    let routes = format!(
+        "http:
+  routers:
+    app:
+      rule: PathPrefix(`/`)
+      service: app
+  services:
+    app:
+      loadBalancer:
+        healthCheck: {{ path: /health, interval: 200ms, timeout: 1s }}
+        servers:
+        - url: http://127.0.0.1:{good}
+        - url: http://127.0.0.1:{sick}
+"
+    );
+    let p = start_proxy(&[("r.yml", routes)], "").await;
+    let only_good = eventually(Duration::from_secs(10), || async {
+        let mut all_good = true;
+        for _ in 0..4 {
+            let (_, body) = name_of(&p, "/x").await;
+            all_good &= body["name"] == "good";
+        }
+        all_good
+    })
+    .await;
+    assert!(only_good, "the sick server must be skipped");
+    let services = client()
+        .get(p.admin_url("/api/http/services"))
+        .send()
+        .await
+        .expect("api")
+        .text()
+        .await
+        .expect("text");
+    assert!(services.contains("\"DOWN\""), "{services}");
+}
+
+#[tokio::test]
+async fn upstream_timeout_is_504_naming_the_router() {
+    // Accepts and reads, never answers.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((sock, _)) = listener.accept().await {
+            held.push(sock);
+        }
+    });
+    let routes = format!(
+        "http:\n  routers:\n    slow-app:\n      rule: PathPrefix(`/slow`)\n      service: slow\n  services:\n    slow:\n      loadBalancer:\n        servers:\n        - url: http://127.0.0.1:{port}\n"
+    );
+    let p = start_proxy(
+        &[("r.yml", routes)],
+        "serversTransport:\n  forwardingTimeouts:\n    responseHeaderTimeout: 1s\n",
+    )
+    .await;
+    let started = std::time::Instant::now();
+    let resp = client()
+        .get(p.url("/slow/x"))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(resp.status(), 504);
+    assert!(started.elapsed() < Duration::from_secs(5));
+    assert!(resp.text().await.expect("body").contains("slow-app"));
+}
