@@ -157,12 +157,15 @@ impl ProxyHttp for EntryProxy {
             query: query.as_deref(),
             headers: &req.headers,
         };
-        let Some(router) = table.route(&self.entry_point, &view) else {
+        let Some((id, router)) = table
+            .route_id(&self.entry_point, &view)
+            .and_then(|id| table.router_by_id(id).map(|r| (id, r)))
+        else {
             self.respond_page(session, ctx, 404, None, "No route matches this request.")
                 .await?;
             return Ok(true);
         };
-        ctx.router = Some(table.router_id(router));
+        ctx.router = Some(id);
 
         if let Service::Internal(internal) = &*router.service {
             self.serve_internal(session, ctx, *internal, &table, &path)

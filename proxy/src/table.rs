@@ -148,11 +148,11 @@ impl RouteTable {
         self.routers.get(id)
     }
 
-    pub fn router_id(&self, r: &CompiledRouter) -> usize {
-        self.routers
-            .iter()
-            .position(|x| std::ptr::eq(x, r))
-            .unwrap_or(usize::MAX)
+    /// Like [`RouteTable::route`], returning the router's index (for per-request state).
+    #[inline]
+    pub fn route_id(&self, entry_point: &str, req: &RequestView<'_>) -> Option<usize> {
+        let id = self.indexes.get(entry_point)?.find(req)? as usize;
+        (id < self.routers.len()).then_some(id)
     }
 
     /// Routers of an entry point in match order.
