@@ -543,6 +543,7 @@ async fn check_all_refused(client: &Client, when: &str) -> anyhow::Result<()> {
                 } else {
                     resp.text().await.unwrap_or_default()
                 };
+                let body: String = body.chars().take(200).collect();
                 wrong.push(format!("{method} {path} {spoof:?}: HTTP {status} {body}"));
             }
         }
