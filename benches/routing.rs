@@ -248,13 +248,16 @@ fn bench_request_phase(c: &mut Criterion) {
     });
 }
 
-/// Route + router id + middleware chain, mirroring the proxy's `request_filter`.
+/// Route (by index) + middleware chain, mirroring the proxy's `request_filter`.
 fn run_request_side(t: &RouteTable, path: &str, headers: &HeaderMap) -> RequestState {
     let req = view("bloud.local", path, headers);
-    let Some(router) = t.route("web", &req) else {
+    // The proxy keeps the router's index in its per-request context.
+    let Some(id) = t.route_id("web", &req) else {
         panic!("no router for {path}");
     };
-    black_box(t.router_id(router));
+    let Some(router) = t.router_by_id(black_box(id)) else {
+        panic!("router {id} out of range for {path}");
+    };
     let mut st = RequestState {
         method: "GET".to_string(),
         scheme: "http",

@@ -105,14 +105,13 @@ async fn sse_events_arrive_when_sent_not_at_the_end() -> anyhow::Result<()> {
         first < total / 2,
         "the first event arrived after {first:?}; it was sent at once, the stream ends after {total:?}"
     );
-    for (i, (_, at)) in events.iter().enumerate() {
-        let since_first = at.duration_since(events[0].1);
-        let sent_after = gap * i as u32;
-        ensure!(
-            since_first + Duration::from_millis(250) >= sent_after,
-            "event {i} arrived {since_first:?} after the first, but was sent {sent_after:?} after it: buffered"
-        );
-    }
+    // Spread over time as sent (robust to one late event on a loaded machine): a buffering
+    // proxy delivers them all within a few milliseconds of each other.
+    let spread = events[events.len() - 1].1.duration_since(events[0].1);
+    ensure!(
+        spread >= total / 2,
+        "the events arrived within {spread:?} of each other, but were sent over {total:?}: buffered"
+    );
     Ok(())
 }
 
@@ -148,8 +147,9 @@ async fn chunked_body_is_forwarded_chunk_by_chunk() -> anyhow::Result<()> {
     );
     let last = items[n as usize - 1].1.duration_since(items[0].1);
     ensure!(
-        last + Duration::from_millis(250) >= gap * (n - 2),
-        "chunks arrived together ({last:?} apart)"
+        last >= gap * (n - 1) / 2,
+        "chunks sent over {:?} arrived within {last:?}: buffered",
+        gap * (n - 1)
     );
     Ok(())
 }

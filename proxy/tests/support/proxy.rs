@@ -184,7 +184,8 @@ impl ProxyBuilder {
     }
 }
 
-/// A running proxy process; killed (SIGKILL) on drop, with its logs printed if the test failed.
+/// A running proxy process; killed (SIGKILL) on drop, its log printed for libtest to show on
+/// failure.
 pub struct Proxy {
     child: Option<Child>,
     pub routes_dir: PathBuf,
@@ -355,7 +356,9 @@ impl Drop for Proxy {
             let _ = child.kill();
             let _ = child.wait();
         }
-        if std::thread::panicking() && self.show_logs_on_drop {
+        // Tests return errors rather than panic, so the log is always printed here; libtest
+        // captures it and shows it only for a failed test.
+        if self.show_logs_on_drop {
             eprintln!("bloud-proxy output (tail):\n{}", tail(&self.logs(), 8000));
         }
     }
