@@ -28,6 +28,11 @@ use super::location::Origins;
 
 /// Bytes of markup lol_html may hold beyond the chunk in hand (one tag split across chunks).
 pub const MAX_HELD: usize = 64 * 1024;
+/// Chunks are fed to lol_html in slices of at most this size: while it holds an unfinished
+/// tag, lol_html appends the next write to that tag in its buffer, and the buffer counts
+/// against its memory limit. Without slicing, one 64 KiB upstream read after a split tag
+/// exceeded the limit and stopped the rewriting of the rest of the page.
+const WRITE_SLICE: usize = 16 * 1024;
 
 type SendElement<'r, 't> = Element<'r, 't, SendHandlerTypes>;
 
@@ -384,7 +389,7 @@ impl HtmlStream {
             .with_memory_settings(
                 MemorySettings::new()
                     .with_preallocated_parsing_buffer_size(4096)
-                    .with_max_allowed_memory_usage(MAX_HELD)
+                    .with_max_allowed_memory_usage(MAX_HELD + WRITE_SLICE)
                     .with_graceful_bail_out_on_memory_limit_exceeded(true),
             );
         let rewriter = HtmlRewriter::new(settings, Sink(Arc::clone(&out)));
@@ -401,10 +406,16 @@ impl HtmlStream {
         let Some(rewriter) = slot.as_mut() else {
             return Bytes::copy_from_slice(chunk);
         };
-        if let Err(e) = rewriter.write(chunk) {
-            // lol_html has flushed every byte it held (graceful bail-out); continue raw.
-            tracing::warn!(error = %e, "embed: HTML rewriting stopped, rest of the page passes through");
-            *slot = None;
+        for (i, slice) in chunk.chunks(WRITE_SLICE).enumerate() {
+            if let Err(e) = rewriter.write(slice) {
+                // lol_html has flushed every byte it held (graceful bail-out); continue raw.
+                tracing::warn!(error = %e, "embed: HTML rewriting stopped, rest of the page passes through");
+                *slot = None;
+                let mut out = self.take_output().to_vec();
+                // lol_html flushed the failing slice too; the slices after it follow raw.
+                out.extend_from_slice(chunk.get((i + 1) * WRITE_SLICE..).unwrap_or_default());
+                return Bytes::from(out);
+            }
         }
         self.take_output()
     }
@@ -494,6 +505,26 @@ impl EmbedRewriter {
 mod tests {
     use super::*;
     use crate::embed::EmbedConfig;
+
+    #[test]
+    fn large_writes_after_a_split_tag_keep_rewriting() {
+        // Pingora hands over upstream reads of 64 KiB and more; a tag cut at the end of one
+        // read used to make lol_html buffer it next to the whole next read and bail out.
+        let rw = EmbedConfig::new("/embed/app").compile().expect("valid");
+        let line = "<p><a href=\"/static/x.html\"><img src=\"/static/x.png\"></a></p>\n";
+        let page = line.repeat((1 << 20) / line.len());
+        let mut s = HtmlStream::new(&rw, &Origins::default(), None);
+        let mut out = Vec::new();
+        for chunk in page.as_bytes().chunks(100 * 1024 + 7) {
+            out.extend_from_slice(&s.write(chunk));
+            assert!(s.is_rewriting(), "rewriting stopped on a large write");
+        }
+        out.extend_from_slice(&s.finish());
+        assert_eq!(
+            String::from_utf8(out).expect("utf-8"),
+            page.replace("\"/static/", "\"/embed/app/static/")
+        );
+    }
 
     #[test]
     fn references_in_attribute_heads() {
