@@ -1620,3 +1620,39 @@ async fn forward_auth_reuses_one_pooled_connection() -> anyhow::Result<()> {
     );
     Ok(())
 }
+
+#[tokio::test]
+async fn forward_auth_sees_the_original_uri_even_after_strip_prefix() -> anyhow::Result<()> {
+    // The issue: `X-Forwarded-Uri` is the original `/embed/<app>/…` path (auth runs before
+    // stripPrefix, whatever the middleware order says). Here stripPrefix is listed first.
+    let (auth, app) = (auth_server().await?, echo_app().await?);
+    let yaml = format!(
+        "http:\n  routers:\n    fa-backend:\n      rule: \"Path(`/embed/fa`) || PathPrefix(`/embed/fa/`)\"\n      priority: 100\n      middlewares: [fa-strip, fa-auth, fa-embed]\n      service: fa\n  middlewares:\n    fa-strip:\n      stripPrefix:\n        prefixes: [\"/embed/fa\"]\n    fa-auth:\n      forwardAuth:\n        address: \"http://127.0.0.1:{}/outpost.goauthentik.io/auth/traefik\"\n        trustForwardHeader: true\n        authResponseHeaders: [X-authentik-username]\n    fa-embed:\n      embed:\n        prefix: /embed/fa\n  services:\n    fa:\n      loadBalancer:\n        servers:\n          - url: \"{}\"\n",
+        auth.port,
+        app.url()
+    );
+    let proxy = Proxy::builder()
+        .route_file("apps-routes.yml", yaml)
+        .start()
+        .await?;
+    let resp = raw_client()?
+        .get(proxy.url("/embed/fa/a/b?c=1"))
+        .header("cookie", "session=good")
+        .send()
+        .await?;
+    ensure!(resp.status() == 200, "status {}", resp.status());
+    let seen = auth.requests();
+    let uri = seen.first().and_then(|r| r.header("x-forwarded-uri"));
+    ensure!(
+        uri == Some("/embed/fa/a/b?c=1"),
+        "auth server saw X-Forwarded-Uri {uri:?}"
+    );
+    let doc: serde_json::Value = resp.json().await?;
+    ensure!(doc["target"] == "/a/b?c=1", "app saw {}", doc["target"]);
+    ensure!(
+        doc["headers"]["x-authentik-username"] == "alice",
+        "identity {}",
+        doc["headers"]["x-authentik-username"]
+    );
+    Ok(())
+}

@@ -181,7 +181,14 @@ impl ForwardAuth {
         set("x-forwarded-method", original.method.as_str());
         set("x-forwarded-proto", st.scheme);
         set("x-forwarded-host", &st.host);
-        set("x-forwarded-uri", &st.request_uri());
+        // The URI the client asked for, even when a stripPrefix listed before this middleware
+        // already changed `st` (the auth server decides on the public `/embed/<app>/…` path).
+        let uri = original
+            .uri
+            .path_and_query()
+            .map(|pq| pq.as_str().to_string())
+            .unwrap_or_else(|| st.request_uri());
+        set("x-forwarded-uri", &uri);
         set(
             "x-forwarded-port",
             edge::host_port(&st.host).unwrap_or("80"),
