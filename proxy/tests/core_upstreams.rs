@@ -47,8 +47,14 @@ async fn round_robin_pass_host_header_and_base_path() {
     let p = start_proxy(&[("r.yml", routes)], "").await;
     let mut seen = Vec::new();
     for _ in 0..4 {
-        let (_, body) = name_of(&p, "/lb/x").await;
-        seen.push(body["name"].as_str().unwrap_or("").to_string());
+        let (status, body) = name_of(&p, "/lb/x").await;
+        // A failed answer shows its status and body in the assertion message below.
+        seen.push(
+            body["name"]
+                .as_str()
+                .map(str::to_string)
+                .unwrap_or_else(|| format!("{status}: {body}")),
+        );
     }
     assert_eq!(seen.iter().filter(|n| *n == "a").count(), 2, "{seen:?}");
     assert_eq!(seen.iter().filter(|n| *n == "b").count(), 2, "{seen:?}");
