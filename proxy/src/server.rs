@@ -1,6 +1,7 @@
 //! Process wiring: the control thread (signals, reloads, file watching, health checks), the
 //! Pingora server with one proxy service per entry point, the pid file and shutdown.
 
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -106,6 +107,17 @@ pub fn run(config_path: &Path, mut control: Control) -> anyhow::Result<()> {
     for w in &warnings {
         tracing::warn!("{w}");
     }
+    // Pingora binds inside a service task and, when the port is taken, only retries and panics
+    // there while the process lives on serving nothing. Binding each address once here first
+    // turns the common failures (port in use, no permission) into a clear exit.
+    let mut listeners = Vec::with_capacity(cfg.entry_points.len());
+    for (name, ep) in &cfg.entry_points {
+        let addr = parse_listen_address(&ep.address)
+            .map_err(|e| anyhow!("entryPoints.{name}.address: {e}"))?;
+        check_bindable(name, addr)?;
+        listeners.push(addr);
+    }
+
     let cfg = Arc::new(cfg);
     let metrics = Arc::new(Metrics::default());
 
@@ -187,9 +199,7 @@ pub fn run(config_path: &Path, mut control: Control) -> anyhow::Result<()> {
     };
     let mut server = Server::new_with_opt_and_conf(None, conf);
     server.bootstrap();
-    for (name, ep) in &cfg.entry_points {
-        let addr = parse_listen_address(&ep.address)
-            .map_err(|e| anyhow!("entryPoints.{name}.address: {e}"))?;
+    for ((name, ep), addr) in cfg.entry_points.iter().zip(listeners) {
         let trust = Trust::new(ep.forwarded_headers.as_ref())
             .map_err(|e| anyhow!("entryPoints.{name}: {e}"))?;
         let proxy = EntryProxy {
@@ -218,6 +228,31 @@ pub fn run(config_path: &Path, mut control: Control) -> anyhow::Result<()> {
         let _ = std::fs::remove_file(p);
     }
     Ok(())
+}
+
+/// Binds `addr` and lets it go again, so a port that cannot be had fails start-up with advice.
+fn check_bindable(entry_point: &str, addr: SocketAddr) -> anyhow::Result<()> {
+    let err = match std::net::TcpListener::bind(addr) {
+        Ok(_) => return Ok(()),
+        Err(e) => e,
+    };
+    let advice = match err.kind() {
+        std::io::ErrorKind::AddrInUse => format!(
+            "another program listens there (an old Traefik or bloud-proxy?); \
+             `ss -ltnp 'sport = :{}'` names it",
+            addr.port()
+        ),
+        std::io::ErrorKind::PermissionDenied => "ports below 1024 need CAP_NET_BIND_SERVICE \
+             (the NixOS module grants it) or root; or use a port above 1023"
+            .to_string(),
+        std::io::ErrorKind::AddrNotAvailable => {
+            "no network interface has this address; use \":PORT\" for all of them".to_string()
+        }
+        _ => "check the address in the static configuration".to_string(),
+    };
+    Err(anyhow!(
+        "entryPoints.{entry_point}: cannot listen on {addr}: {err}; {advice}"
+    ))
 }
 
 fn upstream_timeouts(cfg: &StaticConfig) -> UpstreamTimeouts {
