@@ -34,7 +34,9 @@ pub struct RuleError {
 pub enum Matcher {
     Path(Box<str>),
     PathPrefix(Box<str>),
-    PathRegexp(Regex),
+    /// The regex, and the literal prefix every match must start with when the pattern has one
+    /// (see [`regex_literal_prefix`]).
+    PathRegexp(Regex, Option<Box<str>>),
     Host(Box<str>),
     HostRegexp(Regex),
     Method(Box<str>),
@@ -52,7 +54,7 @@ impl Matcher {
         match self {
             Matcher::Path(p) => req.path == &**p,
             Matcher::PathPrefix(p) => req.path.starts_with(&**p),
-            Matcher::PathRegexp(re) => re.is_match(req.path),
+            Matcher::PathRegexp(re, _) => re.is_match(req.path),
             Matcher::Host(h) => req.host.eq_ignore_ascii_case(h),
             Matcher::HostRegexp(re) => re.is_match(req.host),
             Matcher::Method(m) => req.method.eq_ignore_ascii_case(m),
@@ -81,6 +83,7 @@ impl Matcher {
     pub fn required_path_prefix(&self) -> Option<&str> {
         match self {
             Matcher::Path(p) | Matcher::PathPrefix(p) => Some(p),
+            Matcher::PathRegexp(_, prefix) => prefix.as_deref(),
             Matcher::And(all) => all
                 .iter()
                 .filter_map(Matcher::required_path_prefix)
@@ -103,6 +106,93 @@ impl Matcher {
             _ => None,
         }
     }
+
+    /// Hosts (lowercased, as the `Host` matcher compares them) one of which the request's host
+    /// must equal for the rule to match, used to index routers by host. `None` when the rule
+    /// can match other hosts too (no `Host`, `HostRegexp`, a negation, an `||` with a host-free
+    /// branch, ...).
+    pub fn required_hosts(&self) -> Option<Vec<&str>> {
+        match self {
+            Matcher::Host(h) => Some(vec![h]),
+            // Every part must match: any part's host set is a valid requirement; take the
+            // smallest.
+            Matcher::And(all) => all
+                .iter()
+                .filter_map(Matcher::required_hosts)
+                .min_by_key(Vec::len),
+            // One branch must match: the union, if every branch names hosts.
+            Matcher::Or(any) => {
+                let mut hosts = Vec::new();
+                for m in any {
+                    hosts.extend(m.required_hosts()?);
+                }
+                hosts.sort_unstable();
+                hosts.dedup();
+                Some(hosts)
+            }
+            _ => None,
+        }
+    }
+}
+
+/// The literal text every match of a `PathRegexp` pattern starts with, when the pattern is
+/// anchored at the start (`^`) and begins with literal characters: `^/r/app/[0-9]+$` gives
+/// `/r/app/`. The prefix ends before the first metacharacter; a character followed by a
+/// quantifier (`?`, `*`, `+`, `{`) is left out; escaped punctuation (`\.`, `\/`) counts as
+/// literal, any other escape (`\d`, `\x41`, ...) ends it. No prefix (`None`) for patterns
+/// without a leading `^` (flags such as `(?i)` or `(?m)` come before it, so they end up here
+/// too), with `|` outside any group (`^/a|/b`), or when nothing literal follows the `^`.
+/// Wrong answers here would make routers unreachable, so every doubt means `None`.
+pub fn regex_literal_prefix(pattern: &str) -> Option<String> {
+    let body = pattern.strip_prefix('^')?;
+    if has_top_level_alternation(pattern) {
+        return None;
+    }
+    let mut prefix = String::new();
+    let mut chars = body.chars().peekable();
+    while let Some(c) = chars.next() {
+        let literal = match c {
+            '\\' => match chars.next() {
+                // `\<` and `\>` are word-boundary assertions, not literals.
+                Some(e) if e.is_ascii_punctuation() && e != '<' && e != '>' => e,
+                _ => break,
+            },
+            '.' | '+' | '*' | '?' | '(' | ')' | '|' | '[' | ']' | '{' | '}' | '^' | '$' => break,
+            c => c,
+        };
+        if matches!(chars.peek(), Some('?' | '*' | '+' | '{')) {
+            // The character may be absent (or repeated): it is not part of the prefix.
+            break;
+        }
+        prefix.push(literal);
+    }
+    (!prefix.is_empty()).then_some(prefix)
+}
+
+/// True when `|` appears outside parentheses. Character classes make `(`, `)` and `|` literal
+/// and nest in the regex crate's syntax; rather than parse them, a pattern with both `[` and
+/// `|` counts as alternated.
+fn has_top_level_alternation(pattern: &str) -> bool {
+    if !pattern.contains('|') {
+        return false;
+    }
+    if pattern.contains('[') {
+        return true;
+    }
+    let mut depth = 0usize;
+    let mut chars = pattern.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => {
+                chars.next();
+            }
+            '(' => depth += 1,
+            ')' => depth = depth.saturating_sub(1),
+            '|' if depth == 0 => return true,
+            _ => {}
+        }
+    }
+    false
 }
 
 /// Query pairs, percent-decoded (`+` as space) only when needed.
@@ -325,7 +415,11 @@ impl<'a> Parser<'a> {
             }),
             "PathRegexp" => {
                 want(1)?;
-                Ok(Matcher::PathRegexp(regex(&args[0])?))
+                let re = regex(&args[0])?;
+                Ok(Matcher::PathRegexp(
+                    re,
+                    regex_literal_prefix(&args[0]).map(Into::into),
+                ))
             }
             "Host" => any_of(&|a| Ok(Matcher::Host(a.to_ascii_lowercase().into()))),
             "HostRegexp" => {
@@ -404,7 +498,7 @@ impl fmt::Display for Matcher {
         match self {
             Matcher::Path(p) => write!(f, "Path(`{p}`)"),
             Matcher::PathPrefix(p) => write!(f, "PathPrefix(`{p}`)"),
-            Matcher::PathRegexp(r) => write!(f, "PathRegexp(`{r}`)"),
+            Matcher::PathRegexp(r, _) => write!(f, "PathRegexp(`{r}`)"),
             Matcher::Host(h) => write!(f, "Host(`{h}`)"),
             Matcher::HostRegexp(r) => write!(f, "HostRegexp(`{r}`)"),
             Matcher::Method(m) => write!(f, "Method(`{m}`)"),
@@ -564,5 +658,119 @@ mod tests {
         assert_eq!(p("Host(`x`)"), None);
         assert_eq!(p("!PathPrefix(`/a`)"), None);
         assert_eq!(p("PathPrefix(`/a`) || Host(`x`)"), None);
+        assert_eq!(
+            p("PathRegexp(`^/r/app-1/[0-9]+$`)").as_deref(),
+            Some("/r/app-1/")
+        );
+        assert_eq!(
+            p("Host(`x`) && PathRegexp(`^/api/v[0-9]+`)").as_deref(),
+            Some("/api/v")
+        );
+        assert_eq!(p("PathRegexp(`/r/[0-9]+`)"), None);
+    }
+
+    #[test]
+    fn regex_literal_prefix_table() {
+        let cases: &[(&str, Option<&str>)] = &[
+            ("^/r/app-24/[0-9]+$", Some("/r/app-24/")),
+            ("^/embed/app$", Some("/embed/app")),
+            ("^/api/v[0-9]+/movie", Some("/api/v")),
+            ("^/api/(v1|v2)/x", Some("/api/")),
+            ("^/a.b", Some("/a")),
+            // Escaped punctuation is literal; other escapes end the prefix.
+            ("^/static\\.v2/\\d+", Some("/static.v2/")),
+            ("^\\/x\\-y", Some("/x-y")),
+            ("^/x\\d", Some("/x")),
+            ("^/x\\w+", Some("/x")),
+            ("^/x/\\<y", Some("/x/")),
+            // A quantified character is optional or repeated: not part of the prefix.
+            ("^/abc?d", Some("/ab")),
+            ("^/abc*", Some("/ab")),
+            ("^/abc+", Some("/ab")),
+            ("^/abc{2}", Some("/ab")),
+            ("^/a\\.?b", Some("/a")),
+            ("^/?x", None),
+            // Top-level alternation: the second branch need not start with the first's text.
+            ("^/a|/b", None),
+            ("^/a/(x)|/b", None),
+            ("^/a[|]b", None),
+            // Not anchored, anchored only per line, or flags before the anchor.
+            ("/a/b", None),
+            ("(?i)^/Embed/app", None),
+            ("(?m)^/a", None),
+            ("^(?i)/Embed/app", None),
+            ("^(/a)", None),
+            ("^.*", None),
+            ("^", None),
+            ("^\\A/a", None),
+            ("^/caf\u{e9}/[a-z]", Some("/caf\u{e9}/")),
+        ];
+        let paths = [
+            "/r/app-24/1",
+            "/embed/app",
+            "/api/v3/movie",
+            "/api/v1/x",
+            "/axb",
+            "/static.v2/12",
+            "/x-y",
+            "/x1",
+            "/xyz",
+            "/x/y",
+            "/abd",
+            "/abcd",
+            "/ab",
+            "/abcc",
+            "/a.b",
+            "/b",
+            "/Embed/app",
+            "/EMBED/APP",
+            "x",
+            "/caf\u{e9}/a",
+        ];
+        for (pattern, want) in cases {
+            let got = regex_literal_prefix(pattern);
+            assert_eq!(got.as_deref(), *want, "pattern {pattern:?}");
+            // The prefix must be sound: every path the regex accepts starts with it.
+            let Some(prefix) = &got else { continue };
+            let re = Regex::new(pattern).expect(pattern);
+            let mut matched = 0;
+            for path in paths {
+                if re.is_match(path) {
+                    matched += 1;
+                    assert!(
+                        path.starts_with(prefix.as_str()),
+                        "{pattern:?} matches {path:?} without prefix {prefix:?}"
+                    );
+                }
+            }
+            assert!(matched > 0, "no sample path exercises {pattern:?}");
+        }
+    }
+
+    #[test]
+    fn required_hosts_for_indexing() {
+        let h = |r: &str| {
+            parse(r)
+                .expect(r)
+                .required_hosts()
+                .map(|v| v.into_iter().map(str::to_string).collect::<Vec<_>>())
+        };
+        let v = |hs: &[&str]| Some(hs.iter().map(|s| s.to_string()).collect::<Vec<_>>());
+        assert_eq!(h("Host(`App.Local`)"), v(&["app.local"]));
+        assert_eq!(h("Host(`a`) && PathPrefix(`/`)"), v(&["a"]));
+        assert_eq!(h("Host(`a`, `b`)"), v(&["a", "b"]));
+        assert_eq!(h("Host(`b`) || Host(`a`) || Host(`B`)"), v(&["a", "b"]));
+        assert_eq!(
+            h("(Host(`a`) || Host(`b`)) && Host(`a`) && Method(`GET`)"),
+            v(&["a"])
+        );
+        assert_eq!(
+            h("Host(`a`) && PathPrefix(`/x`) || Host(`b`)"),
+            v(&["a", "b"])
+        );
+        assert_eq!(h("Host(`a`) || PathPrefix(`/x`)"), None);
+        assert_eq!(h("!Host(`a`)"), None);
+        assert_eq!(h("HostRegexp(`^a$`)"), None);
+        assert_eq!(h("PathPrefix(`/`)"), None);
     }
 }
