@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use super::dynamic::{DynamicFile, MiddlewareConfig, RouterConfig, ServiceConfig};
-use super::{find_key_line, yaml_error_line, Problem};
+use super::{find_child_key_lines, yaml_error_line, Problem};
 
 /// Where the dynamic configuration lives.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -138,8 +138,11 @@ fn insert_all<T>(
     section: &str,
     items: Option<BTreeMap<String, T>>,
 ) {
-    for (name, value) in items.unwrap_or_default() {
-        let line = find_key_line(text, &["http", section, &name]);
+    let Some(items) = items else { return };
+    // One pass over the text for every item's line (a scan per item was quadratic).
+    let lines = find_child_key_lines(text, &["http", section]);
+    for (name, value) in items {
+        let line = lines.get(name.as_str()).copied();
         if let Some(first) = into.get(&name) {
             problems.push(Problem::warning(
                 file,

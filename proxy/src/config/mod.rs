@@ -7,6 +7,7 @@ pub mod dynamic;
 pub mod file_provider;
 pub mod static_config;
 
+use std::collections::HashMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -206,6 +207,44 @@ pub fn find_key_line(text: &str, path: &[&str]) -> Option<usize> {
     None
 }
 
+/// For every key nested under the given parent keys, the line [`find_key_line`] gives for
+/// `parents` + that key (the first line in the parents' block with that key), in one pass over
+/// the text. Looking up each item with [`find_key_line`] would scan the file once per item,
+/// which made loading a file of N routers take O(N²).
+pub fn find_child_key_lines<'t>(text: &'t str, parents: &[&str]) -> HashMap<&'t str, usize> {
+    let mut lines = HashMap::new();
+    let mut depth = 0usize;
+    let mut min_indent: Option<usize> = None;
+    for (idx, line) in text.lines().enumerate() {
+        let trimmed = line.trim_start();
+        if trimmed.is_empty() || trimmed.starts_with('#') {
+            continue;
+        }
+        let indent = line.len() - trimmed.len();
+        if let Some(min) = min_indent {
+            if indent <= min && depth > 0 {
+                break;
+            }
+        }
+        if !trimmed.contains(':') {
+            continue;
+        }
+        let key = trimmed
+            .split(':')
+            .next()
+            .unwrap_or("")
+            .trim()
+            .trim_matches(|c| c == '"' || c == '\'');
+        if depth == parents.len() {
+            lines.entry(key).or_insert(idx + 1);
+        } else if key == parents[depth] {
+            depth += 1;
+            min_indent = Some(indent);
+        }
+    }
+    lines
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -226,5 +265,29 @@ mod tests {
         assert_eq!(find_key_line(text, &["http", "routers", "b"]), Some(5));
         assert_eq!(find_key_line(text, &["http", "services", "b"]), Some(8));
         assert_eq!(find_key_line(text, &["http", "middlewares", "b"]), None);
+    }
+
+    #[test]
+    fn child_key_lines_agree_with_find_key_line() {
+        let texts = [
+            "http:\n  routers:\n    a:\n      rule: x\n    b:\n      rule: y\n  services:\n    b:\n      x: 1\n",
+            // Comments, blank lines, quoted keys, a key repeated deeper, a second `routers:`
+            // outside `http`, and a key named like a nested field.
+            "# top\nhttp:\n\n  routers:\n    # c\n    \"q.r\":\n      rule: x\n      service: s\n    service:\n      rule: z\n    a:\n      rule: y\n  middlewares:\n    m: {}\nrouters:\n  late: 1\n",
+            "routers:\n  a: 1\nhttp:\n  routers: {}\n",
+            "",
+        ];
+        for text in texts {
+            for section in ["routers", "middlewares", "services"] {
+                let all = find_child_key_lines(text, &["http", section]);
+                for key in ["a", "b", "q.r", "rule", "service", "m", "late", "x", "zz"] {
+                    assert_eq!(
+                        all.get(key).copied(),
+                        find_key_line(text, &["http", section, key]),
+                        "{section}.{key} in {text:?}"
+                    );
+                }
+            }
+        }
     }
 }
