@@ -180,11 +180,15 @@ impl RouterIndex {
         if self.hosts.is_empty() {
             return None;
         }
-        let want = host.bytes().map(|b| b.to_ascii_lowercase());
-        self.hosts
-            .binary_search_by(|(key, _)| key.bytes().cmp(want.clone()))
-            .ok()
-            .map(|i| &self.hosts[i].1)
+        // Keys are lowercase; most request hosts are too, and compare as plain strings.
+        let found = if host.bytes().any(|b| b.is_ascii_uppercase()) {
+            let want = host.bytes().map(|b| b.to_ascii_lowercase());
+            self.hosts
+                .binary_search_by(|(key, _)| key.bytes().cmp(want.clone()))
+        } else {
+            self.hosts.binary_search_by(|(key, _)| (**key).cmp(host))
+        };
+        found.ok().map(|i| &self.hosts[i].1)
     }
 
     /// The id of the router that handles the request, if any.
