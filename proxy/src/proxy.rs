@@ -100,9 +100,17 @@ impl ProxyHttp for EntryProxy {
             .map(|a| a.ip());
         ctx.trusted = self.trust.trusts(ctx.client_ip);
         if !ctx.trusted {
+            // One pass over the few headers a request has, instead of a lookup per spoofable
+            // name; removal only for what is there.
+            let mut found: Vec<http::HeaderName> = Vec::new();
+            for name in session.req_header().headers.keys() {
+                if edge::is_spoofable(name.as_str()) {
+                    found.push(name.clone());
+                }
+            }
             let req = session.req_header_mut();
-            for name in edge::SPOOFABLE {
-                req.remove_header(*name);
+            for name in &found {
+                req.remove_header(name);
             }
         }
         if session.is_upgrade_req() {
@@ -562,22 +570,22 @@ impl EntryProxy {
                 Some(prev) if ctx.trusted => format!("{}, {ip_s}", prev.to_str().unwrap_or("")),
                 _ => ip_s.clone(),
             };
-            upstream.insert_header(edge::X_FORWARDED_FOR, xff)?;
+            upstream.insert_header(edge::wire::X_FORWARDED_FOR, xff)?;
             if !keep(&edge::X_REAL_IP, upstream) {
-                upstream.insert_header(edge::X_REAL_IP, ip_s)?;
+                upstream.insert_header(edge::wire::X_REAL_IP, ip_s)?;
             }
         }
         if !keep(&edge::X_FORWARDED_PROTO, upstream) {
-            upstream.insert_header(edge::X_FORWARDED_PROTO, "http")?;
+            upstream.insert_header(edge::wire::X_FORWARDED_PROTO, HeaderValue::from_static("http"))?;
         }
         if !keep(&edge::X_FORWARDED_HOST, upstream) && !ctx.host.is_empty() {
-            upstream.insert_header(edge::X_FORWARDED_HOST, ctx.host.as_str())?;
+            upstream.insert_header(edge::wire::X_FORWARDED_HOST, ctx.host.as_str())?;
         }
         if !keep(&edge::X_FORWARDED_PORT, upstream) {
             let port = edge::host_port(&ctx.host).unwrap_or("80");
-            upstream.insert_header(edge::X_FORWARDED_PORT, port)?;
+            upstream.insert_header(edge::wire::X_FORWARDED_PORT, port)?;
         }
-        upstream.insert_header(edge::X_FORWARDED_SERVER, self.shared.hostname.as_str())?;
+        upstream.insert_header(edge::wire::X_FORWARDED_SERVER, self.shared.hostname.clone())?;
         Ok(())
     }
 

@@ -184,6 +184,9 @@ pub fn run(config_path: &Path, mut control: Control) -> anyhow::Result<()> {
     let pid = std::process::id();
     let conf = ServerConf {
         threads: cfg.threads(),
+        // One current-thread runtime per worker thread: no cross-thread task stealing or
+        // wake-ups on the request path (measured in docs/performance.md).
+        work_stealing: false,
         grace_period_seconds: Some(grace.as_secs()),
         graceful_shutdown_timeout_seconds: Some(2),
         // Private paths: Pingora's defaults in /tmp would collide between instances.

@@ -48,8 +48,8 @@ pub struct Shared {
     pub unrouted: Arc<crate::metrics::RouterMetrics>,
     pub access_log: Option<AccessLog>,
     pub timeouts: UpstreamTimeouts,
-    /// Value of `X-Forwarded-Server`.
-    pub hostname: String,
+    /// This machine's name, sent as `X-Forwarded-Server`.
+    pub hostname: http::HeaderValue,
     pub shutting_down: AtomicBool,
     pub next_generation: AtomicU64,
     pub last_reload: Mutex<ReloadReport>,
@@ -71,7 +71,8 @@ impl Shared {
             metrics,
             access_log,
             timeouts,
-            hostname: hostname(),
+            hostname: http::HeaderValue::from_str(&hostname())
+                .unwrap_or_else(|_| http::HeaderValue::from_static("bloud-proxy")),
             shutting_down: AtomicBool::new(false),
             next_generation: AtomicU64::new(generation + 1),
             last_reload: Mutex::new(ReloadReport::default()),

@@ -45,13 +45,20 @@ impl HeaderTarget for http::HeaderMap {
     }
 }
 
+// Setting these only fails for invalid names/values, which HeaderName/HeaderValue exclude.
+// Names with a static spelling skip Pingora's per-request copy of the name.
 impl HeaderTarget for pingora::http::RequestHeader {
     fn set_header(&mut self, name: HeaderName, value: HeaderValue) {
-        // Only fails for invalid names/values, which HeaderName/HeaderValue already exclude.
-        let _ = self.insert_header(name, value);
+        let _ = match crate::edge::wire::spelling(&name) {
+            Some(wire) => self.insert_header(wire, value),
+            None => self.insert_header(name, value),
+        };
     }
     fn append_header_value(&mut self, name: HeaderName, value: HeaderValue) {
-        let _ = self.append_header(name, value);
+        let _ = match crate::edge::wire::spelling(&name) {
+            Some(wire) => self.append_header(wire, value),
+            None => self.append_header(name, value),
+        };
     }
     fn remove_header_all(&mut self, name: &HeaderName) {
         self.remove_header(name);
