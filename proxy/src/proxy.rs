@@ -576,7 +576,10 @@ impl EntryProxy {
             }
         }
         if !keep(&edge::X_FORWARDED_PROTO, upstream) {
-            upstream.insert_header(edge::wire::X_FORWARDED_PROTO, HeaderValue::from_static("http"))?;
+            upstream.insert_header(
+                edge::wire::X_FORWARDED_PROTO,
+                HeaderValue::from_static("http"),
+            )?;
         }
         if !keep(&edge::X_FORWARDED_HOST, upstream) && !ctx.host.is_empty() {
             upstream.insert_header(edge::wire::X_FORWARDED_HOST, ctx.host.as_str())?;
