@@ -1,6 +1,7 @@
 //! Server-side rewriting costs (bloud_proxy::embed): one Location header, and HTML/CSS body
 //! throughput on a 1 MiB realistic page next to a plain copy of the same bytes, all fed in
-//! 16 KiB chunks like a proxied body. Run: `cargo bench --bench embed_rewrite`.
+//! 16 KiB chunks like a proxied body, and the whole life of one small HTML response (12 B and
+//! 7 KiB). Run: `cargo bench --bench embed_rewrite`.
 
 use std::hint::black_box;
 
@@ -141,5 +142,25 @@ fn bench_bodies(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, bench_location, bench_bodies);
+/// The fixed cost of one HTML response: a 12-byte body (set-up and end of the rewriter) and
+/// a 7 KiB page like the load harness's `--embed-html` one, each a whole `HtmlStream` life.
+fn bench_per_response(c: &mut Criterion) {
+    let rw = rewriter();
+    let o = origins();
+    let tiny = b"hello world\n".to_vec();
+    let page = realistic_page(7 * 1024);
+    let mut g = c.benchmark_group("embed_html_response");
+    for (name, body) in [("tiny_12B", &tiny), ("page_7KiB", &page)] {
+        g.throughput(Throughput::Bytes(body.len() as u64));
+        g.bench_function(name, |b| {
+            b.iter(|| {
+                let mut s = HtmlStream::new(&rw, &o, None);
+                feed(black_box(body), |chunk| s.write(chunk)) + s.finish().len()
+            })
+        });
+    }
+    g.finish();
+}
+
+criterion_group!(benches, bench_location, bench_bodies, bench_per_response);
 criterion_main!(benches);
