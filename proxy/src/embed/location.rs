@@ -181,6 +181,10 @@ impl EmbedRewriter {
         }
         let target = &value[start..end];
         let new = self.rewrite_target(target, origins)?;
+        if start == 0 && end == value.len() {
+            // No surrounding whitespace (the usual attribute value): no second copy.
+            return Some(new);
+        }
         let mut out = String::with_capacity(value.len() + self.prefix().len());
         out.push_str(&value[..start]);
         out.push_str(&new);
