@@ -172,45 +172,11 @@ impl<'de> serde::Deserialize<'de> for YamlDuration {
     }
 }
 
-/// Best-effort line of `key:` nested under the given parent keys, for errors that serde cannot
-/// locate (e.g. a router naming a missing service). Indentation-based; good enough for the
-/// block-style YAML people write by hand and that generators emit.
-pub fn find_key_line(text: &str, path: &[&str]) -> Option<usize> {
-    let mut depth = 0usize;
-    let mut min_indent: Option<usize> = None;
-    for (idx, line) in text.lines().enumerate() {
-        let trimmed = line.trim_start();
-        if trimmed.is_empty() || trimmed.starts_with('#') {
-            continue;
-        }
-        let indent = line.len() - trimmed.len();
-        if let Some(min) = min_indent {
-            if indent <= min && depth > 0 {
-                // Left the block of the previous match without finding the next key.
-                return None;
-            }
-        }
-        let key = trimmed
-            .split(':')
-            .next()
-            .unwrap_or("")
-            .trim()
-            .trim_matches(|c| c == '"' || c == '\'');
-        if trimmed.contains(':') && key == path[depth] {
-            depth += 1;
-            if depth == path.len() {
-                return Some(idx + 1);
-            }
-            min_indent = Some(indent);
-        }
-    }
-    None
-}
-
-/// For every key nested under the given parent keys, the line [`find_key_line`] gives for
-/// `parents` + that key (the first line in the parents' block with that key), in one pass over
-/// the text. Looking up each item with [`find_key_line`] would scan the file once per item,
-/// which made loading a file of N routers take O(N²).
+/// Best-effort line of every key nested under the given parent keys (the first line in the
+/// parents' block with that key), for errors that serde cannot locate (e.g. a router naming a
+/// missing service). Indentation-based; good enough for the block-style YAML people write by
+/// hand and that generators emit. One pass over the text: a scan per item made loading a file
+/// of N routers take O(N²).
 pub fn find_child_key_lines<'t>(text: &'t str, parents: &[&str]) -> HashMap<&'t str, usize> {
     let mut lines = HashMap::new();
     let mut depth = 0usize;
@@ -249,6 +215,40 @@ pub fn find_child_key_lines<'t>(text: &'t str, parents: &[&str]) -> HashMap<&'t 
 mod tests {
     use super::*;
 
+    /// The single-key scan `find_child_key_lines` replaced, kept as the reference it must agree
+    /// with.
+    fn find_key_line(text: &str, path: &[&str]) -> Option<usize> {
+        let mut depth = 0usize;
+        let mut min_indent: Option<usize> = None;
+        for (idx, line) in text.lines().enumerate() {
+            let trimmed = line.trim_start();
+            if trimmed.is_empty() || trimmed.starts_with('#') {
+                continue;
+            }
+            let indent = line.len() - trimmed.len();
+            if let Some(min) = min_indent {
+                if indent <= min && depth > 0 {
+                    // Left the block of the previous match without finding the next key.
+                    return None;
+                }
+            }
+            let key = trimmed
+                .split(':')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .trim_matches(|c| c == '"' || c == '\'');
+            if trimmed.contains(':') && key == path[depth] {
+                depth += 1;
+                if depth == path.len() {
+                    return Some(idx + 1);
+                }
+                min_indent = Some(indent);
+            }
+        }
+        None
+    }
+
     #[test]
     fn durations() {
         assert_eq!(parse_duration("10s"), Ok(Duration::from_secs(10)));
@@ -262,9 +262,13 @@ mod tests {
     #[test]
     fn key_lines() {
         let text = "http:\n  routers:\n    a:\n      rule: x\n    b:\n      rule: y\n  services:\n    b:\n      x: 1\n";
-        assert_eq!(find_key_line(text, &["http", "routers", "b"]), Some(5));
-        assert_eq!(find_key_line(text, &["http", "services", "b"]), Some(8));
-        assert_eq!(find_key_line(text, &["http", "middlewares", "b"]), None);
+        let routers = find_child_key_lines(text, &["http", "routers"]);
+        assert_eq!((routers.get("a"), routers.get("b")), (Some(&3), Some(&5)));
+        assert_eq!(
+            find_child_key_lines(text, &["http", "services"]).get("b"),
+            Some(&8)
+        );
+        assert!(find_child_key_lines(text, &["http", "middlewares"]).is_empty());
     }
 
     #[test]
