@@ -11,6 +11,7 @@
 use std::hint::black_box;
 use std::time::Duration;
 
+use bloud_proxy::header_edit::{edit_request, edit_response};
 use bloud_proxy::middleware::{apply_ops, Outcome, RequestState};
 use bloud_proxy::{RequestView, RouteTable};
 use criterion::{criterion_group, criterion_main, BatchSize, BenchmarkId, Criterion};
@@ -179,7 +180,7 @@ fn bench_request_phase(c: &mut Criterion) {
         let st = run_request_side(&t, &path, &headers);
         assert_eq!(st.path, "/api/v1/items", "strip prefix with {n} routers");
         let mut probe = upstream.clone();
-        apply_ops(&mut probe, &st.header_ops);
+        edit_request(&mut probe, |p| apply_ops(&mut p.headers, &st.header_ops));
         assert_eq!(
             probe
                 .headers
@@ -200,7 +201,7 @@ fn bench_request_phase(c: &mut Criterion) {
                 || upstream.clone(),
                 |req| {
                     let st = run_request_side(&t, black_box(&path), &headers);
-                    apply_ops(req, &st.header_ops);
+                    edit_request(req, |p| apply_ops(&mut p.headers, &st.header_ops));
                 },
                 BatchSize::SmallInput,
             )
@@ -224,9 +225,9 @@ fn bench_request_phase(c: &mut Criterion) {
         let _ = resp.insert_header(k, v);
     }
     let mut probe = resp.clone();
-    for m in router.middlewares.iter().rev() {
-        apply_ops(&mut probe, m.response_ops());
-    }
+    edit_response(&mut probe, |p| {
+        router.apply_response_headers(&mut p.headers)
+    });
     assert!(probe.headers.get("x-frame-options").is_none());
     assert_eq!(
         probe
@@ -238,18 +239,14 @@ fn bench_request_phase(c: &mut Criterion) {
     c.bench_function("response_phase/header_edits", |b| {
         b.iter_batched_ref(
             || resp.clone(),
-            |r| {
-                for m in router.middlewares.iter().rev() {
-                    apply_ops(r, m.response_ops());
-                }
-            },
+            |r| edit_response(r, |p| router.apply_response_headers(&mut p.headers)),
             BatchSize::SmallInput,
         )
     });
 }
 
 /// Route (by index) + middleware chain, mirroring the proxy's `request_filter`.
-fn run_request_side(t: &RouteTable, path: &str, headers: &HeaderMap) -> RequestState {
+fn run_request_side<'a>(t: &RouteTable, path: &'a str, headers: &HeaderMap) -> RequestState<'a> {
     let req = view("bloud.local", path, headers);
     // The proxy keeps the router's index in its per-request context.
     let Some(id) = t.route_id("web", &req) else {
@@ -259,10 +256,10 @@ fn run_request_side(t: &RouteTable, path: &str, headers: &HeaderMap) -> RequestS
         panic!("router {id} out of range for {path}");
     };
     let mut st = RequestState {
-        method: "GET".to_string(),
+        method: "GET",
         scheme: "http",
-        host: "bloud.local".to_string(),
-        path: path.to_string(),
+        host: "bloud.local",
+        path: path.into(),
         query: None,
         header_ops: Vec::new(),
     };

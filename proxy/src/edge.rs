@@ -3,7 +3,7 @@
 
 use std::net::IpAddr;
 
-use http::HeaderName;
+use http::{HeaderName, HeaderValue};
 
 /// Client-controlled headers that claim something about the client or the original request.
 pub const SPOOFABLE: &[&str] = &[
@@ -28,32 +28,30 @@ pub const X_FORWARDED_PORT: HeaderName = HeaderName::from_static("x-forwarded-po
 pub const X_FORWARDED_SERVER: HeaderName = HeaderName::from_static("x-forwarded-server");
 pub const X_REAL_IP: HeaderName = HeaderName::from_static("x-real-ip");
 
-/// Wire spellings of the headers above, for `insert_header`. Pingora keeps the case of a
-/// `&'static str` name without allocating; given a custom `HeaderName` it copies the name on
-/// every request. A small saving: callgrind shows most of an insert's cost is the header maps
-/// growing (docs/performance.md, "Hot path").
-pub mod wire {
-    pub const X_FORWARDED_FOR: &str = "X-Forwarded-For";
-    pub const X_FORWARDED_PROTO: &str = "X-Forwarded-Proto";
-    pub const X_FORWARDED_HOST: &str = "X-Forwarded-Host";
-    pub const X_FORWARDED_PORT: &str = "X-Forwarded-Port";
-    pub const X_FORWARDED_SERVER: &str = "X-Forwarded-Server";
-    pub const X_REAL_IP: &str = "X-Real-Ip";
-    pub const X_FORWARDED_PREFIX: &str = "X-Forwarded-Prefix";
+/// Values the proxy sets often enough to keep ready-made.
+pub const HTTP: HeaderValue = HeaderValue::from_static("http");
+pub const PORT_80: HeaderValue = HeaderValue::from_static("80");
 
-    /// The static wire spelling of a header the proxy or its middlewares commonly set.
-    pub fn spelling(name: &http::HeaderName) -> Option<&'static str> {
-        Some(match name.as_str() {
-            "x-forwarded-for" => X_FORWARDED_FOR,
-            "x-forwarded-proto" => X_FORWARDED_PROTO,
-            "x-forwarded-host" => X_FORWARDED_HOST,
-            "x-forwarded-port" => X_FORWARDED_PORT,
-            "x-forwarded-server" => X_FORWARDED_SERVER,
-            "x-forwarded-prefix" => X_FORWARDED_PREFIX,
-            "x-real-ip" => X_REAL_IP,
-            _ => return None,
-        })
+/// The client address as a header value (`X-Forwarded-For`, `X-Real-Ip`). A home server sees
+/// the same few clients over and over, so each worker thread keeps the last one it built and
+/// hands out shared copies instead of formatting and allocating per request.
+pub fn client_ip_value(ip: IpAddr) -> HeaderValue {
+    thread_local! {
+        static LAST: std::cell::RefCell<Option<(IpAddr, HeaderValue)>> =
+            const { std::cell::RefCell::new(None) };
     }
+    LAST.with(|last| {
+        let mut last = last.borrow_mut();
+        if let Some((cached, value)) = last.as_ref() {
+            if *cached == ip {
+                return value.clone();
+            }
+        }
+        let value = HeaderValue::from_str(&ip.to_string())
+            .unwrap_or_else(|_| HeaderValue::from_static("unknown"));
+        *last = Some((ip, value.clone()));
+        value
+    })
 }
 
 /// Whether `name` (lowercase, as `HeaderName::as_str` gives it) is in [`SPOOFABLE`].
@@ -274,6 +272,16 @@ mod tests {
         assert!(IpNet::parse("nope").is_err());
         let all = IpNet::parse("0.0.0.0/0").expect("valid");
         assert!(all.contains("1.2.3.4".parse().expect("ip")));
+    }
+
+    #[test]
+    fn client_ip_values() {
+        let a: IpAddr = "192.168.1.20".parse().expect("ip");
+        let b: IpAddr = "fe80::1".parse().expect("ip");
+        assert_eq!(client_ip_value(a), "192.168.1.20");
+        assert_eq!(client_ip_value(a), "192.168.1.20");
+        assert_eq!(client_ip_value(b), "fe80::1");
+        assert_eq!(client_ip_value(a), "192.168.1.20");
     }
 
     #[test]

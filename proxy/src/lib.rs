@@ -7,6 +7,7 @@ pub mod edge;
 /// Server-side rewriting for apps embedded under `/embed/<app>/` (pure functions, no Pingora).
 pub mod embed;
 pub mod error_page;
+pub mod header_edit;
 pub mod health_check;
 pub mod metrics;
 pub mod middleware;

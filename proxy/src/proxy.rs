@@ -118,16 +118,18 @@ impl ProxyHttp for EntryProxy {
             session.set_read_timeout(None);
         }
 
+        // Borrowed from the client's request for routing and the middlewares; copied only
+        // where later phases need them (the host) or a middleware changes them (the path).
         let req = session.req_header();
-        let path = req.uri.path().to_string();
-        let query = req.uri.query().map(str::to_string);
-        ctx.host = req
+        let path = req.uri.path();
+        let query = req.uri.query();
+        let host = req
             .headers
             .get(http::header::HOST)
             .and_then(|h| h.to_str().ok())
-            .map(str::to_string)
-            .or_else(|| req.uri.authority().map(|a| a.as_str().to_string()))
+            .or_else(|| req.uri.authority().map(|a| a.as_str()))
             .unwrap_or_default();
+        ctx.host = host.to_string();
         if req.headers.contains_key(http::header::TRANSFER_ENCODING) && sent_content_length(session)
         {
             // Both framings at once is the classic smuggling shape (RFC 9112 §6.1): refuse it
@@ -143,12 +145,12 @@ impl ProxyHttp for EntryProxy {
             .await?;
             return Ok(true);
         }
-        if !path.starts_with('/') || edge::has_dot_segments(&path) {
+        if !path.starts_with('/') || edge::has_dot_segments(path) {
             self.respond_page(session, ctx, 400, None, "The request path is not allowed.")
                 .await?;
             return Ok(true);
         }
-        if crate::embed::refuse_root_service_worker(&path, &req.headers) {
+        if crate::embed::refuse_root_service_worker(path, &req.headers) {
             let mut resp = LocalResponse::text(
                 crate::embed::service_worker::REFUSED_STATUS,
                 crate::embed::service_worker::REFUSED_BODY,
@@ -157,12 +159,12 @@ impl ProxyHttp for EntryProxy {
             self.respond(session, ctx, resp).await?;
             return Ok(true);
         }
-        let method = req.method.as_str().to_string();
+        let method = req.method.as_str();
         let view = RequestView {
-            method: &method,
-            host: edge::strip_port(&ctx.host),
-            path: &path,
-            query: query.as_deref(),
+            method,
+            host: edge::strip_port(host),
+            path,
+            query,
             headers: &req.headers,
         };
         let Some((id, router)) = table
@@ -176,6 +178,7 @@ impl ProxyHttp for EntryProxy {
         ctx.router = Some(id);
 
         if let Service::Internal(internal) = &*router.service {
+            let path = path.to_string();
             self.serve_internal(session, ctx, *internal, &table, &path)
                 .await?;
             return Ok(true);
@@ -184,9 +187,9 @@ impl ProxyHttp for EntryProxy {
         let mut st = RequestState {
             method,
             scheme: "http",
-            host: ctx.host.clone(),
-            path: path.clone(),
-            query: query.clone(),
+            host,
+            path: path.into(),
+            query,
             header_ops: Vec::new(),
         };
         for m in &router.middlewares {
@@ -230,7 +233,7 @@ impl ProxyHttp for EntryProxy {
                 return Ok(true);
             }
         }
-        if st.path != path || st.query != query {
+        if st.path != path {
             ctx.upstream_uri = Some(st.request_uri());
         }
         ctx.header_ops = st.header_ops;
@@ -373,13 +376,21 @@ impl ProxyHttp for EntryProxy {
                 .map_err(|e| Error::because(ErrorType::InvalidHTTPHeader, "rewritten path", e))?;
             upstream.set_uri(uri);
         }
-        if let (Some(lb), Some(server)) = (lb, server) {
-            if !lb.pass_host_header {
-                upstream.insert_header(http::header::HOST, server.authority.as_str())?;
-            }
-        }
-        self.set_forwarded_headers(upstream, ctx)?;
-        apply_ops(upstream, &ctx.header_ops);
+        let host_header = lb
+            .filter(|lb| !lb.pass_host_header)
+            .and(server)
+            .map(|s| s.host_header.clone());
+        crate::header_edit::edit_request(upstream, |parts| {
+            let headers = &mut parts.headers;
+            // The proxy's headers plus the middlewares' edits, without growing the map twice.
+            headers.reserve(8 + ctx.header_ops.len());
+            let client_host = match host_header {
+                Some(h) => headers.insert(http::header::HOST, h),
+                None => headers.get(http::header::HOST).cloned(),
+            };
+            self.set_forwarded_headers(headers, ctx, client_host);
+            apply_ops(headers, &ctx.header_ops);
+        });
         Ok(())
     }
 
@@ -389,22 +400,32 @@ impl ProxyHttp for EntryProxy {
         upstream_response: &mut ResponseHeader,
         ctx: &mut RequestCtx,
     ) -> Result<()> {
-        if let Some(table) = ctx.table.clone() {
-            if let Some(router) = ctx.router(&table) {
+        let table = ctx.table.clone();
+        let router = table.as_deref().and_then(|t| ctx.router(t));
+        let edits = router.is_some_and(|r| {
+            r.middlewares
+                .iter()
+                .any(|m| matches!(&**m, Middleware::Embed(_)) || !m.response_ops().is_empty())
+        });
+        if !edits && ctx.auth_cookies.is_empty() {
+            return Ok(());
+        }
+        crate::header_edit::edit_response(upstream_response, |parts| {
+            if let Some(router) = router {
                 // Traefik nests middlewares: the first listed modifies the response last.
                 for m in router.middlewares.iter().rev() {
                     match &**m {
                         Middleware::Embed(rw) => {
-                            self.embed_response(session, upstream_response, ctx, rw, router)
+                            self.embed_response(session, parts, ctx, rw, router)
                         }
-                        other => apply_ops(upstream_response, other.response_ops()),
+                        other => apply_ops(&mut parts.headers, other.response_ops()),
                     }
                 }
             }
-        }
-        for cookie in std::mem::take(&mut ctx.auth_cookies) {
-            upstream_response.append_header(http::header::SET_COOKIE, cookie)?;
-        }
+            for cookie in std::mem::take(&mut ctx.auth_cookies) {
+                parts.headers.append(http::header::SET_COOKIE, cookie);
+            }
+        });
         Ok(())
     }
 
@@ -531,22 +552,22 @@ impl EntryProxy {
     fn embed_response(
         &self,
         session: &Session,
-        resp: &mut ResponseHeader,
+        resp: &mut http::response::Parts,
         ctx: &mut RequestCtx,
         rw: &crate::embed::EmbedRewriter,
         router: &crate::table::CompiledRouter,
     ) {
         let upstream = match &*router.service {
-            Service::LoadBalancer(lb) => lb.servers.get(ctx.server).map(|s| s.authority.clone()),
+            Service::LoadBalancer(lb) => lb.servers.get(ctx.server).map(|s| s.authority.as_str()),
             Service::Internal(_) => None,
         };
-        let origins = crate::embed::Origins::new("http", Some(&ctx.host), upstream.as_deref());
-        let mut headers = resp.headers.clone();
-        rw.rewrite_response_headers(&mut headers, &origins);
+        let origins = crate::embed::Origins::new("http", Some(&ctx.host), upstream);
+        let headers = &mut resp.headers;
+        rw.rewrite_response_headers(headers, &origins);
         let req = session.req_header();
         if ctx.body_rewriter.is_none() {
-            if let Some(plan) = rw.plan_body(&req.method, &req.headers, resp.status, &headers) {
-                plan.apply_headers(&mut headers);
+            if let Some(plan) = rw.plan_body(&req.method, &req.headers, resp.status, headers) {
+                plan.apply_headers(headers);
                 ctx.body_rewriter = Some(plan.start(rw, &origins));
                 if !session.as_downstream().is_http2() {
                     headers.remove(http::header::CONTENT_LENGTH);
@@ -557,39 +578,57 @@ impl EntryProxy {
                 }
             }
         }
-        sync_headers(resp, &headers);
     }
 
-    fn set_forwarded_headers(&self, upstream: &mut RequestHeader, ctx: &RequestCtx) -> Result<()> {
-        let keep = |name: &http::HeaderName, up: &RequestHeader| {
-            ctx.trusted && up.headers.contains_key(name)
-        };
+    /// The headers every proxied request gets (DESIGN.md "Edge policy"). Client-sent copies
+    /// are only kept from trusted peers; untrusted ones were removed in `request_filter`.
+    fn set_forwarded_headers(
+        &self,
+        headers: &mut http::HeaderMap,
+        ctx: &RequestCtx,
+        client_host: Option<HeaderValue>,
+    ) {
+        let keep =
+            |name: &http::HeaderName, h: &http::HeaderMap| ctx.trusted && h.contains_key(name);
         if let Some(ip) = ctx.client_ip {
-            let ip_s = ip.to_string();
-            let xff = match upstream.headers.get(edge::X_FORWARDED_FOR) {
-                Some(prev) if ctx.trusted => format!("{}, {ip_s}", prev.to_str().unwrap_or("")),
-                _ => ip_s.clone(),
+            let ip_v = edge::client_ip_value(ip);
+            let xff = match headers.get(edge::X_FORWARDED_FOR) {
+                Some(prev) if ctx.trusted => {
+                    let mut joined = Vec::with_capacity(prev.len() + 2 + ip_v.len());
+                    joined.extend_from_slice(prev.as_bytes());
+                    joined.extend_from_slice(b", ");
+                    joined.extend_from_slice(ip_v.as_bytes());
+                    HeaderValue::from_bytes(&joined).unwrap_or_else(|_| ip_v.clone())
+                }
+                _ => ip_v.clone(),
             };
-            upstream.insert_header(edge::wire::X_FORWARDED_FOR, xff)?;
-            if !keep(&edge::X_REAL_IP, upstream) {
-                upstream.insert_header(edge::wire::X_REAL_IP, ip_s)?;
+            headers.insert(edge::X_FORWARDED_FOR, xff);
+            if !keep(&edge::X_REAL_IP, headers) {
+                headers.insert(edge::X_REAL_IP, ip_v);
             }
         }
-        if !keep(&edge::X_FORWARDED_PROTO, upstream) {
-            upstream.insert_header(
-                edge::wire::X_FORWARDED_PROTO,
-                HeaderValue::from_static("http"),
-            )?;
+        if !keep(&edge::X_FORWARDED_PROTO, headers) {
+            headers.insert(edge::X_FORWARDED_PROTO, edge::HTTP);
         }
-        if !keep(&edge::X_FORWARDED_HOST, upstream) && !ctx.host.is_empty() {
-            upstream.insert_header(edge::wire::X_FORWARDED_HOST, ctx.host.as_str())?;
+        if !keep(&edge::X_FORWARDED_HOST, headers) && !ctx.host.is_empty() {
+            // The client's Host value itself when there is one: a shared copy, no allocation.
+            let value = client_host
+                .filter(|h| h.as_bytes() == ctx.host.as_bytes())
+                .or_else(|| HeaderValue::from_str(&ctx.host).ok());
+            if let Some(v) = value {
+                headers.insert(edge::X_FORWARDED_HOST, v);
+            }
         }
-        if !keep(&edge::X_FORWARDED_PORT, upstream) {
-            let port = edge::host_port(&ctx.host).unwrap_or("80");
-            upstream.insert_header(edge::wire::X_FORWARDED_PORT, port)?;
+        if !keep(&edge::X_FORWARDED_PORT, headers) {
+            let port = match edge::host_port(&ctx.host) {
+                None | Some("80") => Some(edge::PORT_80),
+                Some(p) => HeaderValue::from_str(p).ok(),
+            };
+            if let Some(p) = port {
+                headers.insert(edge::X_FORWARDED_PORT, p);
+            }
         }
-        upstream.insert_header(edge::wire::X_FORWARDED_SERVER, self.shared.hostname.clone())?;
-        Ok(())
+        headers.insert(edge::X_FORWARDED_SERVER, self.shared.hostname.clone());
     }
 
     async fn serve_internal(
@@ -699,24 +738,6 @@ fn sent_content_length(session: &Session) -> bool {
         let line = line.strip_prefix(b" ").unwrap_or(line);
         line.len() >= 15 && line[..15].eq_ignore_ascii_case(b"content-length:")
     })
-}
-
-/// Makes `resp` carry exactly the headers of `want` (Pingora keeps header-name case alongside
-/// the map, so edits go through its API).
-fn sync_headers(resp: &mut ResponseHeader, want: &http::HeaderMap) {
-    let names: Vec<http::HeaderName> = resp.headers.keys().chain(want.keys()).cloned().collect();
-    for name in names {
-        let old: Vec<&HeaderValue> = resp.headers.get_all(&name).iter().collect();
-        let new: Vec<&HeaderValue> = want.get_all(&name).iter().collect();
-        if old == new {
-            continue;
-        }
-        let new: Vec<HeaderValue> = new.into_iter().cloned().collect();
-        resp.remove_header(&name);
-        for v in new {
-            let _ = resp.append_header(name.clone(), v);
-        }
-    }
 }
 
 #[allow(dead_code)]

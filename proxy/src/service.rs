@@ -42,6 +42,8 @@ pub struct Upstream {
     pub addrs: Vec<SocketAddr>,
     /// `host:port` used as Host when `passHostHeader` is false.
     pub authority: String,
+    /// `authority` as a header value, built once.
+    pub host_header: http::HeaderValue,
     /// Path of the server URL (without trailing slash), prepended to every request path.
     pub base_path: String,
     healthy: AtomicBool,
@@ -146,6 +148,8 @@ fn parse_server(url: &str) -> Result<Upstream, String> {
     if authority.is_empty() {
         return Err(format!("{url:?} has no host"));
     }
+    let host_header = http::HeaderValue::from_str(authority)
+        .map_err(|_| format!("{url:?}: the host cannot be sent in a Host header"))?;
     let with_port = if crate::edge::host_port(authority).is_some() {
         authority.to_string()
     } else {
@@ -165,6 +169,7 @@ fn parse_server(url: &str) -> Result<Upstream, String> {
         url: url.to_string(),
         addrs,
         authority: authority.to_string(),
+        host_header,
         base_path: path.trim_end_matches('/').to_string(),
         healthy: AtomicBool::new(true),
     })

@@ -564,9 +564,9 @@ mod tests {
         };
         let r = t.route("web", &req).expect("routed");
         let mut st = middleware::RequestState {
-            method: "GET".into(),
+            method: "GET",
             scheme: "http",
-            host: "bloud.local".into(),
+            host: "bloud.local",
             path: "/embed/miniflux/x".into(),
             query: None,
             header_ops: Vec::new(),

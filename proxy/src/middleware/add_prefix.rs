@@ -22,7 +22,7 @@ impl AddPrefix {
     }
 
     pub fn apply(&self, st: &mut RequestState) -> Outcome {
-        st.path = format!("{}{}", self.prefix, st.path);
+        st.path = format!("{}{}", self.prefix, st.path).into();
         Outcome::Continue
     }
 }

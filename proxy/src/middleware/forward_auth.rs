@@ -180,7 +180,7 @@ impl ForwardAuth {
         };
         set("x-forwarded-method", original.method.as_str());
         set("x-forwarded-proto", st.scheme);
-        set("x-forwarded-host", &st.host);
+        set("x-forwarded-host", st.host);
         // The URI the client asked for, even when a stripPrefix listed before this middleware
         // already changed `st` (the auth server decides on the public `/embed/<app>/…` path).
         let uri = original
@@ -189,10 +189,7 @@ impl ForwardAuth {
             .map(|pq| pq.as_str().to_string())
             .unwrap_or_else(|| st.request_uri());
         set("x-forwarded-uri", &uri);
-        set(
-            "x-forwarded-port",
-            edge::host_port(&st.host).unwrap_or("80"),
-        );
+        set("x-forwarded-port", edge::host_port(st.host).unwrap_or("80"));
         if let Some(ip) = client_ip {
             let xff = match original
                 .headers
@@ -215,7 +212,7 @@ impl ForwardAuth {
         &self,
         connector: &Connector,
         original: &RequestHeader,
-        st: &RequestState,
+        st: &RequestState<'_>,
         client_ip: Option<IpAddr>,
     ) -> Result<Decision, String> {
         let addr = *self
@@ -394,7 +391,7 @@ mod tests {
         orig.insert_header("x-secret", "1").expect("h");
         orig.insert_header("content-length", "5").expect("h");
         let st = RequestState {
-            method: "POST".into(),
+            method: "POST",
             ..state("/embed/radarr/api", Some("x=1"))
         };
         let req = f

@@ -13,6 +13,8 @@ pub mod replace_path_regex;
 pub mod strip_prefix;
 pub mod strip_prefix_regex;
 
+use std::borrow::Cow;
+
 use bytes::Bytes;
 use http::{HeaderName, HeaderValue};
 
@@ -26,87 +28,45 @@ pub enum HeaderOp {
     Remove(HeaderName),
 }
 
-/// Something with editable headers (Pingora request and response headers, or a plain map).
-pub trait HeaderTarget {
-    fn set_header(&mut self, name: HeaderName, value: HeaderValue);
-    fn append_header_value(&mut self, name: HeaderName, value: HeaderValue);
-    fn remove_header_all(&mut self, name: &HeaderName);
-}
-
-impl HeaderTarget for http::HeaderMap {
-    fn set_header(&mut self, name: HeaderName, value: HeaderValue) {
-        self.insert(name, value);
-    }
-    fn append_header_value(&mut self, name: HeaderName, value: HeaderValue) {
-        self.append(name, value);
-    }
-    fn remove_header_all(&mut self, name: &HeaderName) {
-        self.remove(name);
-    }
-}
-
-// Setting these only fails for invalid names/values, which HeaderName/HeaderValue exclude.
-// Names with a static spelling skip Pingora's per-request copy of the name.
-impl HeaderTarget for pingora::http::RequestHeader {
-    fn set_header(&mut self, name: HeaderName, value: HeaderValue) {
-        let _ = match crate::edge::wire::spelling(&name) {
-            Some(wire) => self.insert_header(wire, value),
-            None => self.insert_header(name, value),
-        };
-    }
-    fn append_header_value(&mut self, name: HeaderName, value: HeaderValue) {
-        let _ = match crate::edge::wire::spelling(&name) {
-            Some(wire) => self.append_header(wire, value),
-            None => self.append_header(name, value),
-        };
-    }
-    fn remove_header_all(&mut self, name: &HeaderName) {
-        self.remove_header(name);
-    }
-}
-
-impl HeaderTarget for pingora::http::ResponseHeader {
-    fn set_header(&mut self, name: HeaderName, value: HeaderValue) {
-        let _ = self.insert_header(name, value);
-    }
-    fn append_header_value(&mut self, name: HeaderName, value: HeaderValue) {
-        let _ = self.append_header(name, value);
-    }
-    fn remove_header_all(&mut self, name: &HeaderName) {
-        self.remove_header(name);
-    }
-}
-
-pub fn apply_ops<T: HeaderTarget + ?Sized>(target: &mut T, ops: &[HeaderOp]) {
+/// Applies `ops` in order. The proxy edits Pingora's headers as plain maps (see
+/// `header_edit`), so this is the one place header edits happen.
+pub fn apply_ops(headers: &mut http::HeaderMap, ops: &[HeaderOp]) {
     for op in ops {
         match op {
-            HeaderOp::Set(n, v) => target.set_header(n.clone(), v.clone()),
-            HeaderOp::Append(n, v) => target.append_header_value(n.clone(), v.clone()),
-            HeaderOp::Remove(n) => target.remove_header_all(n),
+            HeaderOp::Set(n, v) => {
+                headers.insert(n.clone(), v.clone());
+            }
+            HeaderOp::Append(n, v) => {
+                headers.append(n.clone(), v.clone());
+            }
+            HeaderOp::Remove(n) => {
+                headers.remove(n);
+            }
         }
     }
 }
 
-/// The request as middlewares see and change it.
+/// The request as middlewares see and change it. It borrows from the client's request, so
+/// a chain that leaves the path alone, or only cuts a prefix off it, copies nothing.
 #[derive(Debug, Clone)]
-pub struct RequestState {
-    pub method: String,
+pub struct RequestState<'a> {
+    pub method: &'a str,
     /// `http` or `https`, as the client reached us.
     pub scheme: &'static str,
     /// Host header as sent (with port, if any).
-    pub host: String,
+    pub host: &'a str,
     /// Current path (raw, percent-encoding preserved).
-    pub path: String,
-    pub query: Option<String>,
+    pub path: Cow<'a, str>,
+    pub query: Option<&'a str>,
     /// Edits for the upstream request, in order.
     pub header_ops: Vec<HeaderOp>,
 }
 
-impl RequestState {
+impl RequestState<'_> {
     pub fn request_uri(&self) -> String {
-        match &self.query {
+        match self.query {
             Some(q) => format!("{}?{}", self.path, q),
-            None => self.path.clone(),
+            None => self.path.clone().into_owned(),
         }
     }
 }
@@ -247,13 +207,13 @@ pub(crate) fn header_value(key: &str, value: &str) -> Result<HeaderValue, String
 }
 
 #[cfg(test)]
-pub(crate) fn state(path: &str, query: Option<&str>) -> RequestState {
+pub(crate) fn state<'a>(path: &'a str, query: Option<&'a str>) -> RequestState<'a> {
     RequestState {
-        method: "GET".into(),
+        method: "GET",
         scheme: "http",
-        host: "bloud.local".into(),
+        host: "bloud.local",
         path: path.into(),
-        query: query.map(String::from),
+        query,
         header_ops: Vec::new(),
     }
 }

@@ -41,7 +41,7 @@ impl RedirectRegex {
         if !tail.is_empty() {
             location.push_str(&self.regex.replace_all(tail, self.replacement.as_str()));
         }
-        Outcome::Respond(redirect(&location, &st.method, self.permanent))
+        Outcome::Respond(redirect(&location, st.method, self.permanent))
     }
 }
 
@@ -100,7 +100,7 @@ mod tests {
             }
             Outcome::Continue => panic!("must redirect"),
         }
-        st.method = "POST".into();
+        st.method = "POST";
         match m.apply(&mut st) {
             Outcome::Respond(r) => assert_eq!(r.status, 307),
             Outcome::Continue => panic!("must redirect"),

@@ -32,7 +32,7 @@ impl RedirectScheme {
         if st.scheme == self.scheme {
             return Outcome::Continue;
         }
-        let host = crate::edge::strip_port(&st.host);
+        let host = crate::edge::strip_port(st.host);
         let port = match self.port.as_deref() {
             Some("80") if self.scheme == "http" => String::new(),
             Some("443") if self.scheme == "https" => String::new(),
@@ -40,7 +40,7 @@ impl RedirectScheme {
             None => String::new(),
         };
         let location = format!("{}://{}{}{}", self.scheme, host, port, st.request_uri());
-        Outcome::Respond(redirect(&location, &st.method, self.permanent))
+        Outcome::Respond(redirect(&location, st.method, self.permanent))
     }
 }
 
@@ -58,7 +58,7 @@ mod tests {
         })
         .expect("valid");
         let mut st = state("/a", Some("b=1"));
-        st.host = "bloud.local:8080".into();
+        st.host = "bloud.local:8080";
         match m.apply(&mut st) {
             Outcome::Respond(r) => {
                 assert_eq!(r.status, 301);

@@ -27,7 +27,7 @@ impl ReplacePath {
 
     pub fn apply(&self, st: &mut RequestState) -> Outcome {
         record_original(st);
-        st.path = self.path.clone();
+        st.path = self.path.clone().into();
         Outcome::Continue
     }
 }

@@ -31,9 +31,9 @@ impl ReplacePathRegex {
                 .into_owned();
             record_original(st);
             st.path = if new.starts_with('/') {
-                new
+                new.into()
             } else {
-                format!("/{new}")
+                format!("/{new}").into()
             };
         }
         Outcome::Continue

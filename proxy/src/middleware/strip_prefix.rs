@@ -2,6 +2,8 @@
 //! `X-Forwarded-Prefix`, and answers 400 when the result would be changed by normalisation
 //! (a dot-segment appearing after the strip), as Traefik v3 does.
 
+use std::borrow::Cow;
+
 use http::HeaderValue;
 
 use super::{LocalResponse, Outcome, RequestState};
@@ -12,32 +14,34 @@ pub const X_FORWARDED_PREFIX: http::HeaderName =
 
 #[derive(Debug)]
 pub struct StripPrefix {
-    prefixes: Vec<String>,
+    /// Each prefix with its `X-Forwarded-Prefix` value, built once.
+    prefixes: Vec<(String, HeaderValue)>,
 }
 
 impl StripPrefix {
     pub fn new(cfg: &dynamic::StripPrefix) -> Result<Self, String> {
-        for p in &cfg.prefixes {
-            HeaderValue::from_str(p)
-                .map_err(|_| format!("stripPrefix.prefixes: {p:?} is not usable in a header"))?;
-        }
-        Ok(StripPrefix {
-            prefixes: cfg.prefixes.clone(),
-        })
+        let prefixes = cfg
+            .prefixes
+            .iter()
+            .map(|p| {
+                HeaderValue::from_str(p)
+                    .map(|v| (p.clone(), v))
+                    .map_err(|_| format!("stripPrefix.prefixes: {p:?} is not usable in a header"))
+            })
+            .collect::<Result<_, _>>()?;
+        Ok(StripPrefix { prefixes })
     }
 
     pub fn apply(&self, st: &mut RequestState) -> Outcome {
-        for prefix in &self.prefixes {
-            if let Some(rest) = st.path.strip_prefix(prefix.as_str()) {
-                let stripped = ensure_leading_slash(rest);
+        for (prefix, value) in &self.prefixes {
+            if st.path.starts_with(prefix.as_str()) {
+                let stripped = cut_front(&st.path, prefix.len());
                 if crate::edge::has_dot_segments(&stripped) {
                     return Outcome::Respond(LocalResponse::text(400, "Bad Request\n"));
                 }
                 st.path = stripped;
-                if let Ok(v) = HeaderValue::from_str(prefix) {
-                    st.header_ops
-                        .push(super::HeaderOp::Append(X_FORWARDED_PREFIX, v));
-                }
+                st.header_ops
+                    .push(super::HeaderOp::Append(X_FORWARDED_PREFIX, value.clone()));
                 return Outcome::Continue;
             }
         }
@@ -45,11 +49,20 @@ impl StripPrefix {
     }
 }
 
-pub(crate) fn ensure_leading_slash(rest: &str) -> String {
+/// `path` without its first `len` bytes, starting with `/`: a borrowed slice when `path` is
+/// borrowed and the rest already starts with `/`.
+pub(crate) fn cut_front<'a>(path: &Cow<'a, str>, len: usize) -> Cow<'a, str> {
+    match path {
+        Cow::Borrowed(p) => ensure_leading_slash(&p[len..]),
+        Cow::Owned(p) => Cow::Owned(ensure_leading_slash(&p[len..]).into_owned()),
+    }
+}
+
+fn ensure_leading_slash(rest: &str) -> Cow<'_, str> {
     if rest.starts_with('/') {
-        rest.to_string()
+        Cow::Borrowed(rest)
     } else {
-        format!("/{rest}")
+        Cow::Owned(format!("/{rest}"))
     }
 }
 

@@ -3,7 +3,7 @@
 use http::HeaderValue;
 use regex::Regex;
 
-use super::strip_prefix::{ensure_leading_slash, X_FORWARDED_PREFIX};
+use super::strip_prefix::{cut_front, X_FORWARDED_PREFIX};
 use super::{HeaderOp, LocalResponse, Outcome, RequestState};
 use crate::config::dynamic;
 
@@ -28,13 +28,13 @@ impl StripPrefixRegex {
             if m.start() != 0 || m.is_empty() {
                 continue;
             }
-            let prefix = m.as_str().to_string();
-            let stripped = ensure_leading_slash(&st.path[m.end()..]);
+            let prefix = HeaderValue::from_str(m.as_str());
+            let stripped = cut_front(&st.path, m.end());
             if crate::edge::has_dot_segments(&stripped) {
                 return Outcome::Respond(LocalResponse::text(400, "Bad Request\n"));
             }
             st.path = stripped;
-            if let Ok(v) = HeaderValue::from_str(&prefix) {
+            if let Ok(v) = prefix {
                 st.header_ops.push(HeaderOp::Append(X_FORWARDED_PREFIX, v));
             }
             return Outcome::Continue;
