@@ -180,9 +180,12 @@ impl EmbedConfig {
 fn path_problem(path: &str) -> Option<&'static str> {
     if path
         .bytes()
-        .any(|b| b <= b' ' || b == 0x7f || b == b'?' || b == b'#' || b == b'\\')
+        .any(|b| b <= b' ' || b == 0x7f || b"?#\\\"'<>`".contains(&b))
     {
-        return Some("must be a plain path: no spaces, control characters, `?`, `#` or `\\`");
+        // Quotes and angle brackets too: the prefix is written into HTML attribute values.
+        return Some(
+            "must be a plain path: no spaces, control characters, quotes, `<`, `>`, `?`, `#` or `\\`",
+        );
     }
     if path.split('/').any(|seg| seg == "." || seg == "..") {
         return Some("must not contain `.` or `..` segments");
@@ -235,10 +238,7 @@ impl EmbedRewriter {
         if matches!(target.get(1), Some(b'/') | Some(b'\\')) {
             return false;
         }
-        let end = target
-            .iter()
-            .position(|&b| b == b'?' || b == b'#')
-            .unwrap_or(target.len());
+        let end = memchr::memchr2(b'?', b'#', target).unwrap_or(target.len());
         let path = &target[..end];
         let cfg = &self.inner.config;
         if segment_prefix(path, cfg.prefix.as_bytes()) {
@@ -414,6 +414,8 @@ mod tests {
             ("/embed/a/", "end with"),
             ("/", "must not be `/`"),
             ("/embed/a b", "plain path"),
+            ("/embed/a\"b", "quotes"),
+            ("/embed/a>b", "plain path"),
             ("/embed/../a", "segments"),
             ("/embed//a", "empty segment"),
         ] {

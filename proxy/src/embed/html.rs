@@ -1,136 +1,728 @@
-//! Streaming rewrite of root-absolute URLs in `text/html`, on lol_html.
+//! Streaming rewrite of root-absolute URLs in `text/html`.
 //!
-//! Rewritten: `href`, `src`, `srcset`/`imagesrcset` lists, `action`, `formaction`, `poster`,
-//! `object[data]`, SVG `xlink:href`, `<meta http-equiv=refresh content>`, inline `style`
-//! attributes and `<style>` text (`url()`, `@import`), and every root-absolute string of a
-//! `<script type=importmap>`. Targets follow [`EmbedRewriter::rewrite_url`]: `data:`, `//host`,
-//! relative, already-prefixed, excluded and Authentik URLs stay as written.
+//! Rewritten: `href`, `src`, `srcset`/`imagesrcset` lists, `form[action]`, `formaction`,
+//! `poster`, `object[data]`, SVG `xlink:href`, `<meta http-equiv=refresh content>`, inline
+//! `style` attributes and `<style>` text (`url()`, `@import`), and every root-absolute string
+//! of a `<script type=importmap>`. Targets follow [`EmbedRewriter::rewrite_url`]: `data:`,
+//! `//host`, relative, already-prefixed, excluded and Authentik URLs stay as written.
 //!
-//! Memory: lol_html holds at most [`MAX_HELD`] bytes of unfinished markup (a tag split across
-//! chunks); `<style>`/importmap text is streamed with a few bytes of lookahead. If lol_html
-//! hits its limit or a handler fails, it flushes every byte it holds unchanged, and the rest
-//! of the body passes through as is: a page is never truncated or reordered.
-
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+//! The page goes through a tokenizer of its own that follows the HTML standard's rules for
+//! what the rewriting depends on: where tags, attributes and quoted values begin and end,
+//! comments, `<!…>`/`<?…>` constructs, and raw-text elements (`script`, `style`, `textarea`,
+//! `title`, `xmp`, `iframe`, `noembed`, `noframes`, `plaintext`) whose content is not markup.
+//! Everything else is copied through untouched, and attribute values keep their quoting. It
+//! replaced lol_html, which capped the rewrite at ~53 MB/s and spent ~64k instructions per
+//! response compiling its selectors (docs/performance.md, "HTML rewriting").
+//!
+//! Memory: one unfinished tag is held, at most [`MAX_HELD`] bytes; a longer tag (a huge
+//! `data:` URL) passes through unchanged and rewriting goes on after it. Comments and text
+//! stream without holding anything; a raw-text element holds the few bytes that may start its
+//! end tag, `<style>`/importmap text a few bytes of an undecided URL.
+//!
+//! Charsets: all syntax is ASCII, so any ASCII-compatible charset is scanned as bytes, and a
+//! value that is not UTF-8 is rewritten through a byte-for-byte (Latin-1) view, so its other
+//! bytes come out unchanged. Bodies in a charset that is not ASCII-compatible (UTF-16) pass
+//! through.
 
 use bytes::Bytes;
-use lol_html::html_content::{ContentType, Element, TextChunk};
-use lol_html::send::{HtmlRewriter, SendHandlerTypes, Settings};
-use lol_html::{
-    AsciiCompatibleEncoding, ElementContentHandlers, HandlerResult, MemorySettings, OutputSink,
-    Selector,
-};
 
 use super::config::EmbedRewriter;
 use super::css::{rewrite_css_str, CssStream};
 use super::location::Origins;
 
-/// Bytes of markup lol_html may hold beyond the chunk in hand (one tag split across chunks).
+/// Bytes of one unfinished tag held beyond the chunk in hand.
 pub const MAX_HELD: usize = 64 * 1024;
-/// Chunks are fed to lol_html in slices of at most this size: while it holds an unfinished
-/// tag, lol_html appends the next write to that tag in its buffer, and the buffer counts
-/// against its memory limit. Without slicing, one 64 KiB upstream read after a split tag
-/// exceeded the limit and stopped the rewriting of the rest of the page.
-const WRITE_SLICE: usize = 16 * 1024;
 
-type SendElement<'r, 't> = Element<'r, 't, SendHandlerTypes>;
+/// Elements whose content is text up to their end tag (HTML standard, "raw text" and
+/// "escapable raw text" elements, with scripting enabled for `noembed`/`noframes`).
+const RAW_TEXT: &[&[u8]] = &[
+    b"script",
+    b"style",
+    b"textarea",
+    b"title",
+    b"xmp",
+    b"iframe",
+    b"noembed",
+    b"noframes",
+];
 
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    // A handler panicking mid-write cannot leave a Vec or a scanner half-updated in a way that
-    // matters more than losing the page; keep going with what is there.
-    m.lock().unwrap_or_else(|e| e.into_inner())
+/// Streaming HTML rewriter for one response body.
+pub struct HtmlStream {
+    /// `None` when the body passes through (a charset that is not ASCII-compatible).
+    ctx: Option<Ctx>,
+    state: State,
+    /// The start of an unfinished tag, or the bytes that may begin an end tag or a comment,
+    /// carried to the next write.
+    held: Vec<u8>,
+    /// Attribute spans of the tag being rewritten (reused from tag to tag).
+    attrs: Vec<Attr>,
+    /// The `<style>` (CSS) or importmap (JSON) text being rewritten, if any.
+    text: Option<CssStream>,
+    /// Markup for the start of `<head>` (the `inject` option) until it is placed.
+    inject: Option<Box<str>>,
+    finished: bool,
 }
 
-/// Collects lol_html's output for the chunk in hand.
-struct Sink(Arc<Mutex<Vec<u8>>>);
-
-impl OutputSink for Sink {
-    fn handle_chunk(&mut self, chunk: &[u8]) {
-        lock(&self.0).extend_from_slice(chunk);
+impl std::fmt::Debug for HtmlStream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HtmlStream")
+            .field("state", &self.state)
+            .field("held", &self.held.len())
+            .finish_non_exhaustive()
     }
 }
 
-/// Parsed once: selector parsing costs more than a small page.
-///
-/// One selector and handler per attribute is deliberate. Measured 2026-11-30 (callgrind
-/// instruction counts, 1 MiB page of benches/embed_rewrite.rs): one selector list with one
-/// handler that reads the attributes itself cost +35% (11 `get_attribute` calls per element,
-/// each lower-casing and encoding the name) or +6% (one pass over `attributes()`, allocating
-/// every name) per page, and saved only 12% of the ~64k instructions a response's set-up
-/// costs; lol_html's matcher filters on the raw bytes without allocating.
-struct Selectors {
-    href: Selector,
-    src: Selector,
-    srcset: Selector,
-    imagesrcset: Selector,
-    action: Selector,
-    formaction: Selector,
-    poster: Selector,
-    object_data: Selector,
-    xlink_href: Selector,
-    meta_refresh: Selector,
-    style_attr: Selector,
-    style: Selector,
-    importmap: Selector,
-    head: Selector,
-    body: Selector,
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum State {
+    Data,
+    /// Inside `<!-- … -->`: `dashes` seen in a row, `bang` after `--!`, `len` content bytes
+    /// so far (up to 2: `<!-->` and `<!--->` end at once).
+    Comment {
+        dashes: u8,
+        bang: bool,
+        len: u8,
+    },
+    /// `<!…>`, `<?…>`, `</…>` that is not an end tag: text up to the next `>`.
+    Bogus,
+    /// Content of a raw-text element, up to `</name`.
+    RawText(&'static [u8]),
+    /// After `<plaintext>`: everything is text.
+    Plaintext,
+    /// The rest of a tag too long to hold, passed through as is.
+    SkipTag(TagScan),
 }
 
-fn selectors() -> Option<&'static Selectors> {
-    static SELECTORS: OnceLock<Option<Selectors>> = OnceLock::new();
-    SELECTORS
-        .get_or_init(|| {
-            let p = |s: &str| match s.parse::<Selector>() {
-                Ok(sel) => Some(sel),
-                Err(e) => {
-                    tracing::error!(selector = s, error = %e, "embed: built-in selector does not parse; HTML passes through");
+/// Where a tag scan stopped, enough to find the tag's end without holding it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct TagScan {
+    /// Inside a quoted attribute value with this quote.
+    quote: Option<u8>,
+    /// Right after `=` (and spaces): a quote here opens a value.
+    after_eq: bool,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Attr {
+    name: (usize, usize),
+    /// Value span (without quotes) and its quote (`0` when unquoted).
+    value: Option<(usize, usize, u8)>,
+}
+
+enum Scan {
+    /// The tag ends before this index (after its `>`); `name` is the tag name span.
+    Complete { end: usize, name: (usize, usize) },
+    /// No `>` yet; the state at the end of the input.
+    Incomplete(TagScan),
+}
+
+/// Byte classes for the tag scanner's inner loops (one table load instead of a chain of
+/// comparisons per byte).
+const SPACE: u8 = 1;
+/// Ends a tag name: space, `/`, `>`.
+const NAME_END: u8 = 2;
+/// Ends an attribute name: space, `/`, `>`, `=`.
+const ATTR_END: u8 = 4;
+/// Ends an unquoted value: space, `>`.
+const VALUE_END: u8 = 8;
+
+static CLASS: [u8; 256] = {
+    let mut t = [0u8; 256];
+    let spaces = [b' ', b'\t', b'\n', b'\r', b'\x0c'];
+    let mut k = 0;
+    while k < spaces.len() {
+        t[spaces[k] as usize] = SPACE | NAME_END | ATTR_END | VALUE_END;
+        k += 1;
+    }
+    t[b'/' as usize] = NAME_END | ATTR_END;
+    t[b'>' as usize] = NAME_END | ATTR_END | VALUE_END;
+    t[b'=' as usize] = ATTR_END;
+    t
+};
+
+fn is(b: u8, class: u8) -> bool {
+    CLASS[b as usize] & class != 0
+}
+
+fn is_space(b: u8) -> bool {
+    is(b, SPACE)
+}
+
+/// Tokenizes the tag starting at `buf[start] == b'<'` (start or end tag), recording the
+/// attributes of a start tag into `attrs`.
+fn scan_tag(buf: &[u8], start: usize, attrs: &mut Vec<Attr>) -> Scan {
+    attrs.clear();
+    let n = buf.len();
+    let mut i = start + 1;
+    if buf.get(i) == Some(&b'/') {
+        i += 1;
+    }
+    let name_start = i;
+    while i < n && !is(buf[i], NAME_END) {
+        i += 1;
+    }
+    let name = (name_start, i);
+    let incomplete = |quote, after_eq| Scan::Incomplete(TagScan { quote, after_eq });
+    loop {
+        // Before an attribute name.
+        while i < n && (is_space(buf[i]) || buf[i] == b'/') {
+            i += 1;
+        }
+        if i >= n {
+            return incomplete(None, false);
+        }
+        if buf[i] == b'>' {
+            return Scan::Complete { end: i + 1, name };
+        }
+        // Attribute name: the first character may be anything, `=` included.
+        let a = i;
+        i += 1;
+        while i < n && !is(buf[i], ATTR_END) {
+            i += 1;
+        }
+        let attr_name = (a, i);
+        while i < n && is_space(buf[i]) {
+            i += 1;
+        }
+        if i >= n {
+            return incomplete(None, false);
+        }
+        if buf[i] != b'=' {
+            attrs.push(Attr {
+                name: attr_name,
+                value: None,
+            });
+            continue;
+        }
+        i += 1;
+        while i < n && is_space(buf[i]) {
+            i += 1;
+        }
+        if i >= n {
+            return incomplete(None, true);
+        }
+        match buf[i] {
+            q @ (b'"' | b'\'') => {
+                let v = i + 1;
+                let Some(len) = memchr::memchr(q, &buf[v..]) else {
+                    return incomplete(Some(q), false);
+                };
+                attrs.push(Attr {
+                    name: attr_name,
+                    value: Some((v, v + len, q)),
+                });
+                i = v + len + 1;
+            }
+            b'>' => {
+                attrs.push(Attr {
+                    name: attr_name,
+                    value: None,
+                });
+                return Scan::Complete { end: i + 1, name };
+            }
+            _ => {
+                let v = i;
+                while i < n && !is(buf[i], VALUE_END) {
+                    i += 1;
+                }
+                attrs.push(Attr {
+                    name: attr_name,
+                    value: Some((v, i, 0)),
+                });
+            }
+        }
+    }
+}
+
+/// What an attribute holds, when it is something the rewriter changes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Url,
+    Srcset,
+    Refresh,
+    Style,
+}
+
+/// The kind of a rewritten attribute and a bit of its own (to skip duplicates).
+fn attr_kind(tag: &[u8], attr: &[u8], meta_refresh: bool) -> Option<(Kind, u16)> {
+    let is = |name: &[u8]| attr.eq_ignore_ascii_case(name);
+    let tag_is = |name: &[u8]| tag.eq_ignore_ascii_case(name);
+    let (kind, bit) = match attr.len() {
+        3 if is(b"src") => (Kind::Url, 0),
+        4 if is(b"href") => (Kind::Url, 1),
+        4 if is(b"data") && tag_is(b"object") => (Kind::Url, 2),
+        5 if is(b"style") => (Kind::Style, 3),
+        6 if is(b"srcset") => (Kind::Srcset, 4),
+        6 if is(b"poster") => (Kind::Url, 5),
+        6 if is(b"action") && tag_is(b"form") => (Kind::Url, 6),
+        7 if is(b"content") && meta_refresh => (Kind::Refresh, 7),
+        10 if is(b"formaction") => (Kind::Url, 8),
+        10 if is(b"xlink:href") => (Kind::Url, 9),
+        11 if is(b"imagesrcset") => (Kind::Srcset, 10),
+        _ => return None,
+    };
+    Some((kind, 1 << bit))
+}
+
+/// Runs a `&str` rewrite on a value; values that are not UTF-8 go through a Latin-1 view
+/// (one char per byte), and come back byte for byte when the rewrite only added ASCII.
+fn rewrite_value(raw: &[u8], f: impl Fn(&str) -> Option<String>) -> Option<Vec<u8>> {
+    if let Ok(s) = std::str::from_utf8(raw) {
+        return f(s).map(String::into_bytes);
+    }
+    let latin1: String = raw.iter().map(|&b| char::from(b)).collect();
+    let new = f(&latin1)?;
+    new.chars()
+        .map(|c| u8::try_from(u32::from(c)).ok())
+        .collect()
+}
+
+impl HtmlStream {
+    /// `charset` is the `Content-Type` charset parameter, if any. A charset that is not
+    /// ASCII-compatible (UTF-16) makes the stream a plain copy.
+    pub fn new(rw: &EmbedRewriter, origins: &Origins, charset: Option<&str>) -> Self {
+        let readable = charset.is_none_or(|label| {
+            let enc = encoding_rs::Encoding::for_label_no_replacement(label.trim().as_bytes());
+            let ok = enc.is_some_and(|e| e.is_ascii_compatible());
+            if !ok {
+                tracing::debug!(
+                    charset = label,
+                    "embed: charset not rewritable, HTML passes through"
+                );
+            }
+            ok
+        });
+        let inject = readable
+            .then(|| rw.inject())
+            .flatten()
+            .map(|t| t.render(&origins.public_origin(), rw.prefix()).into());
+        HtmlStream {
+            ctx: readable.then(|| Ctx {
+                rw: rw.clone(),
+                origins: origins.clone(),
+            }),
+            state: State::Data,
+            held: Vec::new(),
+            attrs: Vec::new(),
+            text: None,
+            inject,
+            finished: false,
+        }
+    }
+
+    /// Rewrites the next chunk of the body; returns the output ready to send.
+    pub fn write(&mut self, chunk: &[u8]) -> Bytes {
+        if self.ctx.is_none() || self.finished {
+            return Bytes::copy_from_slice(chunk);
+        }
+        let mut out = Vec::with_capacity(chunk.len() + self.held.len() + 256);
+        if self.held.is_empty() {
+            let used = self.run(chunk, &mut out, false);
+            self.held.extend_from_slice(&chunk[used..]);
+        } else {
+            let mut buf = std::mem::take(&mut self.held);
+            buf.extend_from_slice(chunk);
+            let used = self.run(&buf, &mut out, false);
+            buf.drain(..used);
+            self.held = buf;
+        }
+        Bytes::from(out)
+    }
+
+    /// Ends the body; returns the last output. Later writes pass through.
+    pub fn finish(&mut self) -> Bytes {
+        if self.finished {
+            return Bytes::new();
+        }
+        self.finished = true;
+        let mut out = Vec::new();
+        if self.ctx.is_some() {
+            let buf = std::mem::take(&mut self.held);
+            let used = self.run(&buf, &mut out, true);
+            out.extend_from_slice(&buf[used..]);
+        }
+        // A document cut inside `<style>` never reaches its end tag: its held bytes go last.
+        if let Some(mut text) = self.text.take() {
+            text.finish_into(&mut out);
+        }
+        Bytes::from(out)
+    }
+
+    /// Whether the stream still rewrites (false for a pass-through charset or after finish).
+    pub fn is_rewriting(&self) -> bool {
+        self.ctx.is_some() && !self.finished
+    }
+
+    /// Processes `buf`; returns how much of it was consumed (the rest is held). With `eof`,
+    /// nothing is held back.
+    fn run(&mut self, buf: &[u8], out: &mut Vec<u8>, eof: bool) -> usize {
+        let mut i = 0;
+        while i < buf.len() {
+            match self.state {
+                State::Data => {
+                    let Some(lt) = memchr::memchr(b'<', &buf[i..]) else {
+                        out.extend_from_slice(&buf[i..]);
+                        return buf.len();
+                    };
+                    out.extend_from_slice(&buf[i..i + lt]);
+                    i += lt;
+                    match self.markup(buf, i, out, eof) {
+                        Some(next) => i = next,
+                        None => return i,
+                    }
+                }
+                State::Comment {
+                    mut dashes,
+                    mut bang,
+                    mut len,
+                } => {
+                    let start = i;
+                    while i < buf.len() {
+                        let b = buf[i];
+                        i += 1;
+                        if b == b'>'
+                            && (len == 0 || (len == 1 && dashes == 1) || dashes >= 2 || bang)
+                        {
+                            self.state = State::Data;
+                            break;
+                        }
+                        len = len.saturating_add(1).min(2);
+                        match b {
+                            b'-' => {
+                                dashes = dashes.saturating_add(1);
+                                bang = false;
+                            }
+                            b'!' if dashes >= 2 => {
+                                bang = true;
+                                dashes = 0;
+                            }
+                            _ => {
+                                dashes = 0;
+                                bang = false;
+                            }
+                        }
+                        self.state = State::Comment { dashes, bang, len };
+                    }
+                    out.extend_from_slice(&buf[start..i]);
+                }
+                State::Bogus => match memchr::memchr(b'>', &buf[i..]) {
+                    Some(gt) => {
+                        out.extend_from_slice(&buf[i..=i + gt]);
+                        i += gt + 1;
+                        self.state = State::Data;
+                    }
+                    None => {
+                        out.extend_from_slice(&buf[i..]);
+                        return buf.len();
+                    }
+                },
+                State::RawText(name) => {
+                    let mut from = i;
+                    let end = loop {
+                        let Some(lt) = memchr::memchr(b'<', &buf[from..]) else {
+                            break None;
+                        };
+                        let at = from + lt;
+                        let need = at + 2 + name.len() + 1;
+                        if need > buf.len() {
+                            if eof {
+                                break None;
+                            }
+                            // Maybe the start of the end tag: decide with the next chunk.
+                            self.text_out(&buf[i..at], out);
+                            return at;
+                        }
+                        let candidate = &buf[at + 1..need];
+                        let delimiter = candidate[name.len() + 1];
+                        if candidate[0] == b'/'
+                            && candidate[1..=name.len()].eq_ignore_ascii_case(name)
+                            && (delimiter == b'>' || delimiter == b'/' || is_space(delimiter))
+                        {
+                            break Some(at);
+                        }
+                        from = at + 1;
+                    };
+                    match end {
+                        Some(at) => {
+                            self.text_out(&buf[i..at], out);
+                            if let Some(mut text) = self.text.take() {
+                                text.finish_into(out);
+                            }
+                            self.state = State::Data;
+                            i = at;
+                        }
+                        None => {
+                            self.text_out(&buf[i..], out);
+                            return buf.len();
+                        }
+                    }
+                }
+                State::Plaintext => {
+                    out.extend_from_slice(&buf[i..]);
+                    return buf.len();
+                }
+                State::SkipTag(mut scan) => {
+                    let start = i;
+                    while i < buf.len() {
+                        let b = buf[i];
+                        i += 1;
+                        match scan.quote {
+                            Some(q) if b == q => scan.quote = None,
+                            Some(_) => {}
+                            None if b == b'>' => {
+                                self.state = State::Data;
+                                break;
+                            }
+                            None if scan.after_eq && (b == b'"' || b == b'\'') => {
+                                scan.quote = Some(b);
+                                scan.after_eq = false;
+                            }
+                            None if b == b'=' => scan.after_eq = true,
+                            None if is_space(b) => {}
+                            None => scan.after_eq = false,
+                        }
+                        self.state = State::SkipTag(scan);
+                    }
+                    out.extend_from_slice(&buf[start..i]);
+                }
+            }
+        }
+        buf.len()
+    }
+
+    /// Text of a raw-text element: through the CSS/JSON rewriter when there is one.
+    fn text_out(&mut self, bytes: &[u8], out: &mut Vec<u8>) {
+        match self.text.as_mut() {
+            Some(text) => text.write_into(bytes, out),
+            None => out.extend_from_slice(bytes),
+        }
+    }
+
+    /// Handles the markup starting at `buf[i] == b'<'`; returns where data continues, or
+    /// `None` when more input is needed to decide.
+    fn markup(&mut self, buf: &[u8], i: usize, out: &mut Vec<u8>, eof: bool) -> Option<usize> {
+        let rest = &buf[i + 1..];
+        let Some(&c) = rest.first() else {
+            return self.text_at_end(buf, i, out, eof);
+        };
+        match c {
+            b'!' => {
+                if rest.len() < 3 && b"!--".starts_with(rest) && !eof {
+                    return None;
+                }
+                if rest.starts_with(b"!--") {
+                    out.extend_from_slice(b"<!--");
+                    self.state = State::Comment {
+                        dashes: 0,
+                        bang: false,
+                        len: 0,
+                    };
+                    return Some(i + 4);
+                }
+                out.extend_from_slice(b"<!");
+                self.state = State::Bogus;
+                Some(i + 2)
+            }
+            b'?' => {
+                out.push(b'<');
+                self.state = State::Bogus;
+                Some(i + 1)
+            }
+            b'/' => match rest.get(1) {
+                None => self.text_at_end(buf, i, out, eof),
+                Some(d) if d.is_ascii_alphabetic() => self.tag(buf, i, out, eof),
+                Some(b'>') => {
+                    out.extend_from_slice(b"</>");
+                    Some(i + 3)
+                }
+                Some(_) => {
+                    out.extend_from_slice(b"</");
+                    self.state = State::Bogus;
+                    Some(i + 2)
+                }
+            },
+            c if c.is_ascii_alphabetic() => self.tag(buf, i, out, eof),
+            _ => {
+                out.push(b'<');
+                Some(i + 1)
+            }
+        }
+    }
+
+    /// `<` or `</` at the end of the input: wait for more, or at the end it is text.
+    fn text_at_end(&self, buf: &[u8], i: usize, out: &mut Vec<u8>, eof: bool) -> Option<usize> {
+        if !eof {
+            return None;
+        }
+        out.extend_from_slice(&buf[i..]);
+        Some(buf.len())
+    }
+
+    /// A start or end tag at `buf[i]`.
+    fn tag(&mut self, buf: &[u8], i: usize, out: &mut Vec<u8>, eof: bool) -> Option<usize> {
+        let mut attrs = std::mem::take(&mut self.attrs);
+        let scan = scan_tag(buf, i, &mut attrs);
+        let next = match scan {
+            Scan::Incomplete(state) => {
+                if eof {
+                    // An unfinished tag at the end of the document is not a tag.
+                    out.extend_from_slice(&buf[i..]);
+                    Some(buf.len())
+                } else if buf.len() - i > MAX_HELD {
+                    tracing::debug!("embed: a tag longer than {MAX_HELD} bytes passes through");
+                    out.extend_from_slice(&buf[i..]);
+                    self.state = State::SkipTag(state);
+                    Some(buf.len())
+                } else {
                     None
                 }
-            };
-            Some(Selectors {
-                href: p("[href]")?,
-                src: p("[src]")?,
-                srcset: p("[srcset]")?,
-                imagesrcset: p("[imagesrcset]")?,
-                action: p("form[action]")?,
-                formaction: p("[formaction]")?,
-                poster: p("[poster]")?,
-                object_data: p("object[data]")?,
-                xlink_href: p(r"[xlink\:href]")?,
-                meta_refresh: p(r#"meta[http-equiv="refresh" i]"#)?,
-                style_attr: p("[style]")?,
-                style: p("style")?,
-                importmap: p(r#"script[type="importmap" i]"#)?,
-                head: p("head")?,
-                body: p("body")?,
-            })
-        })
-        .as_ref()
+            }
+            Scan::Complete { end, name } => {
+                if buf[i + 1] == b'/' {
+                    out.extend_from_slice(&buf[i..end]);
+                } else {
+                    self.start_tag(buf, i, end, name, &attrs, out);
+                }
+                Some(end)
+            }
+        };
+        self.attrs = attrs;
+        next
+    }
+
+    fn start_tag(
+        &mut self,
+        buf: &[u8],
+        start: usize,
+        end: usize,
+        name: (usize, usize),
+        attrs: &[Attr],
+        out: &mut Vec<u8>,
+    ) {
+        let tag = &buf[name.0..name.1];
+        let value_of = |attr: &[u8]| {
+            attrs
+                .iter()
+                .find(|a| buf[a.name.0..a.name.1].eq_ignore_ascii_case(attr))
+                .and_then(|a| a.value)
+                .map(|(s, e, _)| &buf[s..e])
+        };
+        if self.inject.is_some() && tag.eq_ignore_ascii_case(b"body") {
+            // No `<head>` tag before `<body>`: the markup goes right before the body.
+            if let Some(markup) = self.inject.take() {
+                out.extend_from_slice(markup.as_bytes());
+            }
+        }
+        let ctx = self.ctx.as_ref();
+        let html = ctx.is_some_and(|c| c.rw.config().html);
+        let mut copied = start;
+        if let (Some(ctx), true) = (ctx, html) {
+            let meta_refresh = tag.eq_ignore_ascii_case(b"meta")
+                && value_of(b"http-equiv").is_some_and(|v| v.eq_ignore_ascii_case(b"refresh"));
+            // Only the first of duplicate attributes counts (HTML standard).
+            let mut done: u16 = 0;
+            for a in attrs {
+                let Some((vs, ve, quote)) = a.value else {
+                    continue;
+                };
+                let attr = &buf[a.name.0..a.name.1];
+                let Some((kind, bit)) = attr_kind(tag, attr, meta_refresh) else {
+                    continue;
+                };
+                if done & bit != 0 {
+                    continue;
+                }
+                done |= bit;
+                let raw = &buf[vs..ve];
+                if kind == Kind::Url {
+                    if let Some(plain) = ctx.plain_root_path(raw) {
+                        // The common case: `/path`, prefixed or not, without a copy of the value.
+                        if plain {
+                            out.extend_from_slice(&buf[copied..vs]);
+                            out.extend_from_slice(ctx.rw.prefix().as_bytes());
+                            copied = vs;
+                        }
+                        continue;
+                    }
+                }
+                let new = rewrite_value(raw, |v| match kind {
+                    Kind::Url => ctx.url(v),
+                    Kind::Srcset => ctx.rw.rewrite_srcset(v, &ctx.origins),
+                    Kind::Refresh => ctx.rw.rewrite_refresh(v, &ctx.origins),
+                    Kind::Style => rewrite_css_str(&ctx.rw, v),
+                });
+                let Some(new) = new else {
+                    continue;
+                };
+                let safe = match quote {
+                    0 => !new.iter().any(|&b| is(b, VALUE_END)),
+                    q => !new.contains(&q),
+                };
+                if safe {
+                    out.extend_from_slice(&buf[copied..vs]);
+                    out.extend_from_slice(&new);
+                    copied = ve;
+                } else {
+                    // Quote the value afresh (cannot happen with the prefixes and origins the
+                    // rewriter adds, but a value must never break out of its attribute).
+                    let open = if quote == 0 { vs } else { vs - 1 };
+                    out.extend_from_slice(&buf[copied..open]);
+                    out.push(b'"');
+                    for &b in &new {
+                        match b {
+                            b'"' => out.extend_from_slice(b"&quot;"),
+                            b => out.push(b),
+                        }
+                    }
+                    out.push(b'"');
+                    copied = if quote == 0 { ve } else { ve + 1 };
+                }
+            }
+        }
+        out.extend_from_slice(&buf[copied..end]);
+
+        if tag.eq_ignore_ascii_case(b"head") {
+            if let Some(markup) = self.inject.take() {
+                out.extend_from_slice(markup.as_bytes());
+            }
+        }
+        if tag.eq_ignore_ascii_case(b"plaintext") {
+            self.state = State::Plaintext;
+        } else if let Some(raw) = RAW_TEXT.iter().find(|r| tag.eq_ignore_ascii_case(r)) {
+            self.state = State::RawText(raw);
+            if let (Some(ctx), true) = (self.ctx.as_ref(), html) {
+                if *raw == b"style" {
+                    self.text = Some(CssStream::new(ctx.rw.clone()));
+                } else if *raw == b"script"
+                    && value_of(b"type").is_some_and(|t| t.eq_ignore_ascii_case(b"importmap"))
+                {
+                    self.text = Some(CssStream::json(ctx.rw.clone()));
+                }
+            }
+        }
+    }
 }
 
-/// State a response's handlers share.
+/// What a response's attribute rewrites need.
 struct Ctx {
     rw: EmbedRewriter,
     origins: Origins,
 }
 
 impl Ctx {
-    fn attr(
-        &self,
-        el: &mut SendElement,
-        name: &str,
-        f: impl Fn(&Ctx, &str) -> Option<String>,
-    ) -> HandlerResult {
-        if let Some(value) = el.get_attribute(name) {
-            if let Some(new) = f(self, &value) {
-                el.set_attribute(name, &new)?;
-            }
+    /// For a value that is a plain root-absolute path (`/x`, no leading space, no character
+    /// reference near its start): whether it gets the prefix. `None`: take the general path.
+    fn plain_root_path(&self, raw: &[u8]) -> Option<bool> {
+        if raw.first() != Some(&b'/') {
+            return None;
         }
-        Ok(())
+        let window = &raw[..raw.len().min(self.rw.lookahead() * 8)];
+        if memchr::memchr(b'&', window).is_some() {
+            return None;
+        }
+        Some(self.rw.needs_prefix(raw))
     }
 
-    /// Attribute values come raw from lol_html, entities included: `&#x2F;x` is `/x` to the
+    /// Attribute values are raw, entities included: `&#x2F;x` is `/x` to the
     /// browser. When the value's head has a reference, the decision is made on the decoded
     /// head and the prefix (which has no trailing `/`) goes in front of the raw value.
     fn url(&self, v: &str) -> Option<String> {
@@ -208,255 +800,6 @@ fn decode_references_head(s: &str, want: usize) -> String {
     out
 }
 
-/// A raw-text scanner (`<style>` or importmap) shared by its text and end-tag handlers.
-type TextScanner = Arc<Mutex<Option<CssStream>>>;
-
-/// Feeds one text chunk through the element's scanner, replacing the chunk with the output.
-fn scan_text(scanner: &TextScanner, chunk: &mut TextChunk, make: impl FnOnce() -> CssStream) {
-    let mut guard = lock(scanner);
-    let stream = guard.get_or_insert_with(make);
-    let text = chunk.as_str();
-    let mut out = Vec::with_capacity(text.len() + 32);
-    stream.write_into(text.as_bytes(), &mut out);
-    if chunk.last_in_text_node() {
-        stream.finish_into(&mut out);
-        *guard = None;
-    }
-    if out != text.as_bytes() {
-        // Held bytes start at an ASCII `/` and the prefix is ASCII, so char boundaries hold.
-        let new = String::from_utf8(out)
-            .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned());
-        chunk.replace(&new, ContentType::Html);
-    }
-}
-
-/// Emits whatever the scanner still holds right before the element's end tag.
-fn flush_before_end_tag(scanner: &TextScanner, el: &mut SendElement) -> HandlerResult {
-    let scanner = Arc::clone(scanner);
-    if let Some(handlers) = el.end_tag_handlers() {
-        handlers.push(Box::new(move |end| {
-            if let Some(mut stream) = lock(&scanner).take() {
-                let mut out = Vec::new();
-                stream.finish_into(&mut out);
-                if !out.is_empty() {
-                    end.before(&String::from_utf8_lossy(&out), ContentType::Html);
-                }
-            }
-            Ok(())
-        }));
-    }
-    Ok(())
-}
-
-fn element_handler<'s>(
-    sel: &'s Selector,
-    f: impl FnMut(&mut SendElement) -> HandlerResult + Send + 'static,
-) -> (
-    std::borrow::Cow<'s, Selector>,
-    ElementContentHandlers<'static, SendHandlerTypes>,
-) {
-    (
-        std::borrow::Cow::Borrowed(sel),
-        ElementContentHandlers::default().element(f),
-    )
-}
-
-/// Streaming HTML rewriter for one response body. `Send + Sync`, so it can live in a Pingora
-/// CTX as is.
-pub struct HtmlStream {
-    /// `None` once finished or after a bail-out (then input passes through).
-    rewriter: Mutex<Option<HtmlRewriter<'static, Sink>>>,
-    out: Arc<Mutex<Vec<u8>>>,
-    scanners: Vec<TextScanner>,
-}
-
-impl std::fmt::Debug for HtmlStream {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("HtmlStream").finish_non_exhaustive()
-    }
-}
-
-impl HtmlStream {
-    /// `charset` is the `Content-Type` charset parameter, if any (a `<meta charset>` is then
-    /// honoured). A charset lol_html cannot parse (UTF-16) makes the stream a plain copy.
-    pub fn new(rw: &EmbedRewriter, origins: &Origins, charset: Option<&str>) -> Self {
-        let out = Arc::new(Mutex::new(Vec::new()));
-        let passthrough = HtmlStream {
-            rewriter: Mutex::new(None),
-            out: Arc::clone(&out),
-            scanners: Vec::new(),
-        };
-        let Some(sels) = selectors() else {
-            return passthrough;
-        };
-        let encoding = match charset {
-            None => AsciiCompatibleEncoding::utf_8(),
-            Some(label) => {
-                match encoding_rs::Encoding::for_label_no_replacement(label.trim().as_bytes())
-                    .and_then(AsciiCompatibleEncoding::new)
-                {
-                    Some(enc) => enc,
-                    None => {
-                        tracing::debug!(
-                            charset = label,
-                            "embed: charset not rewritable, HTML passes through"
-                        );
-                        return passthrough;
-                    }
-                }
-            }
-        };
-        let ctx = Arc::new(Ctx {
-            rw: rw.clone(),
-            origins: origins.clone(),
-        });
-        let cfg = rw.config();
-        let mut handlers = Vec::new();
-        let mut scanners = Vec::new();
-        if cfg.html {
-            let attr = |sel: &'static Selector,
-                        name: &'static str,
-                        f: fn(&Ctx, &str) -> Option<String>| {
-                let ctx = Arc::clone(&ctx);
-                element_handler(sel, move |el| ctx.attr(el, name, f))
-            };
-            handlers.push(attr(&sels.href, "href", Ctx::url));
-            handlers.push(attr(&sels.src, "src", Ctx::url));
-            handlers.push(attr(&sels.action, "action", Ctx::url));
-            handlers.push(attr(&sels.formaction, "formaction", Ctx::url));
-            handlers.push(attr(&sels.poster, "poster", Ctx::url));
-            handlers.push(attr(&sels.object_data, "data", Ctx::url));
-            handlers.push(attr(&sels.xlink_href, "xlink:href", Ctx::url));
-            handlers.push(attr(&sels.srcset, "srcset", |c, v| {
-                c.rw.rewrite_srcset(v, &c.origins)
-            }));
-            handlers.push(attr(&sels.imagesrcset, "imagesrcset", |c, v| {
-                c.rw.rewrite_srcset(v, &c.origins)
-            }));
-            handlers.push(attr(&sels.meta_refresh, "content", |c, v| {
-                c.rw.rewrite_refresh(v, &c.origins)
-            }));
-            handlers.push(attr(&sels.style_attr, "style", |c, v| {
-                rewrite_css_str(&c.rw, v)
-            }));
-            for (sel, json) in [(&sels.style, false), (&sels.importmap, true)] {
-                let scanner: TextScanner = Arc::new(Mutex::new(None));
-                scanners.push(Arc::clone(&scanner));
-                let on_text = Arc::clone(&scanner);
-                let rw_text = rw.clone();
-                let on_end = Arc::clone(&scanner);
-                handlers.push((
-                    std::borrow::Cow::Borrowed(sel),
-                    ElementContentHandlers::default()
-                        .element(move |el: &mut SendElement| flush_before_end_tag(&on_end, el))
-                        .text(move |chunk: &mut TextChunk| {
-                            scan_text(&on_text, chunk, || {
-                                if json {
-                                    CssStream::json(rw_text.clone())
-                                } else {
-                                    CssStream::new(rw_text.clone())
-                                }
-                            });
-                            Ok(())
-                        }),
-                ));
-            }
-        }
-        if let Some(template) = rw.inject() {
-            let markup: Arc<str> = template
-                .render(&origins.public_origin(), rw.prefix())
-                .into();
-            let done = Arc::new(AtomicBool::new(false));
-            let (m, d) = (Arc::clone(&markup), Arc::clone(&done));
-            handlers.push(element_handler(&sels.head, move |el| {
-                if !d.swap(true, Ordering::Relaxed) {
-                    el.prepend(&m, ContentType::Html);
-                }
-                Ok(())
-            }));
-            // No `<head>` tag before `<body>`: inject ahead of the body instead.
-            handlers.push(element_handler(&sels.body, move |el| {
-                if !done.swap(true, Ordering::Relaxed) {
-                    el.before(&markup, ContentType::Html);
-                }
-                Ok(())
-            }));
-        }
-        let settings = handlers
-            .into_iter()
-            .fold(Settings::new_send(), |s, h| {
-                s.append_element_content_handler(h)
-            })
-            .with_encoding(encoding)
-            .with_adjust_charset_on_meta_tag(charset.is_none())
-            // Non-strict: a parsing ambiguity is not a reason to stop rewriting URLs, and strict
-            // mode's error is the one lol_html cannot recover from without losing bytes.
-            .with_strict(false)
-            .with_graceful_bail_out_on_content_handler_error(true)
-            .with_memory_settings(
-                MemorySettings::new()
-                    .with_preallocated_parsing_buffer_size(4096)
-                    .with_max_allowed_memory_usage(MAX_HELD + WRITE_SLICE)
-                    .with_graceful_bail_out_on_memory_limit_exceeded(true),
-            );
-        let rewriter = HtmlRewriter::new(settings, Sink(Arc::clone(&out)));
-        HtmlStream {
-            rewriter: Mutex::new(Some(rewriter)),
-            out,
-            scanners,
-        }
-    }
-
-    /// Rewrites the next chunk of the body; returns the output ready to send.
-    pub fn write(&mut self, chunk: &[u8]) -> Bytes {
-        let slot = self.rewriter.get_mut().unwrap_or_else(|e| e.into_inner());
-        let Some(rewriter) = slot.as_mut() else {
-            return Bytes::copy_from_slice(chunk);
-        };
-        for (i, slice) in chunk.chunks(WRITE_SLICE).enumerate() {
-            if let Err(e) = rewriter.write(slice) {
-                // lol_html has flushed every byte it held (graceful bail-out); continue raw.
-                tracing::warn!(error = %e, "embed: HTML rewriting stopped, rest of the page passes through");
-                *slot = None;
-                let mut out = self.take_output().to_vec();
-                // lol_html flushed the failing slice too; the slices after it follow raw.
-                out.extend_from_slice(chunk.get((i + 1) * WRITE_SLICE..).unwrap_or_default());
-                return Bytes::from(out);
-            }
-        }
-        self.take_output()
-    }
-
-    /// Ends the body; returns the last output. Later writes pass through.
-    pub fn finish(&mut self) -> Bytes {
-        let slot = self.rewriter.get_mut().unwrap_or_else(|e| e.into_inner());
-        if let Some(rewriter) = slot.take() {
-            if let Err(e) = rewriter.end() {
-                tracing::warn!(error = %e, "embed: HTML rewriting failed at the end of the page");
-            }
-        }
-        // A document cut inside `<style>` never reaches its end tag: its held bytes go last.
-        let mut tail = Vec::new();
-        for scanner in &self.scanners {
-            if let Some(mut stream) = lock(scanner).take() {
-                stream.finish_into(&mut tail);
-            }
-        }
-        let mut out = std::mem::take(&mut *lock(&self.out));
-        out.extend_from_slice(&tail);
-        Bytes::from(out)
-    }
-
-    /// Whether the rewriter is still active (false after finish or a bail-out).
-    pub fn is_rewriting(&self) -> bool {
-        lock(&self.rewriter).is_some()
-    }
-
-    fn take_output(&self) -> Bytes {
-        Bytes::from(std::mem::take(&mut *lock(&self.out)))
-    }
-}
-
 impl EmbedRewriter {
     /// Rewrites each URL of a `srcset` (`/a.png 1x, /b.png 2x`), keeping descriptors and
     /// spacing; `None` if nothing changed.
@@ -516,7 +859,7 @@ mod tests {
     #[test]
     fn large_writes_after_a_split_tag_keep_rewriting() {
         // Pingora hands over upstream reads of 64 KiB and more; a tag cut at the end of one
-        // read used to make lol_html buffer it next to the whole next read and bail out.
+        // read used to make the rewriter hold it next to the whole next read and bail out.
         let rw = EmbedConfig::new("/embed/app").compile().expect("valid");
         let line = "<p><a href=\"/static/x.html\"><img src=\"/static/x.png\"></a></p>\n";
         let page = line.repeat((1 << 20) / line.len());
@@ -555,6 +898,126 @@ mod tests {
                 r#"<meta http-equiv="refresh " content="0; url=/j">"#,
             )
         );
+    }
+
+    fn rewrite_all(input: &str, feed_bytes: bool) -> String {
+        let rw = EmbedConfig::new("/embed/app").compile().expect("valid");
+        let mut s = HtmlStream::new(&rw, &Origins::default(), None);
+        let mut out = Vec::new();
+        if feed_bytes {
+            for b in input.as_bytes() {
+                out.extend_from_slice(&s.write(std::slice::from_ref(b)));
+            }
+        } else {
+            out.extend_from_slice(&s.write(input.as_bytes()));
+        }
+        out.extend_from_slice(&s.finish());
+        String::from_utf8(out).expect("utf-8")
+    }
+
+    #[test]
+    fn tokenizer_follows_the_html_rules_that_matter_for_urls() {
+        let cases: &[(&str, &str)] = &[
+            // Comments, including the abrupt and `--!>` endings, are not markup.
+            (
+                "<!-- <a href=/x> --><a href=/y>",
+                "<!-- <a href=/x> --><a href=/embed/app/y>",
+            ),
+            ("<!--><a href=/y>", "<!--><a href=/embed/app/y>"),
+            ("<!---><a href=/y>", "<!---><a href=/embed/app/y>"),
+            ("<!-- x --!><a href=/y>", "<!-- x --!><a href=/embed/app/y>"),
+            (
+                "<!-- -- > <a href=/x> --><a href=/y>",
+                "<!-- -- > <a href=/x> --><a href=/embed/app/y>",
+            ),
+            // Doctype, processing instructions, CDATA-like and `</ ` constructs end at `>`.
+            (
+                "<!DOCTYPE html><?xml x?><![CDATA[x]]><a href=/y>",
+                "<!DOCTYPE html><?xml x?><![CDATA[x]]><a href=/embed/app/y>",
+            ),
+            ("</ x><a href=/y></>", "</ x><a href=/embed/app/y></>"),
+            // Raw text: no markup inside, until the element's own end tag (any case).
+            (
+                "<script>let a='<a href=\"/x\">';</script><a href=/y>",
+                "<script>let a='<a href=\"/x\">';</script><a href=/embed/app/y>",
+            ),
+            (
+                "<SCRIPT>x</scripty></ScRiPt ><a href=/y>",
+                "<SCRIPT>x</scripty></ScRiPt ><a href=/embed/app/y>",
+            ),
+            (
+                "<textarea><img src=/x></textarea><img src=/y>",
+                "<textarea><img src=/x></textarea><img src=/embed/app/y>",
+            ),
+            (
+                "<title><a href=/x></title><a href=/y>",
+                "<title><a href=/x></title><a href=/embed/app/y>",
+            ),
+            (
+                "<style>a{b:url(/x)}</style ><p style=\"c:url(/y)\">",
+                "<style>a{b:url(/embed/app/x)}</style ><p style=\"c:url(/embed/app/y)\">",
+            ),
+            (
+                "<script type=ImportMap>{\"a\":\"/x\"}</script><script>\"/x\"</script>",
+                "<script type=ImportMap>{\"a\":\"/embed/app/x\"}</script><script>\"/x\"</script>",
+            ),
+            (
+                "<plaintext><a href=/x></plaintext><a href=/y>",
+                "<plaintext><a href=/x></plaintext><a href=/y>",
+            ),
+            // Quoting is kept; a quoted `>` does not end a tag; end tags are copied.
+            (
+                "<a title='a>b' href='/x'>",
+                "<a title='a>b' href='/embed/app/x'>",
+            ),
+            ("<a\nhref\n=\n\"/x\"\n>", "<a\nhref\n=\n\"/embed/app/x\"\n>"),
+            (
+                "</a href=\"/x\"><a/href=/y/>",
+                "</a href=\"/x\"><a/href=/embed/app/y/>",
+            ),
+            // Only the first of duplicate attributes counts, and only on the right tags.
+            ("<a href=/x HREF=/y>", "<a href=/embed/app/x HREF=/y>"),
+            (
+                "<object href=/a data=/b><div data=/c action=/d>",
+                "<object href=/embed/app/a data=/embed/app/b><div data=/c action=/d>",
+            ),
+            (
+                "<meta content=\"0;url=/x\" http-equiv=refresh>",
+                "<meta content=\"0;url=/embed/app/x\" http-equiv=refresh>",
+            ),
+            // Attributes without values, stray `<` and `=`, and text `<`.
+            (
+                "<input disabled src=/x>a < b <3 <=c",
+                "<input disabled src=/embed/app/x>a < b <3 <=c",
+            ),
+            ("<a =x href=/y>", "<a =x href=/embed/app/y>"),
+            // An unfinished tag at the end is text and comes out whole.
+            ("<a href=/x", "<a href=/x"),
+            ("<a href=\"/x", "<a href=\"/x"),
+            ("x<", "x<"),
+            ("x</", "x</"),
+            ("<!-", "<!-"),
+        ];
+        for (input, want) in cases {
+            assert_eq!(&rewrite_all(input, false), want, "whole: {input}");
+            assert_eq!(&rewrite_all(input, true), want, "byte by byte: {input}");
+        }
+    }
+
+    #[test]
+    fn values_keep_their_quoting() {
+        // An unquoted value may hold quotes (a parse error browsers accept): it stays unquoted,
+        // so the browser reads the same value plus the prefix.
+        assert_eq!(
+            rewrite_all("<a href=/x?q=\"1\">", false),
+            "<a href=/embed/app/x?q=\"1\">"
+        );
+        let rw = EmbedConfig::new("/embed/app").compile().expect("valid");
+        let origins = Origins::new("http", Some("bloud.local"), None);
+        let mut s = HtmlStream::new(&rw, &origins, None);
+        let mut out = s.write(b"<a href=http://bloud.local/x?q='1'>").to_vec();
+        out.extend_from_slice(&s.finish());
+        assert_eq!(out, b"<a href=http://bloud.local/embed/app/x?q='1'>");
     }
 
     #[test]
