@@ -561,14 +561,20 @@ impl EntryProxy {
             Service::LoadBalancer(lb) => lb.servers.get(ctx.server).map(|s| s.authority.as_str()),
             Service::Internal(_) => None,
         };
-        let origins = crate::embed::Origins::new("http", Some(&ctx.host), upstream);
+        // Built only for the responses that need it (a Location to fix, a body to rewrite).
+        let origins = std::cell::OnceCell::new();
+        let origins = || {
+            origins.get_or_init(|| crate::embed::Origins::new("http", Some(&ctx.host), upstream))
+        };
         let headers = &mut resp.headers;
-        rw.rewrite_response_headers(headers, &origins);
+        if rw.touches_response_headers(headers) {
+            rw.rewrite_response_headers(headers, origins());
+        }
         let req = session.req_header();
         if ctx.body_rewriter.is_none() {
             if let Some(plan) = rw.plan_body(&req.method, &req.headers, resp.status, headers) {
                 plan.apply_headers(headers);
-                ctx.body_rewriter = Some(plan.start(rw, &origins));
+                let rewriter = plan.start(rw, origins());
                 if !session.as_downstream().is_http2() {
                     headers.remove(http::header::CONTENT_LENGTH);
                     headers.insert(
@@ -576,6 +582,7 @@ impl EntryProxy {
                         HeaderValue::from_static("chunked"),
                     );
                 }
+                ctx.body_rewriter = Some(rewriter);
             }
         }
     }

@@ -120,13 +120,16 @@ impl EmbedRewriter {
         }
         let content_type = header_str(response_headers, &CONTENT_TYPE)?;
         let mut params = content_type.split(';');
-        let essence = params.next()?.trim().to_ascii_lowercase();
+        let essence = params.next()?.trim();
         let cfg = self.config();
-        let kind = match essence.as_str() {
-            "text/html" if cfg.html || cfg.inject.is_some() => BodyKind::Html,
-            "text/css" if cfg.css => BodyKind::Css,
-            _ => return None,
-        };
+        let kind =
+            if essence.eq_ignore_ascii_case("text/html") && (cfg.html || cfg.inject.is_some()) {
+                BodyKind::Html
+            } else if essence.eq_ignore_ascii_case("text/css") && cfg.css {
+                BodyKind::Css
+            } else {
+                return None;
+            };
         let charset = params.find_map(|p| {
             let (k, v) = p.split_once('=')?;
             k.trim()

@@ -304,6 +304,18 @@ impl EmbedRewriter {
 
     /// Applies every header rewrite this middleware enables to an upstream response's headers
     /// (call from the proxy's `response_filter`). Returns how many header values changed.
+    /// Whether `headers` hold anything [`Self::rewrite_response_headers`] may change, so a
+    /// caller can skip building [`Origins`] for the many responses that have none.
+    pub fn touches_response_headers(&self, headers: &HeaderMap) -> bool {
+        let cfg = self.config();
+        (cfg.location
+            && (headers.contains_key(LOCATION)
+                || headers.contains_key(CONTENT_LOCATION)
+                || headers.contains_key("refresh")
+                || headers.contains_key(LINK)))
+            || (cfg.cookie_path && headers.contains_key(SET_COOKIE))
+    }
+
     pub fn rewrite_response_headers(&self, headers: &mut HeaderMap, origins: &Origins) -> usize {
         let mut changed = 0;
         if self.config().location {
@@ -605,6 +617,7 @@ mod tests {
             HeaderValue::from_static("b=2; Path=/embed/app/"),
         );
         h.insert("x-other", HeaderValue::from_static("/keep"));
+        assert!(rw.touches_response_headers(&h));
         let n = rw.rewrite_response_headers(&mut h, &origins());
         assert_eq!(h[LOCATION], "/embed/app/login.html");
         assert_eq!(h[CONTENT_LOCATION], "/embed/app/index.html");
@@ -631,6 +644,7 @@ mod tests {
         let mut h = HeaderMap::new();
         h.insert(LOCATION, HeaderValue::from_static("/login"));
         h.insert(SET_COOKIE, HeaderValue::from_static("a=1; Path=/"));
+        assert!(!rw.touches_response_headers(&h));
         assert_eq!(rw.rewrite_response_headers(&mut h, &origins()), 0);
         assert_eq!(h[LOCATION], "/login");
         assert_eq!(h[SET_COOKIE], "a=1; Path=/");
