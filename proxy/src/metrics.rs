@@ -34,7 +34,12 @@ impl RouterMetrics {
             .iter()
             .position(|x| x.eq_ignore_ascii_case(method))
             .unwrap_or(METHODS.len() - 1);
-        let c = (status / 100).clamp(1, 5) as usize - 1;
+        // Status 0: the client left before any response was written (nginx logs it as 499), a
+        // client-side outcome, so 4xx rather than the 1xx a plain clamp would give.
+        let c = match status {
+            0 => 3,
+            s => (s / 100).clamp(1, 5) as usize - 1,
+        };
         self.requests[m][c].fetch_add(1, Ordering::Relaxed);
         let secs = elapsed.as_secs_f64();
         if let Some(b) = BUCKETS.iter().position(|le| secs <= *le) {
@@ -227,15 +232,21 @@ mod tests {
         r.observe("GET", 200, Duration::from_millis(3));
         r.observe("post", 502, Duration::from_millis(30));
         r.observe("BREW", 404, Duration::from_secs(20));
+        r.observe("DELETE", 0, Duration::from_millis(1));
         m.record_reload(true, 4);
         m.record_reload(false, 5);
         let text = m.render();
         assert!(text.contains("bloud_proxy_requests_total{router=\"miniflux-backend\",method=\"GET\",code=\"2xx\"} 1"), "{text}");
         assert!(text.contains("method=\"POST\",code=\"5xx\"} 1"));
         assert!(text.contains("method=\"OTHER\",code=\"4xx\"} 1"));
-        assert!(text.contains("le=\"0.005\"} 1"));
-        assert!(text.contains("le=\"0.05\"} 2"));
-        assert!(text.contains("le=\"+Inf\"} 3"));
+        assert!(
+            text.contains("method=\"DELETE\",code=\"4xx\"} 1"),
+            "client gone: {text}"
+        );
+        assert!(!text.contains("code=\"1xx\"} 1"), "{text}");
+        assert!(text.contains("le=\"0.005\"} 2"));
+        assert!(text.contains("le=\"0.05\"} 3"));
+        assert!(text.contains("le=\"+Inf\"} 4"));
         assert!(text.contains("bloud_proxy_config_reloads_total{result=\"failure\"} 1"));
         assert!(text.contains("bloud_proxy_config_generation 4"));
         assert!(Arc::ptr_eq(&r, &m.router("miniflux-backend")));
