@@ -1005,6 +1005,91 @@ mod tests {
     }
 
     #[test]
+    fn random_markup_never_panics_and_chunking_never_changes_the_output() {
+        // Documents made of the bytes the tokenizer cares about, in every order: whatever the
+        // split into chunks, the output is the same, and only prefixes are ever added.
+        const ALPHABET: &[&[u8]] = &[
+            b"<",
+            b">",
+            b"/",
+            b"=",
+            b"\"",
+            b"'",
+            b" ",
+            b"!",
+            b"-",
+            b"?",
+            b"&",
+            b"a",
+            b"href",
+            b"src",
+            b"style",
+            b"srcset",
+            b"script",
+            b"style",
+            b"textarea",
+            b"<!--",
+            b"-->",
+            b"</script>",
+            b"</style>",
+            b"url(/x)",
+            b"/p",
+            b"//h",
+            b"meta",
+            b"http-equiv=refresh",
+            b"content=\"0;url=/r\"",
+            b"type=importmap",
+            b"{\"a\":\"/i\"}",
+            b"\xe9",
+            b"\n",
+        ];
+        let rw = EmbedConfig::new("/embed/app").compile().expect("valid");
+        let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        for _ in 0..300 {
+            let mut doc = Vec::new();
+            for _ in 0..(next() % 120) {
+                doc.extend_from_slice(ALPHABET[(next() % ALPHABET.len() as u64) as usize]);
+            }
+            let mut whole = HtmlStream::new(&rw, &Origins::default(), None);
+            let mut expected = whole.write(&doc).to_vec();
+            expected.extend_from_slice(&whole.finish());
+            assert!(
+                expected.len() >= doc.len(),
+                "bytes lost: {:?}",
+                String::from_utf8_lossy(&doc)
+            );
+            let mut split = HtmlStream::new(&rw, &Origins::default(), None);
+            let mut out = Vec::new();
+            let mut rest = doc.as_slice();
+            while !rest.is_empty() {
+                let n = (1 + next() % 7) as usize;
+                let n = n.min(rest.len());
+                out.extend_from_slice(&split.write(&rest[..n]));
+                rest = &rest[n..];
+            }
+            out.extend_from_slice(&split.finish());
+            assert_eq!(
+                String::from_utf8_lossy(&out),
+                String::from_utf8_lossy(&expected),
+                "chunked output differs for {:?}",
+                String::from_utf8_lossy(&doc)
+            );
+            // Removing every inserted prefix gives the input back: nothing else changed.
+            let stripped = String::from_utf8_lossy(&expected).replace("/embed/app", "");
+            assert_eq!(
+                stripped,
+                String::from_utf8_lossy(&doc).replace("/embed/app", "")
+            );
+        }
+    }
+
+    #[test]
     fn values_keep_their_quoting() {
         // An unquoted value may hold quotes (a parse error browsers accept): it stays unquoted,
         // so the browser reads the same value plus the prefix.
