@@ -13,6 +13,7 @@
 use bytes::Bytes;
 
 use super::config::EmbedRewriter;
+use super::is_ascii_ws;
 
 /// A streaming CSS rewriter for one body (or one `<style>` element).
 #[derive(Debug)]
@@ -54,10 +55,6 @@ enum State {
 
 const URL_OPEN: &[u8] = b"url(";
 const IMPORT: &[u8] = b"@import";
-
-fn is_ws(b: u8) -> bool {
-    matches!(b, b' ' | b'\t' | b'\n' | b'\r' | b'\x0c')
-}
 
 fn is_ident(b: u8) -> bool {
     b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'\\' || b >= 0x80
@@ -164,7 +161,7 @@ impl CssStream {
                         self.state = State::Deciding { quote: Some(c) };
                     } else if c == b')' {
                         self.state = State::Normal;
-                    } else if !is_ws(c) {
+                    } else if !is_ascii_ws(c) {
                         out.extend_from_slice(&data[copied..i]);
                         copied = i;
                         self.state = State::Deciding { quote: None };
@@ -176,7 +173,7 @@ impl CssStream {
                         out.extend_from_slice(&data[copied..=i]);
                         copied = i + 1;
                         self.state = State::Deciding { quote: Some(c) };
-                    } else if !is_ws(c) {
+                    } else if !is_ascii_ws(c) {
                         // `@import url(…)` or something else: scan it normally.
                         self.state = State::Normal;
                         continue;
@@ -195,7 +192,9 @@ impl CssStream {
                     let ends = c == b'\\'
                         || match quote {
                             Some(q) => c == q || c == b'\n',
-                            None => c == b')' || is_ws(c) || c == b'"' || c == b'\'' || c == b'(',
+                            None => {
+                                c == b')' || is_ascii_ws(c) || c == b'"' || c == b'\'' || c == b'('
+                            }
                         };
                     if ends || held + 1 >= lookahead {
                         let end = if ends { i } else { i + 1 };
@@ -221,7 +220,7 @@ impl CssStream {
                             escape: true,
                         },
                         Some(q) if c == q || c == b'\n' => State::Normal,
-                        None if c == b')' || is_ws(c) => State::Normal,
+                        None if c == b')' || is_ascii_ws(c) => State::Normal,
                         _ => State::UrlRest {
                             quote,
                             escape: false,

@@ -28,6 +28,7 @@ use bytes::Bytes;
 
 use super::config::EmbedRewriter;
 use super::css::{rewrite_css_str, CssStream};
+use super::is_ascii_ws;
 use super::location::Origins;
 
 /// Bytes of one unfinished tag held beyond the chunk in hand.
@@ -127,11 +128,12 @@ const VALUE_END: u8 = 8;
 
 static CLASS: [u8; 256] = {
     let mut t = [0u8; 256];
-    let spaces = [b' ', b'\t', b'\n', b'\r', b'\x0c'];
-    let mut k = 0;
-    while k < spaces.len() {
-        t[spaces[k] as usize] = SPACE | NAME_END | ATTR_END | VALUE_END;
-        k += 1;
+    let mut b = 0;
+    while b < 256 {
+        if is_ascii_ws(b as u8) {
+            t[b] = SPACE | NAME_END | ATTR_END | VALUE_END;
+        }
+        b += 1;
     }
     t[b'/' as usize] = NAME_END | ATTR_END;
     t[b'>' as usize] = NAME_END | ATTR_END | VALUE_END;
@@ -726,7 +728,7 @@ impl Ctx {
     /// browser. When the value's head has a reference, the decision is made on the decoded
     /// head and the prefix (which has no trailing `/`) goes in front of the raw value.
     fn url(&self, v: &str) -> Option<String> {
-        let trimmed = v.trim_start_matches(['\t', '\n', '\x0c', '\r', ' ']);
+        let trimmed = v.trim_start_matches(|c: char| c.is_ascii() && is_ascii_ws(c as u8));
         let window = self.rw.lookahead() * 8;
         let head_has_ref = trimmed.as_bytes().iter().take(window).any(|&b| b == b'&');
         if head_has_ref {
@@ -805,19 +807,18 @@ impl EmbedRewriter {
     /// spacing; `None` if nothing changed.
     pub fn rewrite_srcset(&self, value: &str, origins: &Origins) -> Option<String> {
         let b = value.as_bytes();
-        let ws = |c: u8| matches!(c, b' ' | b'\t' | b'\n' | b'\r' | b'\x0c');
         let mut out = String::new();
         let mut copied = 0;
         let mut i = 0;
         loop {
-            while i < b.len() && (ws(b[i]) || b[i] == b',') {
+            while i < b.len() && (is_ascii_ws(b[i]) || b[i] == b',') {
                 i += 1;
             }
             if i >= b.len() {
                 break;
             }
             let start = i;
-            while i < b.len() && !ws(b[i]) {
+            while i < b.len() && !is_ascii_ws(b[i]) {
                 i += 1;
             }
             let mut end = i;

@@ -8,6 +8,7 @@ use http::header::{HeaderName, CONTENT_LOCATION, LINK, LOCATION, SET_COOKIE};
 use http::{HeaderMap, HeaderValue};
 
 use super::config::EmbedRewriter;
+use super::is_ascii_ws;
 
 /// The two origins a response's absolute URLs are compared against, built once per request.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -159,10 +160,6 @@ fn strip_prefix_ci<'a>(s: &'a str, prefix: &str) -> Option<&'a str> {
     } else {
         None
     }
-}
-
-fn is_ascii_ws(b: u8) -> bool {
-    matches!(b, b' ' | b'\t' | b'\n' | b'\r' | b'\x0c')
 }
 
 impl EmbedRewriter {

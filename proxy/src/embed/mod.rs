@@ -46,6 +46,12 @@
 //! (segment-exact: `/embed/app/x`, not `/embed/apple`), in `exclude`, or in Authentik's
 //! namespace (`/outpost.goauthentik.io`, `/application/o/`, `/if/`, `/flows/`, `/-/`).
 
+/// ASCII whitespace as the HTML, URL and CSS standards define it (TAB, LF, FF, CR, SPACE):
+/// what browsers skip around attribute URLs, between srcset candidates and in CSS.
+pub(crate) const fn is_ascii_ws(b: u8) -> bool {
+    matches!(b, b' ' | b'\t' | b'\n' | b'\r' | b'\x0c')
+}
+
 pub mod config;
 pub mod cookie;
 pub mod css;
