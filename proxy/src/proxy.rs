@@ -402,12 +402,7 @@ impl ProxyHttp for EntryProxy {
     ) -> Result<()> {
         let table = ctx.table.clone();
         let router = table.as_deref().and_then(|t| ctx.router(t));
-        let edits = router.is_some_and(|r| {
-            r.middlewares
-                .iter()
-                .any(|m| matches!(&**m, Middleware::Embed(_)) || !m.response_ops().is_empty())
-        });
-        if !edits && ctx.auth_cookies.is_empty() {
+        if !router.is_some_and(|r| r.edits_response) && ctx.auth_cookies.is_empty() {
             return Ok(());
         }
         crate::header_edit::edit_response(upstream_response, |parts| {

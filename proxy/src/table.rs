@@ -33,6 +33,9 @@ pub struct CompiledRouter {
     pub file: Option<PathBuf>,
     pub line: Option<usize>,
     pub metrics: Arc<RouterMetrics>,
+    /// Whether a middleware edits the response (`headers` response ops or `embed`): decided
+    /// once here so the response phase of every other router does nothing.
+    pub edits_response: bool,
 }
 
 impl CompiledRouter {
@@ -326,6 +329,9 @@ impl RouteTable {
                 }
                 None => opts.default_entry_points.clone(),
             };
+            let edits_response = mws
+                .iter()
+                .any(|m| matches!(&**m, Middleware::Embed(_)) || !m.response_ops().is_empty());
             routers.push(CompiledRouter {
                 name: name.as_str().into(),
                 priority: effective_priority(r.priority, &r.rule),
@@ -338,6 +344,7 @@ impl RouteTable {
                 file: Some(src.file.clone()),
                 line: src.line,
                 metrics: opts.metrics.router(name),
+                edits_response,
             });
             matchers.push((routers.len() - 1, matcher));
         }
@@ -367,6 +374,7 @@ impl RouteTable {
                 file: None,
                 line: None,
                 metrics: opts.metrics.router(name),
+                edits_response: false,
             });
             matchers.push((routers.len() - 1, Arc::new(m)));
         }
@@ -578,6 +586,17 @@ mod tests {
         r.apply_response_headers(&mut resp);
         assert!(resp.get("x-frame-options").is_none());
         assert_eq!(resp["cross-origin-embedder-policy"], "credentialless");
+        assert!(r.edits_response, "{} edits responses", r.name);
+        let api = RequestView {
+            path: "/api/apps",
+            ..req
+        };
+        let r = t.route("web", &api).expect("routed");
+        assert!(
+            !r.edits_response,
+            "{} has no response-editing middleware",
+            r.name
+        );
     }
 
     #[test]
