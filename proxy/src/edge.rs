@@ -28,6 +28,44 @@ pub const X_FORWARDED_PORT: HeaderName = HeaderName::from_static("x-forwarded-po
 pub const X_FORWARDED_SERVER: HeaderName = HeaderName::from_static("x-forwarded-server");
 pub const X_REAL_IP: HeaderName = HeaderName::from_static("x-real-ip");
 
+/// Which of the forwarding headers the proxy sets are replaced or removed anyway by a `headers`
+/// middleware of the router (Bloud's `embed-forwarded-headers` sets `X-Forwarded-Host` and
+/// `X-Forwarded-Proto`). Middleware edits always come after the proxy's own, so the proxy skips
+/// these instead of inserting a value that is overwritten a moment later. Decided per router
+/// when the table is built.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ForwardedOverrides {
+    pub forwarded_for: bool,
+    pub real_ip: bool,
+    pub proto: bool,
+    pub host: bool,
+    pub port: bool,
+    pub server: bool,
+}
+
+impl ForwardedOverrides {
+    /// Records that a middleware sets or removes `name` unconditionally (an append does not
+    /// count: it keeps the proxy's value).
+    pub fn note(&mut self, name: &HeaderName) {
+        let flag = if name == X_FORWARDED_FOR {
+            &mut self.forwarded_for
+        } else if name == X_REAL_IP {
+            &mut self.real_ip
+        } else if name == X_FORWARDED_PROTO {
+            &mut self.proto
+        } else if name == X_FORWARDED_HOST {
+            &mut self.host
+        } else if name == X_FORWARDED_PORT {
+            &mut self.port
+        } else if name == X_FORWARDED_SERVER {
+            &mut self.server
+        } else {
+            return;
+        };
+        *flag = true;
+    }
+}
+
 /// Values the proxy sets often enough to keep ready-made.
 pub const HTTP: HeaderValue = HeaderValue::from_static("http");
 pub const PORT_80: HeaderValue = HeaderValue::from_static("80");
@@ -144,83 +182,90 @@ impl Trust {
 
 /// True when the path has a `.` or `..` segment, raw or percent-encoded (`%2e`, `%2E`), or an
 /// encoded slash or backslash that would form one after decoding (`..%2f`).
+///
+/// Runs on every request, so it only looks at the bytes that could begin a dot segment (a `.`
+/// or a `%` right after a separator) instead of splitting the path: `/app/index.html` costs one
+/// pass and one look back. (A plain loop: request paths are short, and `memchr`'s set-up cost
+/// more than the scan in callgrind.)
 pub fn has_dot_segments(path: &str) -> bool {
     let bytes = path.as_bytes();
-    // Segments end at '/', and also at the encoded separators an upstream might decode.
-    let mut seg_start = 0usize;
-    let mut i = 0usize;
-    let check = |start: usize, end: usize| is_dot_segment(&bytes[start..end]);
-    while i <= bytes.len() {
-        let sep_len = if i == bytes.len() || bytes[i] == b'/' || bytes[i] == b'\\' {
-            1
-        } else if bytes[i] == b'%'
-            && i + 2 < bytes.len()
-            && matches!(
-                (bytes[i + 1], bytes[i + 2]),
-                (b'2', b'f' | b'F') | (b'5', b'c' | b'C')
-            )
-        {
-            3
-        } else {
-            0
-        };
-        if sep_len > 0 {
-            if check(seg_start, i) {
-                return true;
-            }
-            seg_start = i + sep_len;
-            i += sep_len;
-        } else {
-            i += 1;
-        }
-    }
-    false
+    bytes.iter().enumerate().any(|(i, &b)| {
+        (b == b'.' || b == b'%') && starts_segment(bytes, i) && is_dot_segment(&bytes[i..])
+    })
 }
 
-fn is_dot_segment(seg: &[u8]) -> bool {
-    // Decode only '%2e'/'%2E' (other escapes cannot make a dot).
+/// Separator length at `i`: `/` and `\` (1 byte) or the encoded `%2f`/`%5c` an upstream might
+/// decode (3 bytes); 0 when there is none.
+fn separator_len(bytes: &[u8], i: usize) -> usize {
+    match bytes.get(i) {
+        Some(b'/' | b'\\') => 1,
+        Some(b'%') => match (bytes.get(i + 1), bytes.get(i + 2)) {
+            (Some(b'2'), Some(b'f' | b'F')) | (Some(b'5'), Some(b'c' | b'C')) => 3,
+            _ => 0,
+        },
+        _ => 0,
+    }
+}
+
+/// Whether a segment begins at `i`: the path's start or right after a separator. Encoded
+/// separators cannot overlap (`%2f` holds no second `%`), so looking back is exact.
+fn starts_segment(bytes: &[u8], i: usize) -> bool {
+    i == 0 || matches!(bytes[i - 1], b'/' | b'\\') || (i >= 3 && separator_len(bytes, i - 3) == 3)
+}
+
+/// Whether the segment at the start of `rest` is `.` or `..` (each dot raw or `%2e`).
+fn is_dot_segment(rest: &[u8]) -> bool {
     let mut dots = 0usize;
     let mut i = 0usize;
-    while i < seg.len() {
-        if seg[i] == b'.' {
-            dots += 1;
+    loop {
+        if i == rest.len() || separator_len(rest, i) > 0 {
+            return dots == 1 || dots == 2;
+        }
+        if rest[i] == b'.' {
             i += 1;
-        } else if seg[i] == b'%'
-            && seg.get(i + 1) == Some(&b'2')
-            && matches!(seg.get(i + 2), Some(b'e' | b'E'))
+        } else if rest[i] == b'%'
+            && rest.get(i + 1) == Some(&b'2')
+            && matches!(rest.get(i + 2), Some(b'e' | b'E'))
         {
-            dots += 1;
             i += 3;
         } else {
             return false;
         }
+        dots += 1;
+        if dots > 2 {
+            return false;
+        }
     }
-    dots == 1 || dots == 2
 }
 
 /// `host:port` → `host` (IPv6 literals keep their brackets).
 pub fn strip_port(host: &str) -> &str {
-    if host.starts_with('[') {
-        return match host.find(']') {
-            Some(end) => &host[..=end],
-            None => host,
-        };
-    }
-    match host.rsplit_once(':') {
-        Some((h, port)) if port.bytes().all(|b| b.is_ascii_digit()) => h,
-        _ => host,
+    match port_start(host) {
+        Some(colon) => &host[..colon],
+        None => host,
     }
 }
 
 /// Port part of a Host header, if any.
 pub fn host_port(host: &str) -> Option<&str> {
-    let after = if host.starts_with('[') {
-        &host[host.find(']')? + 1..]
-    } else {
-        host
-    };
-    let (_, port) = after.rsplit_once(':')?;
-    (!port.is_empty() && port.bytes().all(|b| b.is_ascii_digit())).then_some(port)
+    let colon = port_start(host)?;
+    let port = &host[colon + 1..];
+    (!port.is_empty()).then_some(port)
+}
+
+/// Index of the `:` before a port made of digits (possibly none), if the host has one. Byte
+/// scans: both callers run on every request, and `rsplit_once` is a general string search.
+fn port_start(host: &str) -> Option<usize> {
+    let bytes = host.as_bytes();
+    let colon = bytes.iter().rposition(|&b| b == b':')?;
+    if !bytes[colon + 1..].iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    if bytes.first() == Some(&b'[') {
+        // `[::1]:80`: only a colon right after the closing bracket starts a port.
+        return (colon > 0 && bytes[colon - 1] == b']').then_some(colon);
+    }
+    Some(colon)
 }
 
 #[cfg(test)]
@@ -243,6 +288,10 @@ mod tests {
             "/a/..%2Fb",
             "/a\\..\\b",
             "/a/..%5cb",
+            "..",
+            "/a/%2f..",
+            "/a/%2F%2e",
+            "/a/%5C.%2E/b",
         ] {
             assert!(has_dot_segments(bad), "{bad} must be refused");
         }
@@ -255,8 +304,65 @@ mod tests {
             "/.well-known/x",
             "/a/%2e%2ex",
             "/file.txt",
+            "/a/.../b",
+            "/a/%2e%2e%2e",
+            "/a%2e/b",
+            "/a/%2",
+            "/a/.%",
         ] {
             assert!(!has_dot_segments(ok), "{ok} must pass");
+        }
+    }
+
+    /// The straightforward form of the rule: split into segments at every separator, decode
+    /// the dots of each, count. `has_dot_segments` must agree with it on every path.
+    fn dot_segments_by_splitting(path: &str) -> bool {
+        let bytes = path.as_bytes();
+        let mut segments = Vec::new();
+        let (mut start, mut i) = (0, 0);
+        while i < bytes.len() {
+            match separator_len(bytes, i) {
+                0 => i += 1,
+                n => {
+                    segments.push(&bytes[start..i]);
+                    i += n;
+                    start = i;
+                }
+            }
+        }
+        segments.push(&bytes[start..]);
+        segments.iter().any(|seg| {
+            let decoded = String::from_utf8_lossy(seg)
+                .replace("%2e", ".")
+                .replace("%2E", ".");
+            decoded == "." || decoded == ".."
+        })
+    }
+
+    #[test]
+    fn dot_segments_agree_with_splitting_on_random_paths() {
+        // Paths made of the bytes that matter (dots, separators raw and encoded, escapes that
+        // are not dots), every length up to 12: no false positive, no miss.
+        const PIECES: &[&str] = &[
+            "/", "\\", ".", "%2e", "%2E", "%2f", "%2F", "%5c", "%5C", "%", "2", "e", "a", "%41",
+        ];
+        let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        for _ in 0..50_000 {
+            let len = (next() % 12) as usize;
+            let path: String = (0..len)
+                .map(|_| PIECES[(next() % PIECES.len() as u64) as usize])
+                .collect();
+            assert_eq!(
+                has_dot_segments(&path),
+                dot_segments_by_splitting(&path),
+                "{path:?}"
+            );
         }
     }
 
@@ -293,5 +399,11 @@ mod tests {
         assert_eq!(host_port("[::1]:80"), Some("80"));
         assert_eq!(host_port("[::1]"), None);
         assert_eq!(host_port("bloud.local"), None);
+        assert_eq!(strip_port("[::1]"), "[::1]");
+        assert_eq!(strip_port("[fe80::1"), "[fe80::1");
+        assert_eq!(strip_port("bloud.local:"), "bloud.local");
+        assert_eq!(host_port("bloud.local:"), None);
+        assert_eq!(strip_port("a:b"), "a:b");
+        assert_eq!(host_port("a:b"), None);
     }
 }

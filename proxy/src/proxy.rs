@@ -35,10 +35,12 @@ pub struct RequestCtx {
     attempts: usize,
     client_ip: Option<IpAddr>,
     trusted: bool,
-    /// Host header as received.
-    host: String,
-    /// New request target for the upstream, when middlewares changed it.
-    upstream_uri: Option<String>,
+    /// Host header as received (a shared copy of the client's value, not a new string);
+    /// empty when there is none or it is not text.
+    host: HeaderValue,
+    /// New request target for the upstream, when middlewares changed it. Shared bytes: a retry
+    /// on another server parses it again without a copy.
+    upstream_uri: Option<bytes::Bytes>,
     header_ops: Vec<HeaderOp>,
     /// Status of a response the proxy wrote itself (for logs when nothing reached the wire).
     local_status: Option<u16>,
@@ -52,6 +54,10 @@ pub struct RequestCtx {
 impl RequestCtx {
     fn router<'a>(&self, table: &'a RouteTable) -> Option<&'a crate::table::CompiledRouter> {
         self.router.and_then(|id| table.router_by_id(id))
+    }
+
+    fn host(&self) -> &str {
+        self.host.to_str().unwrap_or_default()
     }
 
     fn router_name(&self) -> Option<Arc<str>> {
@@ -81,7 +87,7 @@ impl ProxyHttp for EntryProxy {
             attempts: 0,
             client_ip: None,
             trusted: false,
-            host: String::new(),
+            host: HeaderValue::from_static(""),
             upstream_uri: None,
             header_ops: Vec::new(),
             local_status: None,
@@ -99,20 +105,26 @@ impl ProxyHttp for EntryProxy {
             .and_then(|a| a.as_inet())
             .map(|a| a.ip());
         ctx.trusted = self.trust.trusts(ctx.client_ip);
-        if !ctx.trusted {
-            // One pass over the few headers a request has, instead of a lookup per spoofable
-            // name; removal only for what is there.
-            let mut found: Vec<http::HeaderName> = Vec::new();
-            for name in session.req_header().headers.keys() {
-                if edge::is_spoofable(name.as_str()) {
-                    found.push(name.clone());
+        let trusted = ctx.trusted;
+        // Pingora copies the client's request for the upstream, header spelling map included,
+        // and the header edits of `upstream_request_filter` drop that map anyway (see
+        // `header_edit`). Dropping it here, once, saves the copy. The request as read is
+        // otherwise unchanged, except that forwarding headers from untrusted peers go.
+        crate::header_edit::edit_request(session.req_header_mut(), |parts| {
+            if !trusted {
+                // One pass over the few headers a request has, instead of a lookup per
+                // spoofable name; removal only for what is there.
+                let found: Vec<http::HeaderName> = parts
+                    .headers
+                    .keys()
+                    .filter(|name| edge::is_spoofable(name.as_str()))
+                    .cloned()
+                    .collect();
+                for name in &found {
+                    parts.headers.remove(name);
                 }
             }
-            let req = session.req_header_mut();
-            for name in &found {
-                req.remove_header(name);
-            }
-        }
+        });
         if session.is_upgrade_req() {
             // WebSockets may idle far longer than Pingora's 60 s default downstream read timeout.
             session.set_read_timeout(None);
@@ -123,13 +135,19 @@ impl ProxyHttp for EntryProxy {
         let req = session.req_header();
         let path = req.uri.path();
         let query = req.uri.query();
-        let host = req
-            .headers
-            .get(http::header::HOST)
-            .and_then(|h| h.to_str().ok())
-            .or_else(|| req.uri.authority().map(|a| a.as_str()))
-            .unwrap_or_default();
-        ctx.host = host.to_string();
+        let host_header = req.headers.get(http::header::HOST);
+        let host = match host_header.map(|h| (h, h.to_str())) {
+            Some((h, Ok(text))) => {
+                ctx.host = h.clone();
+                text
+            }
+            _ => {
+                let authority = req.uri.authority().map_or("", |a| a.as_str());
+                ctx.host = HeaderValue::from_str(authority)
+                    .unwrap_or_else(|_| HeaderValue::from_static(""));
+                authority
+            }
+        };
         if req.headers.contains_key(http::header::TRANSFER_ENCODING) && sent_content_length(session)
         {
             // Both framings at once is the classic smuggling shape (RFC 9112 §6.1): refuse it
@@ -234,7 +252,7 @@ impl ProxyHttp for EntryProxy {
             }
         }
         if st.path != path {
-            ctx.upstream_uri = Some(st.request_uri());
+            ctx.upstream_uri = Some(st.request_uri().into());
         }
         ctx.header_ops = st.header_ops;
 
@@ -347,32 +365,30 @@ impl ProxyHttp for EntryProxy {
         ctx: &mut RequestCtx,
     ) -> Result<()> {
         let table = ctx.table.clone();
-        let lb = table
-            .as_deref()
-            .and_then(|t| ctx.router(t))
-            .and_then(|r| match &*r.service {
-                Service::LoadBalancer(lb) => Some(lb),
-                Service::Internal(_) => None,
-            });
+        let router = table.as_deref().and_then(|t| ctx.router(t));
+        let overrides = router.map(|r| r.forwarded_overrides).unwrap_or_default();
+        let lb = router.and_then(|r| match &*r.service {
+            Service::LoadBalancer(lb) => Some(lb),
+            Service::Internal(_) => None,
+        });
         let server = lb.and_then(|lb| lb.servers.get(ctx.server));
 
         // Request target: middleware result, the server URL's base path, always origin-form.
         let base = server.map_or("", |s| s.base_path.as_str());
         let target = match &ctx.upstream_uri {
-            Some(t) => Some(format!("{base}{t}")),
-            None if !base.is_empty() || !upstream.raw_path().starts_with(b"/") => Some(format!(
-                "{base}{}",
+            Some(t) if base.is_empty() => Some(t.clone()),
+            Some(t) => Some(joined(base.as_bytes(), t)),
+            None if !base.is_empty() || !upstream.raw_path().starts_with(b"/") => Some(joined(
+                base.as_bytes(),
                 upstream
                     .uri
                     .path_and_query()
-                    .map(|p| p.as_str())
-                    .unwrap_or("/")
+                    .map_or(b"/".as_slice(), |p| p.as_str().as_bytes()),
             )),
             None => None,
         };
         if let Some(t) = target {
-            let uri: Uri = t
-                .parse()
+            let uri = Uri::from_maybe_shared(t)
                 .map_err(|e| Error::because(ErrorType::InvalidHTTPHeader, "rewritten path", e))?;
             upstream.set_uri(uri);
         }
@@ -384,11 +400,10 @@ impl ProxyHttp for EntryProxy {
             let headers = &mut parts.headers;
             // The proxy's headers plus the middlewares' edits, without growing the map twice.
             headers.reserve(8 + ctx.header_ops.len());
-            let client_host = match host_header {
-                Some(h) => headers.insert(http::header::HOST, h),
-                None => headers.get(http::header::HOST).cloned(),
-            };
-            self.set_forwarded_headers(headers, ctx, client_host);
+            if let Some(h) = host_header {
+                headers.insert(http::header::HOST, h);
+            }
+            self.set_forwarded_headers(headers, ctx, overrides);
             apply_ops(headers, &ctx.header_ops);
         });
         Ok(())
@@ -527,7 +542,7 @@ impl ProxyHttp for EntryProxy {
                 bytes: session.body_bytes_sent(),
                 router: router.map(|r| &*r.name),
                 upstream: ctx.upstream_addr,
-                host: &ctx.host,
+                host: ctx.host(),
                 duration: elapsed,
                 user_agent: req
                     .headers
@@ -559,7 +574,7 @@ impl EntryProxy {
         // Built only for the responses that need it (a Location to fix, a body to rewrite).
         let origins = std::cell::OnceCell::new();
         let origins = || {
-            origins.get_or_init(|| crate::embed::Origins::new("http", Some(&ctx.host), upstream))
+            origins.get_or_init(|| crate::embed::Origins::new("http", Some(ctx.host()), upstream))
         };
         let headers = &mut resp.headers;
         if rw.touches_response_headers(headers) {
@@ -584,45 +599,42 @@ impl EntryProxy {
 
     /// The headers every proxied request gets (DESIGN.md "Edge policy"). Client-sent copies
     /// are only kept from trusted peers; untrusted ones were removed in `request_filter`.
+    /// Headers the router's middlewares set or remove right after are skipped (`overrides`).
     fn set_forwarded_headers(
         &self,
         headers: &mut http::HeaderMap,
         ctx: &RequestCtx,
-        client_host: Option<HeaderValue>,
+        overrides: edge::ForwardedOverrides,
     ) {
         let keep =
             |name: &http::HeaderName, h: &http::HeaderMap| ctx.trusted && h.contains_key(name);
         if let Some(ip) = ctx.client_ip {
             let ip_v = edge::client_ip_value(ip);
-            let xff = match headers.get(edge::X_FORWARDED_FOR) {
-                Some(prev) if ctx.trusted => {
-                    let mut joined = Vec::with_capacity(prev.len() + 2 + ip_v.len());
-                    joined.extend_from_slice(prev.as_bytes());
-                    joined.extend_from_slice(b", ");
-                    joined.extend_from_slice(ip_v.as_bytes());
-                    HeaderValue::from_bytes(&joined).unwrap_or_else(|_| ip_v.clone())
-                }
-                _ => ip_v.clone(),
-            };
-            headers.insert(edge::X_FORWARDED_FOR, xff);
-            if !keep(&edge::X_REAL_IP, headers) {
+            if !overrides.forwarded_for {
+                let xff = match headers.get(edge::X_FORWARDED_FOR) {
+                    Some(prev) if ctx.trusted => {
+                        let mut joined = Vec::with_capacity(prev.len() + 2 + ip_v.len());
+                        joined.extend_from_slice(prev.as_bytes());
+                        joined.extend_from_slice(b", ");
+                        joined.extend_from_slice(ip_v.as_bytes());
+                        HeaderValue::from_bytes(&joined).unwrap_or_else(|_| ip_v.clone())
+                    }
+                    _ => ip_v.clone(),
+                };
+                headers.insert(edge::X_FORWARDED_FOR, xff);
+            }
+            if !overrides.real_ip && !keep(&edge::X_REAL_IP, headers) {
                 headers.insert(edge::X_REAL_IP, ip_v);
             }
         }
-        if !keep(&edge::X_FORWARDED_PROTO, headers) {
+        if !overrides.proto && !keep(&edge::X_FORWARDED_PROTO, headers) {
             headers.insert(edge::X_FORWARDED_PROTO, edge::HTTP);
         }
-        if !keep(&edge::X_FORWARDED_HOST, headers) && !ctx.host.is_empty() {
-            // The client's Host value itself when there is one: a shared copy, no allocation.
-            let value = client_host
-                .filter(|h| h.as_bytes() == ctx.host.as_bytes())
-                .or_else(|| HeaderValue::from_str(&ctx.host).ok());
-            if let Some(v) = value {
-                headers.insert(edge::X_FORWARDED_HOST, v);
-            }
+        if !overrides.host && !keep(&edge::X_FORWARDED_HOST, headers) && !ctx.host.is_empty() {
+            headers.insert(edge::X_FORWARDED_HOST, ctx.host.clone());
         }
-        if !keep(&edge::X_FORWARDED_PORT, headers) {
-            let port = match edge::host_port(&ctx.host) {
+        if !overrides.port && !keep(&edge::X_FORWARDED_PORT, headers) {
+            let port = match edge::host_port(ctx.host()) {
                 None | Some("80") => Some(edge::PORT_80),
                 Some(p) => HeaderValue::from_str(p).ok(),
             };
@@ -630,7 +642,9 @@ impl EntryProxy {
                 headers.insert(edge::X_FORWARDED_PORT, p);
             }
         }
-        headers.insert(edge::X_FORWARDED_SERVER, self.shared.hostname.clone());
+        if !overrides.server {
+            headers.insert(edge::X_FORWARDED_SERVER, self.shared.hostname.clone());
+        }
     }
 
     async fn serve_internal(
@@ -720,6 +734,13 @@ impl EntryProxy {
         }
         Ok(())
     }
+}
+
+fn joined(a: &[u8], b: &[u8]) -> bytes::Bytes {
+    let mut out = Vec::with_capacity(a.len() + b.len());
+    out.extend_from_slice(a);
+    out.extend_from_slice(b);
+    out.into()
 }
 
 /// Whether the client sent a Content-Length header. Pingora drops it from the parsed header

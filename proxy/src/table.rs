@@ -9,7 +9,7 @@ use std::sync::Arc;
 use crate::config::file_provider::{merge_text, MergedConfig};
 use crate::config::{Problem, Problems};
 use crate::metrics::{Metrics, RouterMetrics};
-use crate::middleware::{self, chain, Middleware};
+use crate::middleware::{self, chain, HeaderOp, Middleware};
 use crate::router::{effective_priority, IndexEntry, RouterIndex};
 use crate::rules::{self, RequestView};
 use crate::service::{Internal, Service};
@@ -36,6 +36,8 @@ pub struct CompiledRouter {
     /// Whether a middleware edits the response (`headers` response ops or `embed`): decided
     /// once here so the response phase of every other router does nothing.
     pub edits_response: bool,
+    /// Forwarding headers this router's middlewares set or remove themselves.
+    pub forwarded_overrides: crate::edge::ForwardedOverrides,
 }
 
 impl CompiledRouter {
@@ -108,7 +110,9 @@ impl BuildOptions {
 pub struct RouteTable {
     pub generation: u64,
     pub routers: Vec<CompiledRouter>,
-    indexes: HashMap<String, RouterIndex>,
+    /// Per entry point. A home server has two or three, so a scan of short names beats hashing
+    /// the name on every request.
+    indexes: Vec<(Box<str>, RouterIndex)>,
     pub middlewares: BTreeMap<String, MiddlewareInfo>,
     pub services: BTreeMap<String, ServiceInfo>,
     /// Warnings of the load that produced this table.
@@ -122,7 +126,7 @@ impl RouteTable {
         Self::build(&MergedConfig::default(), opts).unwrap_or(RouteTable {
             generation: 0,
             routers: Vec::new(),
-            indexes: HashMap::new(),
+            indexes: Vec::new(),
             middlewares: BTreeMap::new(),
             services: BTreeMap::new(),
             warnings: Vec::new(),
@@ -143,8 +147,15 @@ impl RouteTable {
     /// The router that handles a request arriving on `entry_point`.
     #[inline]
     pub fn route(&self, entry_point: &str, req: &RequestView<'_>) -> Option<&CompiledRouter> {
-        let id = self.indexes.get(entry_point)?.find(req)?;
+        let id = self.index(entry_point)?.find(req)?;
         self.routers.get(id as usize)
+    }
+
+    fn index(&self, entry_point: &str) -> Option<&RouterIndex> {
+        self.indexes
+            .iter()
+            .find(|(name, _)| &**name == entry_point)
+            .map(|(_, idx)| idx)
     }
 
     pub fn router_by_id(&self, id: usize) -> Option<&CompiledRouter> {
@@ -154,14 +165,13 @@ impl RouteTable {
     /// Like [`RouteTable::route`], returning the router's index (for per-request state).
     #[inline]
     pub fn route_id(&self, entry_point: &str, req: &RequestView<'_>) -> Option<usize> {
-        let id = self.indexes.get(entry_point)?.find(req)? as usize;
+        let id = self.index(entry_point)?.find(req)? as usize;
         (id < self.routers.len()).then_some(id)
     }
 
     /// Routers of an entry point in match order.
     pub fn entry_point_routers(&self, entry_point: &str) -> Vec<&CompiledRouter> {
-        self.indexes
-            .get(entry_point)
+        self.index(entry_point)
             .map(|idx| {
                 idx.entries()
                     .iter()
@@ -332,6 +342,16 @@ impl RouteTable {
             let edits_response = mws
                 .iter()
                 .any(|m| matches!(&**m, Middleware::Embed(_)) || !m.response_ops().is_empty());
+            let mut forwarded_overrides = crate::edge::ForwardedOverrides::default();
+            for m in &mws {
+                if let Middleware::Headers(h) = &**m {
+                    for op in h.request_ops() {
+                        if let HeaderOp::Set(n, _) | HeaderOp::Remove(n) = op {
+                            forwarded_overrides.note(n);
+                        }
+                    }
+                }
+            }
             routers.push(CompiledRouter {
                 name: name.as_str().into(),
                 priority: effective_priority(r.priority, &r.rule),
@@ -345,6 +365,7 @@ impl RouteTable {
                 line: src.line,
                 metrics: opts.metrics.router(name),
                 edits_response,
+                forwarded_overrides,
             });
             matchers.push((routers.len() - 1, matcher));
         }
@@ -375,6 +396,7 @@ impl RouteTable {
                 line: None,
                 metrics: opts.metrics.router(name),
                 edits_response: false,
+                forwarded_overrides: Default::default(),
             });
             matchers.push((routers.len() - 1, Arc::new(m)));
         }
@@ -399,7 +421,7 @@ impl RouteTable {
         }
         let indexes = per_ep
             .into_iter()
-            .map(|(ep, entries)| (ep, RouterIndex::new(entries)))
+            .map(|(ep, entries)| (ep.into_boxed_str(), RouterIndex::new(entries)))
             .collect();
         Ok(RouteTable {
             generation: opts.generation,
@@ -587,6 +609,13 @@ mod tests {
         assert!(resp.get("x-frame-options").is_none());
         assert_eq!(resp["cross-origin-embedder-policy"], "credentialless");
         assert!(r.edits_response, "{} edits responses", r.name);
+        // embed-forwarded-headers sets these two; the proxy need not.
+        let o = r.forwarded_overrides;
+        assert!(o.host && o.proto, "{}: {o:?}", r.name);
+        assert!(
+            !(o.forwarded_for || o.real_ip || o.port || o.server),
+            "{o:?}"
+        );
         let api = RequestView {
             path: "/api/apps",
             ..req
@@ -597,6 +626,7 @@ mod tests {
             "{} has no response-editing middleware",
             r.name
         );
+        assert_eq!(r.forwarded_overrides, Default::default());
     }
 
     #[test]
