@@ -318,7 +318,7 @@ impl ProxyHttp for EntryProxy {
         let mut peer = HttpPeer::new(addr, false, String::new());
         let t = self.shared.timeouts;
         peer.options.connection_timeout = Some(t.dial);
-        peer.options.idle_timeout = Some(t.idle);
+        peer.options.idle_timeout = t.idle;
         peer.options.read_timeout = if session.is_upgrade_req() {
             None
         } else {

@@ -272,7 +272,7 @@ fn upstream_timeouts(cfg: &StaticConfig) -> UpstreamTimeouts {
             t.read = (!d.0.is_zero()).then_some(d.0);
         }
         if let Some(d) = ft.idle_conn_timeout {
-            t.idle = d.0;
+            t.idle = (!d.0.is_zero()).then_some(d.0);
         }
     }
     t

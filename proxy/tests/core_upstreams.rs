@@ -1,4 +1,5 @@
-//! Services: round robin, passHostHeader, active health checks, and the 504 on upstream timeout.
+//! Services: round robin, passHostHeader, active health checks, the 504 on upstream timeout,
+//! and how long idle upstream connections are kept.
 
 mod core_common;
 
@@ -147,4 +148,90 @@ async fn upstream_timeout_is_504_naming_the_router() {
     assert_eq!(resp.status(), 504);
     assert!(started.elapsed() < Duration::from_secs(5));
     assert!(resp.text().await.expect("body").contains("slow-app"));
+}
+
+/// An upstream that answers `ok` to every request on a kept-alive connection. It reports each
+/// connection it accepts (`true`) and each one the proxy closes (`false`).
+async fn keepalive_upstream() -> (u16, tokio::sync::mpsc::UnboundedReceiver<bool>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        while let Ok((mut sock, _)) = listener.accept().await {
+            let tx = tx.clone();
+            let _ = tx.send(true);
+            tokio::spawn(async move {
+                let mut buf = Vec::new();
+                let mut chunk = [0u8; 4096];
+                loop {
+                    match sock.read(&mut chunk).await {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                    }
+                    while let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                        buf.drain(..end + 4);
+                        let reply = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
+                        if sock.write_all(reply).await.is_err() {
+                            return;
+                        }
+                    }
+                }
+                let _ = tx.send(false);
+            });
+        }
+    });
+    (port, rx)
+}
+
+fn keepalive_routes(port: u16) -> String {
+    format!(
+        "http:\n  routers:\n    app:\n      rule: PathPrefix(`/app`)\n      service: app\n  services:\n    app:\n      loadBalancer:\n        servers:\n        - url: http://127.0.0.1:{port}\n"
+    )
+}
+
+#[tokio::test]
+async fn idle_conn_timeout_closes_pooled_upstream_connections() {
+    let (port, mut events) = keepalive_upstream().await;
+    let p = start_proxy(
+        &[("r.yml", keepalive_routes(port))],
+        "serversTransport:\n  forwardingTimeouts:\n    idleConnTimeout: 1s\n",
+    )
+    .await;
+    let resp = client().get(p.url("/app/x")).send().await.expect("request");
+    assert_eq!(resp.status(), 200);
+    assert_eq!(resp.text().await.expect("body"), "ok");
+    assert_eq!(events.recv().await, Some(true), "one upstream connection");
+    let idle_since = std::time::Instant::now();
+    let closed = tokio::time::timeout(Duration::from_secs(5), events.recv()).await;
+    assert_eq!(
+        closed.ok().flatten(),
+        Some(false),
+        "the idle pooled connection must be closed by the proxy after idleConnTimeout (1s)"
+    );
+    assert!(
+        idle_since.elapsed() >= Duration::from_millis(800),
+        "closed after {:?}, before the timeout",
+        idle_since.elapsed()
+    );
+}
+
+#[tokio::test]
+async fn by_default_pooled_upstream_connections_stay_open_and_are_reused() {
+    let (port, mut events) = keepalive_upstream().await;
+    let p = start_proxy(&[("r.yml", keepalive_routes(port))], "").await;
+    let resp = client().get(p.url("/app/x")).send().await.expect("request");
+    assert_eq!(resp.status(), 200);
+    assert_eq!(events.recv().await, Some(true), "one upstream connection");
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    // A fresh client, so only the proxy's upstream pool can carry the reuse.
+    let resp = client().get(p.url("/app/y")).send().await.expect("request");
+    assert_eq!(resp.status(), 200);
+    assert_eq!(resp.text().await.expect("body"), "ok");
+    assert!(
+        events.try_recv().is_err(),
+        "the idle connection was neither closed nor replaced by a new one"
+    );
 }
