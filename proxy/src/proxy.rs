@@ -17,7 +17,7 @@ use crate::edge::{self, Trust};
 use crate::error_page;
 use crate::metrics::OpenGuard;
 use crate::middleware::forward_auth::Decision;
-use crate::middleware::{apply_ops, HeaderOp, LocalResponse, Middleware, Outcome, RequestState};
+use crate::middleware::{apply_ops, LocalResponse, Middleware, Outcome, RequestState};
 use crate::rules::RequestView;
 use crate::service::{Internal, Service};
 use crate::state::Shared;
@@ -41,7 +41,6 @@ pub struct RequestCtx {
     /// New request target for the upstream, when middlewares changed it. Shared bytes: a retry
     /// on another server parses it again without a copy.
     upstream_uri: Option<bytes::Bytes>,
-    header_ops: Vec<HeaderOp>,
     /// Status of a response the proxy wrote itself (for logs when nothing reached the wire).
     local_status: Option<u16>,
     upstream_addr: Option<std::net::SocketAddr>,
@@ -89,7 +88,6 @@ impl ProxyHttp for EntryProxy {
             trusted: false,
             host: HeaderValue::from_static(""),
             upstream_uri: None,
-            header_ops: Vec::new(),
             local_status: None,
             upstream_addr: None,
             auth_cookies: Vec::new(),
@@ -105,26 +103,20 @@ impl ProxyHttp for EntryProxy {
             .and_then(|a| a.as_inet())
             .map(|a| a.ip());
         ctx.trusted = self.trust.trusts(ctx.client_ip);
-        let trusted = ctx.trusted;
-        // Pingora copies the client's request for the upstream, header spelling map included,
-        // and the header edits of `upstream_request_filter` drop that map anyway (see
-        // `header_edit`). Dropping it here, once, saves the copy. The request as read is
-        // otherwise unchanged, except that forwarding headers from untrusted peers go.
-        crate::header_edit::edit_request(session.req_header_mut(), |parts| {
-            if !trusted {
-                // One pass over the few headers a request has, instead of a lookup per
-                // spoofable name; removal only for what is there.
-                let found: Vec<http::HeaderName> = parts
-                    .headers
-                    .keys()
-                    .filter(|name| edge::is_spoofable(name.as_str()))
-                    .cloned()
-                    .collect();
-                for name in &found {
-                    parts.headers.remove(name);
+        if !ctx.trusted {
+            // One pass over the few headers a request has, instead of a lookup per spoofable
+            // name; removal only for what is there.
+            let mut found: Vec<http::HeaderName> = Vec::new();
+            for name in session.req_header().headers.keys() {
+                if edge::is_spoofable(name.as_str()) {
+                    found.push(name.clone());
                 }
             }
-        });
+            let req = session.req_header_mut();
+            for name in &found {
+                req.remove_header(name);
+            }
+        }
         if session.is_upgrade_req() {
             // WebSockets may idle far longer than Pingora's 60 s default downstream read timeout.
             session.set_read_timeout(None);
@@ -254,7 +246,7 @@ impl ProxyHttp for EntryProxy {
         if st.path != path {
             ctx.upstream_uri = Some(st.request_uri().into());
         }
-        ctx.header_ops = st.header_ops;
+        let ops = st.header_ops;
 
         if let Service::LoadBalancer(lb) = &*router.service {
             match lb.pick() {
@@ -285,6 +277,20 @@ impl ProxyHttp for EntryProxy {
                 }
             }
         }
+
+        // The upstream request's headers: the proxy's forwarding headers, then the
+        // middlewares' edits. Done here, once, on the client's request, which Pingora copies for
+        // each connection attempt: a retry on another server gets the same headers, and the
+        // copy carries no header spelling map (see `header_edit`). What depends on the chosen
+        // server (target base path, Host for passHostHeader=false) is set per attempt in
+        // `upstream_request_filter`.
+        let overrides = router.forwarded_overrides;
+        crate::header_edit::edit_request(session.req_header_mut(), |parts| {
+            let headers = &mut parts.headers;
+            headers.reserve(6 + ops.len());
+            self.set_forwarded_headers(headers, ctx, overrides);
+            apply_ops(headers, &ops);
+        });
         Ok(false)
     }
 
@@ -366,7 +372,6 @@ impl ProxyHttp for EntryProxy {
     ) -> Result<()> {
         let table = ctx.table.clone();
         let router = table.as_deref().and_then(|t| ctx.router(t));
-        let overrides = router.map(|r| r.forwarded_overrides).unwrap_or_default();
         let lb = router.and_then(|r| match &*r.service {
             Service::LoadBalancer(lb) => Some(lb),
             Service::Internal(_) => None,
@@ -392,20 +397,11 @@ impl ProxyHttp for EntryProxy {
                 .map_err(|e| Error::because(ErrorType::InvalidHTTPHeader, "rewritten path", e))?;
             upstream.set_uri(uri);
         }
-        let host_header = lb
-            .filter(|lb| !lb.pass_host_header)
-            .and(server)
-            .map(|s| s.host_header.clone());
-        crate::header_edit::edit_request(upstream, |parts| {
-            let headers = &mut parts.headers;
-            // The proxy's headers plus the middlewares' edits, without growing the map twice.
-            headers.reserve(8 + ctx.header_ops.len());
-            if let Some(h) = host_header {
-                headers.insert(http::header::HOST, h);
-            }
-            self.set_forwarded_headers(headers, ctx, overrides);
-            apply_ops(headers, &ctx.header_ops);
-        });
+        if let Some(s) = server.filter(|_| lb.is_some_and(|lb| !lb.pass_host_header)) {
+            // No spelling map on this copy (dropped with the header edits in `request_filter`),
+            // so Pingora's insert only touches the header map.
+            upstream.insert_header(http::header::HOST, s.host_header.clone())?;
+        }
         Ok(())
     }
 

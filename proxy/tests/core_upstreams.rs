@@ -235,3 +235,51 @@ async fn by_default_pooled_upstream_connections_stay_open_and_are_reused() {
         "the idle connection was neither closed nor replaced by a new one"
     );
 }
+
+#[tokio::test]
+async fn a_retry_on_the_next_server_sends_the_same_headers_once() {
+    // The first server refuses connections; the request goes to the second one. The header
+    // edits (forwarding headers, stripPrefix, headers middleware) are made once per request,
+    // not once per attempt; the Host and base path follow the server that answers.
+    let dead = closed_port();
+    let live = echo_upstream("live").await;
+    let routes = format!(
+        "http:
+  routers:
+    app:
+      rule: PathPrefix(`/app`)
+      service: two
+      middlewares: [strip, hdrs]
+  middlewares:
+    strip:
+      stripPrefix:
+        prefixes: [/app]
+    hdrs:
+      headers:
+        customRequestHeaders:
+          X-Forwarded-Proto: https
+          X-Extra: one
+  services:
+    two:
+      loadBalancer:
+        passHostHeader: false
+        servers:
+        - url: http://127.0.0.1:{dead}/dead/
+        - url: http://127.0.0.1:{live}/live/
+"
+    );
+    let p = start_proxy(&[("r.yml", routes)], "").await;
+    for _ in 0..2 {
+        let (status, body) = name_of(&p, "/app/x?q=1").await;
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(body["name"], "live");
+        assert_eq!(body["path"], "/live/x?q=1");
+        let h = &body["headers"];
+        assert_eq!(h["host"], format!("127.0.0.1:{live}"));
+        assert_eq!(h["x-forwarded-prefix"], "/app");
+        assert_eq!(h["x-forwarded-proto"], "https");
+        assert_eq!(h["x-extra"], "one");
+        assert_eq!(h["x-forwarded-for"], "127.0.0.1");
+        assert_eq!(h["x-forwarded-host"], format!("127.0.0.1:{}", p.web));
+    }
+}
