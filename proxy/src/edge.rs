@@ -346,13 +346,7 @@ mod tests {
         const PIECES: &[&str] = &[
             "/", "\\", ".", "%2e", "%2E", "%2f", "%2F", "%5c", "%5C", "%", "2", "e", "a", "%41",
         ];
-        let mut seed = 0x9e37_79b9_7f4a_7c15u64;
-        let mut next = move || {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            seed
-        };
+        let mut next = crate::test_rng();
         for _ in 0..50_000 {
             let len = (next() % 12) as usize;
             let path: String = (0..len)

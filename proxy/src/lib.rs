@@ -22,3 +22,16 @@ pub mod table;
 
 pub use rules::RequestView;
 pub use table::RouteTable;
+
+/// A small deterministic random source for the property tests (xorshift64): the same inputs on
+/// every run, no test dependency.
+#[cfg(test)]
+pub(crate) fn test_rng() -> impl FnMut() -> u64 {
+    let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+    move || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed
+    }
+}

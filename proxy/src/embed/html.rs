@@ -1045,13 +1045,7 @@ mod tests {
             b"\n",
         ];
         let rw = EmbedConfig::new("/embed/app").compile().expect("valid");
-        let mut seed = 0x9e37_79b9_7f4a_7c15u64;
-        let mut next = move || {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            seed
-        };
+        let mut next = crate::test_rng();
         for _ in 0..300 {
             let mut doc = Vec::new();
             for _ in 0..(next() % 120) {
