@@ -127,6 +127,23 @@ mod tests {
     use std::process::{Command, Stdio};
     use std::time::{Duration, Instant};
 
+    /// `sleep` with SIGHUP at its default action (end the process), whatever the test runner
+    /// inherited: under `nohup` or a service manager SIGHUP may be ignored, and an ignored
+    /// disposition survives exec.
+    fn sleep_with_default_sighup(program: &Path) -> Command {
+        use std::os::unix::process::CommandExt;
+        let mut cmd = Command::new(program);
+        cmd.arg("30");
+        // SAFETY: `signal` is async-signal-safe, so it may run between fork and exec.
+        unsafe {
+            cmd.pre_exec(|| {
+                libc::signal(libc::SIGHUP, libc::SIG_DFL);
+                Ok(())
+            });
+        }
+        cmd
+    }
+
     fn wait_exit(child: &mut std::process::Child) -> Option<std::process::ExitStatus> {
         let deadline = Instant::now() + Duration::from_secs(10);
         while Instant::now() < deadline {
@@ -173,8 +190,7 @@ mod tests {
 
     #[test]
     fn another_program_is_never_signalled() {
-        let mut child = Command::new("sleep")
-            .arg("30")
+        let mut child = sleep_with_default_sighup(Path::new("sleep"))
             .stdout(Stdio::null())
             .spawn()
             .unwrap();
@@ -203,7 +219,7 @@ mod tests {
             .find(|p| Path::new(p).exists())
             .expect("sleep binary");
         std::os::unix::fs::symlink(sleep, &fake).unwrap();
-        let mut child = Command::new(&fake).arg("30").spawn().unwrap();
+        let mut child = sleep_with_default_sighup(&fake).spawn().unwrap();
         let pid = child.id() as i32;
         // spawn() may return before the child has exec'd; a real proxy writes its pid file
         // only once running. Wait (bounded) for the name to appear.
