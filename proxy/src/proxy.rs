@@ -44,6 +44,9 @@ pub struct RequestCtx {
     /// Status of a response the proxy wrote itself (for logs when nothing reached the wire).
     local_status: Option<u16>,
     upstream_addr: Option<std::net::SocketAddr>,
+    /// The client's `User-Agent` and `Referer` for the access log, taken before the header edits
+    /// of `request_filter` change the request (only when an access log is written).
+    logged_headers: Option<LoggedHeaders>,
     /// `Set-Cookie` values a forwardAuth answer asked to add to the final response.
     auth_cookies: Vec<HeaderValue>,
     /// Streaming body rewriter of an `embed` middleware, when the response is rewritten.
@@ -63,6 +66,12 @@ impl RequestCtx {
         let table = self.table.as_ref()?;
         self.router(table).map(|r| r.name.clone())
     }
+}
+
+/// Request headers the access log reports as the client sent them.
+struct LoggedHeaders {
+    user_agent: Option<HeaderValue>,
+    referer: Option<HeaderValue>,
 }
 
 /// The proxy for one entry point.
@@ -90,6 +99,7 @@ impl ProxyHttp for EntryProxy {
             upstream_uri: None,
             local_status: None,
             upstream_addr: None,
+            logged_headers: None,
             auth_cookies: Vec::new(),
             body_rewriter: None,
         }
@@ -116,6 +126,13 @@ impl ProxyHttp for EntryProxy {
             for name in &found {
                 req.remove_header(name);
             }
+        }
+        if self.shared.access_log.is_some() {
+            let headers = &session.req_header().headers;
+            ctx.logged_headers = Some(LoggedHeaders {
+                user_agent: headers.get(http::header::USER_AGENT).cloned(),
+                referer: headers.get(http::header::REFERER).cloned(),
+            });
         }
         if session.is_upgrade_req() {
             // WebSockets may idle far longer than Pingora's 60 s default downstream read timeout.
@@ -529,6 +546,15 @@ impl ProxyHttp for EntryProxy {
                 .observe(req.method.as_str(), status, elapsed),
         }
         if let Some(log) = &self.shared.access_log {
+            // As the client sent them; a request that never reached the header edits of
+            // `request_filter` has no snapshot and is unchanged.
+            let (user_agent, referer) = match &ctx.logged_headers {
+                Some(h) => (h.user_agent.as_ref(), h.referer.as_ref()),
+                None => (
+                    req.headers.get(http::header::USER_AGENT),
+                    req.headers.get(http::header::REFERER),
+                ),
+            };
             log.record(crate::access_log::Entry {
                 client: ctx.client_ip,
                 method: req.method.as_str(),
@@ -540,14 +566,8 @@ impl ProxyHttp for EntryProxy {
                 upstream: ctx.upstream_addr,
                 host: ctx.host(),
                 duration: elapsed,
-                user_agent: req
-                    .headers
-                    .get(http::header::USER_AGENT)
-                    .and_then(|v| v.to_str().ok()),
-                referer: req
-                    .headers
-                    .get(http::header::REFERER)
-                    .and_then(|v| v.to_str().ok()),
+                user_agent: user_agent.and_then(|v| v.to_str().ok()),
+                referer: referer.and_then(|v| v.to_str().ok()),
             });
         }
     }

@@ -283,3 +283,48 @@ async fn a_retry_on_the_next_server_sends_the_same_headers_once() {
         assert_eq!(h["x-forwarded-host"], format!("127.0.0.1:{}", p.web));
     }
 }
+
+#[tokio::test]
+async fn access_log_reports_the_client_user_agent_not_the_edited_one() {
+    // The header edits are made on the client's request; the log still says what the client
+    // sent, while the upstream gets the middleware's value.
+    let app = echo_upstream("app").await;
+    let log_dir = tempfile::tempdir().expect("tempdir");
+    let log_path = log_dir.path().join("access.log");
+    let routes = format!(
+        "http:\n  routers:\n    app:\n      rule: PathPrefix(`/app`)\n      service: app\n      middlewares: [ua]\n  middlewares:\n    ua:\n      headers:\n        customRequestHeaders:\n          User-Agent: edited-by-middleware\n  services:\n    app:\n      loadBalancer:\n        servers:\n        - url: http://127.0.0.1:{app}\n"
+    );
+    let p = start_proxy(
+        &[("r.yml", routes)],
+        &format!(
+            "accessLog: {{ filePath: \"{}\", format: json }}\n",
+            log_path.display()
+        ),
+    )
+    .await;
+    let resp = client()
+        .get(p.url("/app/x"))
+        .header("User-Agent", "client-agent/1")
+        .header("Referer", "http://bloud.local/home")
+        .send()
+        .await
+        .expect("request");
+    let body: Value = serde_json::from_str(&resp.text().await.expect("body")).expect("json");
+    assert_eq!(body["headers"]["user-agent"], "edited-by-middleware");
+    let logged = eventually(Duration::from_secs(5), || async {
+        std::fs::read_to_string(&log_path)
+            .map(|t| t.contains("/app/x"))
+            .unwrap_or(false)
+    })
+    .await;
+    assert!(logged, "no access log line for /app/x");
+    let text = std::fs::read_to_string(&log_path).expect("log");
+    let line: Value = serde_json::from_str(
+        text.lines()
+            .find(|l| l.contains("/app/x"))
+            .expect("line for /app/x"),
+    )
+    .expect("json line");
+    assert_eq!(line["request_User-Agent"], "client-agent/1", "{line}");
+    assert_eq!(line["request_Referer"], "http://bloud.local/home", "{line}");
+}
