@@ -210,7 +210,12 @@ pub async fn start_proxy(files: &[(&str, String)], static_extra: &str) -> Proxy 
             std::fs::write(routes.join(name), text).expect("write route file");
         }
         let web = free_port();
-        let admin = free_port();
+        // Two probes can return the same port, and the proxy binds with SO_REUSEPORT, so both
+        // entry points would share it: keep them apart.
+        let mut admin = free_port();
+        while admin == web {
+            admin = free_port();
+        }
         let static_cfg = format!(
             "entryPoints:\n  web: {{ address: \"127.0.0.1:{web}\" }}\n  admin: {{ address: \"127.0.0.1:{admin}\" }}\nproviders:\n  file: {{ directory: \"{}\", watch: true }}\nping: {{ entryPoint: web }}\nmetrics: {{ prometheus: {{ entryPoint: admin }} }}\napi: {{ entryPoint: admin }}\npidFile: \"{}\"\nlifeCycle: {{ graceTimeOut: 3s }}\n{static_extra}",
             routes.display(),

@@ -122,10 +122,15 @@ impl ProxyBuilder {
         let mut last_err = None;
         // A port picked by free_port can be taken before the proxy binds it: retry with new ports.
         for attempt in 0..4 {
-            let ports = Ports {
-                web: free_port()?,
-                admin: free_port()?,
-            };
+            // Two probes can return the same port (the first is closed again before the
+            // second binds); Pingora binds with SO_REUSEPORT, so both entry points would then
+            // share it and requests would land on either. Seen once in CI: admin answered 404.
+            let web = free_port()?;
+            let mut admin = free_port()?;
+            while admin == web {
+                admin = free_port()?;
+            }
+            let ports = Ports { web, admin };
             let static_value = match &self.custom_static {
                 Some(f) => f(ports, dir.path(), &routes_dir),
                 None => self.default_static(ports, dir.path(), &routes_dir),
