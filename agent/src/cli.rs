@@ -59,6 +59,12 @@ pub enum Command {
     /// Demo mode: the rebuild command. Starts a demo app on the catalog port of every enabled
     /// app in apps-state.json and stops the others (reads the BLOUD_* variables the agent sets).
     DemoRebuild,
+    /// Demo mode: stops every demo app started for a demo rebuild directory
+    /// (`<dataDir>/demo`), waiting until they have exited. `scripts/run` calls it on exit.
+    DemoStop {
+        #[arg(long)]
+        run_dir: PathBuf,
+    },
 }
 
 #[derive(Debug, Args)]

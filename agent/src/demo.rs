@@ -202,6 +202,46 @@ pub fn demo_rebuild() -> anyhow::Result<bool> {
     Ok(all_up)
 }
 
+/// Stops the demo apps of `run_dir`: SIGTERM, then SIGKILL for any still there after 5 s.
+/// Returns whether all of them are gone. Demo apps live in their own process group (they
+/// outlive agent restarts, like app services on a real box), so whoever runs the whole demo
+/// system has to stop them explicitly.
+pub fn demo_stop(run_dir: &Path) -> anyhow::Result<bool> {
+    let apps = running_demo_apps(run_dir);
+    for (app, pid, port) in &apps {
+        println!("stopping demo app {app} (pid {pid}, port {port})");
+        // SAFETY: kill(2) on a pid whose command line is our demo app; no memory involved.
+        unsafe {
+            libc::kill(*pid, libc::SIGTERM);
+        }
+    }
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let mut left = apps;
+    while !left.is_empty() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+        left.retain(|(_, pid, _)| Path::new(&format!("/proc/{pid}")).exists());
+    }
+    for (app, pid, _) in &left {
+        eprintln!("demo app {app} (pid {pid}) ignored SIGTERM; killing it");
+        // SAFETY: as above.
+        unsafe {
+            libc::kill(*pid, libc::SIGKILL);
+        }
+    }
+    if let Some((app, pid, _)) = running_demo_apps(run_dir).first() {
+        eprintln!("demo app {app} (pid {pid}) is still running");
+        return Ok(false);
+    }
+    if let Ok(entries) = std::fs::read_dir(run_dir) {
+        for e in entries.flatten() {
+            if e.path().extension().is_some_and(|x| x == "pid") {
+                let _ = std::fs::remove_file(e.path());
+            }
+        }
+    }
+    Ok(true)
+}
+
 fn start_app(exe: &Path, run_dir: &Path, app: &str, port: u16) -> anyhow::Result<u32> {
     use std::os::unix::process::CommandExt;
     let log_path = run_dir.join(format!("{app}.log"));

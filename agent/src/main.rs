@@ -39,6 +39,7 @@ fn main() -> ExitCode {
             .and_then(|rt| rt.block_on(bloud_agent::demo::demo_app(port, name)))
             .map(|_| true),
         Command::DemoRebuild => bloud_agent::demo::demo_rebuild(),
+        Command::DemoStop { run_dir } => bloud_agent::demo::demo_stop(&run_dir),
     };
     match result {
         Ok(true) => ExitCode::SUCCESS,

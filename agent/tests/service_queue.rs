@@ -81,7 +81,8 @@ async fn batch_dedup_order_routes_and_failure_rollback() {
     let running = bloud_agent::server::start(config(
         &dirs,
         &["sh", "-c", SCRIPT],
-        Duration::from_millis(1200),
+        // Long enough for four queued requests on a loaded machine to land in one batch.
+        Duration::from_millis(2500),
     ))
     .await
     .unwrap();
@@ -97,18 +98,45 @@ async fn batch_dedup_order_routes_and_failure_rollback() {
         .unwrap()
         .contains("building: alpha"));
 
-    // 2. One batch: install beta, uninstall alpha, install gamma, install beta again.
-    let b1 = tokio::spawn(post_owned(base.clone(), "/api/apps/beta/install"));
-    tokio::time::sleep(Duration::from_millis(120)).await;
-    let a = tokio::spawn(post_owned(base.clone(), "/api/apps/alpha/uninstall"));
-    tokio::time::sleep(Duration::from_millis(120)).await;
-    let g = tokio::spawn(post_owned(base.clone(), "/api/apps/gamma/install"));
-    tokio::time::sleep(Duration::from_millis(120)).await;
-    let b2 = tokio::spawn(post_owned(base.clone(), "/api/apps/beta/install"));
-    for h in [b1, a, g, b2] {
-        let (s, v) = h.await.unwrap();
-        assert_eq!(s, 200, "{v}");
+    // 2. One batch: install beta, uninstall alpha, install gamma, install beta again. With
+    //    `wait=false` the agent answers 202 once the operation is in the queue, so awaiting
+    //    each answer before sending the next fixes the arrival order without timing guesses.
+    for (app, action) in [
+        ("beta", "install"),
+        ("alpha", "uninstall"),
+        ("gamma", "install"),
+        ("beta", "install"),
+    ] {
+        let (s, v) = post(
+            &base,
+            &format!("/api/apps/{app}/{action}?wait=false"),
+            serde_json::json!({}),
+        )
+        .await;
+        assert_eq!(s, 202, "{action} {app}: {v}");
+        assert_eq!(v["queued"], true, "{v}");
     }
+    // The batch is done when its three rebuilds (beta deduplicated) have finished.
+    let finished = wait_for("the batch's rebuilds", TEST_TIMEOUT, || {
+        let base = base.clone();
+        async move {
+            let v: serde_json::Value = client()
+                .get(format!("{base}/api/rebuilds"))
+                .send()
+                .await
+                .ok()?
+                .json()
+                .await
+                .ok()?;
+            let list = v["rebuilds"].as_array()?.clone();
+            (list.len() == 4 && list.iter().all(|r| r["status"] != "running")).then_some(list)
+        }
+    })
+    .await;
+    assert!(
+        finished.iter().all(|r| r["status"] == "success"),
+        "{finished:?}"
+    );
     let log = std::fs::read_to_string(dirs.path("rebuilds.txt")).unwrap();
     let lines: Vec<&str> = log.lines().collect();
     // Three rebuilds for the batch: beta deduplicated, the uninstall first, then arrival order.
@@ -258,10 +286,6 @@ async fn batch_dedup_order_routes_and_failure_rollback() {
         .unwrap();
     assert_eq!(r.status(), 400);
     running.shutdown().await;
-}
-
-async fn post_owned(base: String, path: &'static str) -> (u16, serde_json::Value) {
-    post(&base, path, serde_json::json!({})).await
 }
 
 #[tokio::test]

@@ -382,17 +382,15 @@ pub fn parse_listen_address(address: &str) -> Result<SocketAddr, String> {
 mod tests {
     use super::*;
 
-    fn fixture(name: &str) -> PathBuf {
-        PathBuf::from(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../../shared/fixtures/traefik"
-        ))
-        .join(name)
-    }
-
     #[test]
     fn upstream_static_file_loads_with_dashboard_warning() {
-        let path = fixture("traefik.yml");
+        let Some(dir) = bloud_testkit::upstream_fixtures(
+            "traefik",
+            "upstream_static_file_loads_with_dashboard_warning",
+        ) else {
+            return;
+        };
+        let path = dir.join("traefik.yml");
         let (cfg, warnings) = StaticConfig::load(&path).expect("upstream traefik.yml must load");
         assert_eq!(cfg.entry_points["web"].address, ":8080");
         assert_eq!(
@@ -408,6 +406,25 @@ mod tests {
             warnings[0]
         );
         assert_eq!(cfg.grace_period(), DEFAULT_GRACE);
+    }
+
+    /// The shape of a Traefik static file as Bloud's upstream writes it (our own text): entry
+    /// point on :8080, the file provider watching a directory, `api.dashboard: true`.
+    #[test]
+    fn traefik_style_file_loads_with_dashboard_warning() {
+        let text = "entryPoints:\n  web:\n    address: \":8080\"\napi:\n  dashboard: true\nping:\n  entryPoint: web\nproviders:\n  file:\n    directory: /etc/traefik/dynamic\n    watch: true\nlog:\n  level: INFO\n";
+        let (cfg, warnings) = StaticConfig::parse(Path::new("traefik.yml"), text).expect("loads");
+        assert_eq!(
+            parse_listen_address(&cfg.entry_points["web"].address).ok(),
+            "0.0.0.0:8080".parse().ok()
+        );
+        assert!(cfg.watch());
+        assert_eq!(warnings.len(), 1, "{warnings:?}");
+        assert!(
+            warnings[0].message.contains("no dashboard"),
+            "{}",
+            warnings[0]
+        );
     }
 
     #[test]
