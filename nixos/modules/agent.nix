@@ -1,6 +1,6 @@
 # bloud-agent as a system service on loopback, running as the bloud user.
 #
-# - Config: /etc/bloud/agent.yaml, generated with the keys of DESIGN.md.
+# - Config: /etc/bloud/agent.yaml, generated with the keys of docs/agent.md.
 # - Routes: the agent writes <routesDir>/apps-routes.yml (routesDir is bloud:bloud 2750, so the
 #   proxy reads it through the group) and sends SIGHUP to the pid in /run/bloud-proxy/bloud-proxy.pid
 #   (directory 0750 bloud-proxy:bloud, file 0640). kill(2) across uids needs CAP_KILL, which the
@@ -29,7 +29,7 @@ let
   cfg = bloud.agent;
   yaml = pkgs.formats.yaml { };
 
-  # DESIGN.md "bloud-agent contract / Config".
+  # docs/agent.md "Configuration".
   settings = recursiveUpdate {
     listen = cfg.listen;
     appsDir = cfg.appsDir;

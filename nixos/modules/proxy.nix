@@ -6,7 +6,7 @@
 # itself (upstream's PREROUTING redirect did not apply to local traffic).
 #
 # The static config (/etc/bloud/proxy.yaml) is generated from these options with the
-# keys of DESIGN.md; route files live in `routesDir`, written by the agent
+# keys of docs/proxy.md; route files live in `routesDir`, written by the agent
 # (apps-routes.yml) and by Nix (`routeFiles`, e.g. base.yml). Route changes are picked up
 # by the file watch or `systemctl reload bloud-proxy` (SIGHUP); static config changes
 # restart the service.
@@ -38,7 +38,7 @@ let
 
   listenAddress = "${cfg.bindAddress}:${toString cfg.port}";
 
-  # DESIGN.md "Static config": same keys as Traefik's static configuration.
+  # docs/proxy.md "Static configuration": same keys as Traefik's static configuration.
   baseSettings = {
     entryPoints = {
       web = {

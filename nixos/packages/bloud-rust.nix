@@ -50,8 +50,8 @@ rustPlatform.buildRustPackage {
   ];
   dontUseCmakeConfigure = true;
 
-  # The tests start real processes, bind ports and read ../shared fixtures that are not part
-  # of this source; CI runs them with cargo (scripts/test). The build itself is the check here.
+  # The tests start real processes, bind ports and run Chromium, which the Nix build sandbox
+  # does not allow; CI runs them with cargo (scripts/test). The build itself is the check here.
   doCheck = false;
 
   meta = {

@@ -1,5 +1,5 @@
-//! The files of a test system, written the way an operator would set up a box (DESIGN.md
-//! "bloud-proxy contract" and "bloud-agent contract", scripts/run): the proxy's static config and
+//! The files of a test system, written the way an operator would set up a box (docs/proxy.md
+//! and docs/agent.md, scripts/run): the proxy's static config and
 //! routes directory with the base routes, the agent's config in demo `command` rebuild mode, and a
 //! copy of the catalog whose app ports are free ports of this machine.
 

@@ -1,4 +1,4 @@
-/** JSON shapes of the agent API (upstream host-agent, reference/upstream-agent.md §2.3). */
+/** JSON shapes of the agent API (upstream host-agent; docs/agent.md "API"). */
 
 export type AppStatus = 'installing' | 'starting' | 'running' | 'error' | 'failed' | 'uninstalling' | 'stopped';
 

@@ -1,4 +1,4 @@
-//! The HTTP API (upstream host-agent routes and JSON shapes, reference/upstream-agent.md §2) and
+//! The HTTP API (upstream host-agent routes and JSON shapes; documented in docs/agent.md) and
 //! the web shell. One file per route group.
 
 // Handlers bail out with a ready `Response`; boxing it would only add noise.

@@ -6,7 +6,7 @@
 # nixosConfigurations.bloud, the same with every catalog app enabled and agent hooks on,
 # and the VM test's node. Every option of those configurations is forced (so an undefined
 # option, a wrong type or a conflicting definition fails), then the contracts are checked:
-# the proxy's and agent's config keys (DESIGN.md), unit names and ports (upstream fixtures),
+# the proxy's and agent's config keys (docs/proxy.md, docs/agent.md), unit names and ports (upstream fixtures),
 # privileges, env files and secrets. Returns [{ name; ok; detail; }].
 let
   b = builtins;
@@ -275,7 +275,7 @@ in
   (check "assertions hold (installed profile)" (failedAssertions base == [ ]) (b.toJSON (failedAssertions base)))
   (check "assertions hold (all apps)" (failedAssertions full == [ ]) (b.toJSON (failedAssertions full)))
 
-  (check "proxy: static config has exactly DESIGN.md's keys" (
+  (check "proxy: static config has exactly the documented keys" (
     sort (b.attrNames (proxySettings base)) == [
       "accessLog"
       "api"
@@ -336,7 +336,7 @@ in
     && !(b.elem 3000 base.networking.firewall.allowedTCPPorts)
   ) (b.toJSON base.networking.firewall.allowedTCPPorts))
 
-  (check "agent: config has exactly DESIGN.md's keys" (
+  (check "agent: config has exactly the documented keys" (
     sort (b.attrNames (agentSettings base)) == [
       "appsDir"
       "dataDir"
