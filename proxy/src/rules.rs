@@ -242,9 +242,18 @@ pub(crate) fn hex(b: u8) -> Option<u8> {
     }
 }
 
+/// How deep parentheses and `!` may nest in one rule. Parsing, matching and dropping a rule all
+/// recurse once per level, so an unbounded depth lets a small file (2,000 `(` in 4 KB) overflow
+/// the stack of the process that loads it; real rules nest two or three levels.
+pub const MAX_NESTING: usize = 32;
+
 /// Parses and compiles a rule string.
 pub fn parse(rule: &str) -> Result<Matcher, RuleError> {
-    let mut p = Parser { src: rule, pos: 0 };
+    let mut p = Parser {
+        src: rule,
+        pos: 0,
+        depth: 0,
+    };
     p.skip_ws();
     if p.pos >= rule.len() {
         return Err(p.error("the rule is empty"));
@@ -260,6 +269,8 @@ pub fn parse(rule: &str) -> Result<Matcher, RuleError> {
 struct Parser<'a> {
     src: &'a str,
     pos: usize,
+    /// Open parentheses and `!` around the current position.
+    depth: usize,
 }
 
 impl<'a> Parser<'a> {
@@ -316,16 +327,32 @@ impl<'a> Parser<'a> {
 
     fn parse_unary(&mut self) -> Result<Matcher, RuleError> {
         if self.eat("!") {
-            return Ok(Matcher::Not(Box::new(self.parse_unary()?)));
+            self.enter()?;
+            let inner = self.parse_unary()?;
+            self.depth -= 1;
+            return Ok(Matcher::Not(Box::new(inner)));
         }
         if self.eat("(") {
+            self.enter()?;
             let inner = self.parse_or()?;
             if !self.eat(")") {
                 return Err(self.error("missing closing parenthesis"));
             }
+            self.depth -= 1;
             return Ok(inner);
         }
         self.parse_matcher()
+    }
+
+    fn enter(&mut self) -> Result<(), RuleError> {
+        self.depth += 1;
+        if self.depth > MAX_NESTING {
+            self.pos -= 1; // point at the `(` or `!` that went one level too deep
+            return Err(self.error(format!(
+                "parentheses and `!` nest more than {MAX_NESTING} levels deep; split the rule into simpler routers"
+            )));
+        }
+        Ok(())
     }
 
     fn parse_matcher(&mut self) -> Result<Matcher, RuleError> {
@@ -636,6 +663,36 @@ mod tests {
         assert!(parse("").is_err());
         assert!(parse("(PathPrefix(`/a`)").is_err());
         assert!(parse("Header(`x`)").is_err());
+    }
+
+    #[test]
+    fn nesting_is_bounded() {
+        let nested = |open: &str, n: usize| {
+            format!(
+                "{}PathPrefix(`/a`){}",
+                open.repeat(n),
+                ")".repeat(if open == "(" { n } else { 0 })
+            )
+        };
+        // The deepest allowed rule still parses and matches.
+        for open in ["(", "!"] {
+            let ok = nested(open, MAX_NESTING);
+            assert!(parse(&ok).is_ok(), "{open} x {MAX_NESTING}");
+            let e = parse(&nested(open, MAX_NESTING + 1)).expect_err("one level too deep");
+            assert!(e.message.contains("nest more than 32"), "{e}");
+            assert_eq!(
+                e.position, MAX_NESTING,
+                "{open}: points at the first level too deep"
+            );
+        }
+        // What crashed the proxy: 2,000 parentheses in a 4 KB rule. Now a plain error.
+        let e = parse(&nested("(", 2_000)).expect_err("deep");
+        assert!(e.message.contains("nest more than"), "{e}");
+        let mixed = format!("{}PathPrefix(`/a`)", "!(".repeat(1_000));
+        assert!(parse(&mixed).is_err());
+        // Depth is about nesting, not length: many siblings are fine.
+        let wide = vec!["(PathPrefix(`/a`))"; 500].join(" || ");
+        assert!(parse(&wide).is_ok());
     }
 
     #[test]
