@@ -1,7 +1,7 @@
 //! Prometheus metrics, on the `prometheus` crate with a registry each [`Metrics`] owns (so tests
 //! can make several). Request paths only touch atomics: a router's series (one counter per
 //! method and status class, one histogram) are resolved to typed children when a route table is
-//! built, never per request; a scrape is the only thing that takes the registry's locks.
+//! built, never per request. Locks are taken only then and by a scrape.
 
 use std::collections::BTreeMap;
 use std::fmt;
