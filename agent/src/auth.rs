@@ -22,24 +22,15 @@ use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
+// Headers that show a request came through a proxy (or pretends to). The list bloud-proxy
+// strips from untrusted clients: whatever the proxy lets through marks the request as forwarded.
+use bloud_common::forwarding::HEADERS as FORWARDING_HEADERS;
 
 use crate::db::{DbError, User};
 use crate::service::Service;
 
 pub const SESSION_COOKIE: &str = "bloud_session";
 pub const SESSION_TTL: Duration = Duration::from_secs(7 * 24 * 3600);
-
-/// Headers that show a request came through a proxy (or pretends to).
-const FORWARDING_HEADERS: &[&str] = &[
-    "x-forwarded-for",
-    "x-forwarded-host",
-    "x-forwarded-proto",
-    "forwarded",
-    "x-real-ip",
-    "true-client-ip",
-    "cf-connecting-ip",
-    "x-client-ip",
-];
 
 #[derive(Debug, thiserror::Error)]
 #[error("password hashing failed: {0}")]
@@ -229,11 +220,16 @@ mod tests {
             Some(lan),
             &headers(&[("x-forwarded-for", "127.0.0.1")])
         ));
+        // Headers the proxy itself sets (stripPrefix's removed prefix, the client's port) mark a
+        // request as forwarded too.
         for h in [
             "x-forwarded-for",
             "x-real-ip",
             "true-client-ip",
             "forwarded",
+            "cf-connecting-ip",
+            "x-forwarded-prefix",
+            "x-forwarded-port",
         ] {
             assert!(
                 !is_local_request(Some(lo), &headers(&[(h, "127.0.0.1")])),

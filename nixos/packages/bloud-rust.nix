@@ -18,7 +18,8 @@ rustPlatform.buildRustPackage {
   pname = crate;
   inherit (workspace.workspace.package) version;
 
-  # Only what cargo needs: editing docs, web/ or nixos/ does not rebuild the binaries.
+  # Only what cargo needs: editing docs, nixos/ or web/ (but its Authentik path list) does not
+  # rebuild the binaries.
   src = fs.toSource {
     inherit root;
     fileset = fs.unions [
@@ -26,6 +27,9 @@ rustPlatform.buildRustPackage {
       (root + "/Cargo.lock")
       (root + "/proxy")
       (root + "/agent")
+      (root + "/common")
+      # bloud-common's build script reads the Authentik path list the web shell also uses.
+      (root + "/web/src/sw/authentik-paths.json")
       (fs.maybeMissing (root + "/src"))
       (fs.maybeMissing (root + "/benches"))
       (fs.maybeMissing (root + "/tests"))

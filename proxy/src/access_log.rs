@@ -5,7 +5,6 @@
 use std::io::Write;
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
-use std::sync::atomic::Ordering;
 use std::sync::mpsc::{sync_channel, SyncSender, TrySendError};
 use std::sync::Arc;
 use std::time::Duration;
@@ -85,9 +84,7 @@ impl AccessLog {
         match self.tx.try_send(line) {
             Ok(()) => {}
             Err(TrySendError::Full(_)) | Err(TrySendError::Disconnected(_)) => {
-                self.metrics
-                    .access_log_dropped
-                    .fetch_add(1, Ordering::Relaxed);
+                self.metrics.access_log_dropped.inc();
             }
         }
     }
@@ -245,7 +242,7 @@ mod tests {
         for _ in 0..3 {
             log.record(entry());
         }
-        assert_eq!(metrics.access_log_dropped.load(Ordering::Relaxed), 2);
+        assert_eq!(metrics.access_log_dropped.get(), 2);
     }
 
     #[test]

@@ -6,20 +6,8 @@ use std::net::IpAddr;
 use http::{HeaderName, HeaderValue};
 
 /// Client-controlled headers that claim something about the client or the original request.
-pub const SPOOFABLE: &[&str] = &[
-    "x-forwarded-for",
-    "x-forwarded-proto",
-    "x-forwarded-host",
-    "x-forwarded-port",
-    "x-forwarded-server",
-    "x-forwarded-prefix",
-    "x-forwarded-uri",
-    "x-forwarded-method",
-    "x-forwarded-ssl",
-    "forwarded",
-    "x-real-ip",
-    "true-client-ip",
-];
+/// bloud-agent reads the same list to tell a forwarded request from the local CLI.
+pub const SPOOFABLE: &[&str] = bloud_common::forwarding::HEADERS;
 
 pub const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
 pub const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
@@ -382,6 +370,22 @@ mod tests {
         assert_eq!(client_ip_value(a), "192.168.1.20");
         assert_eq!(client_ip_value(b), "fe80::1");
         assert_eq!(client_ip_value(a), "192.168.1.20");
+    }
+
+    #[test]
+    fn spoofable_headers_include_what_the_agent_treats_as_forwarding() {
+        for name in [
+            "x-forwarded-for",
+            "x-forwarded-prefix",
+            "true-client-ip",
+            "cf-connecting-ip",
+            "x-client-ip",
+        ] {
+            assert!(is_spoofable(name), "{name}");
+        }
+        for name in ["host", "user-agent", "x-forwarded", "X-Forwarded-For"] {
+            assert!(!is_spoofable(name), "{name}");
+        }
     }
 
     #[test]

@@ -357,10 +357,7 @@ impl ProxyHttp for EntryProxy {
         ctx: &mut RequestCtx,
         mut e: Box<Error>,
     ) -> Box<Error> {
-        self.shared
-            .metrics
-            .upstream_connect_failures
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.shared.metrics.upstream_connect_failures.inc();
         ctx.attempts += 1;
         // Nothing was sent yet, so trying the server's other addresses (e.g. ::1 after
         // 127.0.0.1) and then the other servers is safe for any method.

@@ -334,7 +334,7 @@ fn start_drain_watch(shared: Arc<Shared>, grace: Duration, pid_file: Option<Path
             // Let the listeners close before counting.
             std::thread::sleep(Duration::from_millis(200));
             while start.elapsed() < grace {
-                if shared.metrics.open_connections.load(Ordering::Relaxed) <= 0 {
+                if shared.metrics.open_connections.get() <= 0 {
                     break;
                 }
                 std::thread::sleep(Duration::from_millis(50));

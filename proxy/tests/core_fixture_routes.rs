@@ -219,7 +219,7 @@ async fn refused_upstream_is_502_naming_the_router_and_missing_route_is_404() {
         "{metrics}"
     );
     assert!(
-        metrics.contains("router=\"dead-app\",method=\"GET\",code=\"5xx\"} 1"),
+        metrics.contains("{code=\"5xx\",method=\"GET\",router=\"dead-app\"} 1"),
         "{metrics}"
     );
 }

@@ -5,15 +5,9 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 
 /// Paths in Authentik's namespace. Targets there are never prefixed: forward-auth and OIDC
-/// redirects must reach Authentik's root routes (upstream commit `3115277`).
-const AUTHENTIK_PATHS: &[&str] = &[
-    "/outpost.goauthentik.io",
-    "/application/o",
-    "/application/saml",
-    "/if",
-    "/flows",
-    "/-",
-];
+/// redirects must reach Authentik's root routes (upstream commit `3115277`). The service worker
+/// reads the same list (web/src/sw/authentik-paths.json) for its own redirect rewriting.
+const AUTHENTIK_PATHS: &[&str] = bloud_common::authentik::NEVER_PREFIXED;
 
 fn yes() -> bool {
     true
@@ -481,6 +475,25 @@ mod tests {
         for p in no {
             assert!(!rw.needs_prefix(p.as_bytes()), "{p} should stay");
         }
+    }
+
+    /// The table the service worker's tests check too (web/test/sw-authentik-paths.test.ts): an
+    /// app's link or redirect to one of these paths is prefixed by both sides or by neither.
+    #[test]
+    fn authentik_paths_are_prefixed_as_the_service_worker_rewrites_them() {
+        let text = include_str!("../../../web/test/fixtures/authentik-path-examples.json");
+        let doc: serde_json::Value = serde_json::from_str(text).expect("examples are JSON");
+        let examples = doc["examples"].as_array().expect("an examples array");
+        assert!(examples.len() > 10, "{examples:?}");
+        let rw = EmbedConfig::new("/embed/app").compile().expect("valid");
+        for ex in examples {
+            let path = ex["path"].as_str().expect("path");
+            let prefixed = ex["prefixed"].as_bool().expect("prefixed");
+            assert_eq!(rw.needs_prefix(path.as_bytes()), prefixed, "{path}");
+        }
+        // A known entry of the shared list, and the one that apps share with Authentik.
+        assert!(!rw.needs_prefix(b"/application/saml/app/sso/"));
+        assert!(rw.needs_prefix(b"/static/app.js"));
     }
 
     #[test]

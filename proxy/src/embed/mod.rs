@@ -44,7 +44,7 @@
 //! origin (kept absolute) or on the upstream's own address (moved to the public origin). It
 //! stays when it is relative, `//host`, another host, `data:`, already under the prefix
 //! (segment-exact: `/embed/app/x`, not `/embed/apple`), in `exclude`, or in Authentik's
-//! namespace (`/outpost.goauthentik.io`, `/application/o/`, `/if/`, `/flows/`, `/-/`).
+//! namespace (`/outpost.goauthentik.io`, `/application/`, `/if/`, `/flows/`, `/-/`).
 
 /// ASCII whitespace as the HTML, URL and CSS standards define it (TAB, LF, FF, CR, SPACE):
 /// what browsers skip around attribute URLs, between srcset candidates and in CSS.

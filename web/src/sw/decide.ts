@@ -15,12 +15,11 @@ import {
   appFromEmbedPath,
   appFromReferrer,
   embedPathFor,
-  firstSegment,
   isAuthentikPath,
+  isNeverClientRewritten,
   isOAuthCallback,
   isReservedRoot,
   isUnderEmbed,
-  NEVER_CLIENT_REWRITTEN_SEGMENTS,
   SW_SCRIPT_PATHS,
 } from './paths';
 
@@ -133,7 +132,7 @@ export function decide(req: RequestFacts, origin: string, client: ClientFacts, p
 
   if (client.clientApp !== null) {
     const app = client.clientApp;
-    if (NEVER_CLIENT_REWRITTEN_SEGMENTS.has(firstSegment(path))) return { action: 'network', reason: 'reserved' };
+    if (isNeverClientRewritten(path)) return { action: 'network', reason: 'reserved' };
     // The app's page sending its frame to Authentik (forward-auth or OIDC login) must get there.
     if (isNavigation(req) && isAuthentikPath(path)) return { action: 'network', reason: 'reserved' };
     if (!policy.needsRewrite(app)) return { action: 'network', reason: 'no-rewrite' };

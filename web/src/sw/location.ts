@@ -6,7 +6,7 @@
  * to a root-level URL (that URL would be served by the shell, not the app), or a navigation hop
  * landed at a root path.
  */
-import { appFromEmbedPath, isAuthentikPath, isOAuthCallback, isUnderEmbed } from './paths';
+import { appFromEmbedPath, isNeverPrefixed, isOAuthCallback, isUnderEmbed } from './paths';
 
 /**
  * Where a redirect target should point for an app embedded at `/embed/<app>/`.
@@ -23,7 +23,8 @@ export function embedRedirectTarget(target: string, base: string, app: string, o
   }
   if (url.origin !== origin) return null;
   if (isUnderEmbed(url.pathname)) return null;
-  if (isAuthentikPath(url.pathname) || isOAuthCallback(url.pathname)) return null;
+  // The proxy's embed rewriter leaves the same Authentik paths alone in `Location` headers.
+  if (isNeverPrefixed(url.pathname) || isOAuthCallback(url.pathname)) return null;
   return `/embed/${app}${url.pathname}${url.search}${url.hash}`;
 }
 

@@ -3,6 +3,8 @@
  * Everything here is pure so the table-driven tests can pin it down.
  */
 
+import authentikPaths from './authentik-paths.json';
+
 export const EMBED_PREFIX = '/embed/';
 
 /** Fetches of these are answered with an inert script when an embedded app asks for them. */
@@ -28,21 +30,27 @@ export const SHELL_SEGMENTS: ReadonlySet<string> = new Set([
   'node_modules',
 ]);
 
+/** One of Authentik's root routes; see `authentik-paths.json` for what the flags mean. */
+export interface AuthentikPath {
+  readonly path: string;
+  readonly neverClientRewritten?: boolean;
+  readonly sharedWithApps?: boolean;
+}
+
 /**
  * Authentik's root-level routes (the proxy sends them to Authentik). An embedded app is redirected
  * here for forward-auth and OIDC; these must reach Authentik unchanged, navigations included.
+ * The proxy's embed rewriter builds its list from the same file, so both sides agree.
  */
-export const AUTHENTIK_SEGMENTS: ReadonlySet<string> = new Set([
-  'outpost.goauthentik.io',
-  'application',
-  'flows',
-  'if',
-  '-',
-  'static',
-]);
+export const AUTHENTIK_PATHS: readonly AuthentikPath[] = authentikPaths.paths;
 
-/** Never rewritten even when the requesting client is known to be an app (forward-auth outpost). */
-export const NEVER_CLIENT_REWRITTEN_SEGMENTS: ReadonlySet<string> = new Set(['outpost.goauthentik.io']);
+/** `pathname` is `pattern` or lies below it on a segment boundary (`/if` covers `/if/x`, not `/ifx`). */
+export function isAtOrBelow(pathname: string, pattern: string): boolean {
+  return (
+    pathname.startsWith(pattern) &&
+    (pathname.length === pattern.length || pattern.endsWith('/') || pathname[pattern.length] === '/')
+  );
+}
 
 /** Exact shell files at the root of the build. */
 const SHELL_FILES: ReadonlySet<string> = new Set(['/', '/index.html']);
@@ -91,15 +99,28 @@ export function isUnderEmbed(pathname: string): boolean {
 }
 
 export function isAuthentikPath(pathname: string): boolean {
-  return AUTHENTIK_SEGMENTS.has(firstSegment(pathname));
+  return AUTHENTIK_PATHS.some((p) => isAtOrBelow(pathname, p.path));
+}
+
+/** Never rewritten even when the requesting client is known to be an app (forward-auth outpost). */
+export function isNeverClientRewritten(pathname: string): boolean {
+  return AUTHENTIK_PATHS.some((p) => p.neverClientRewritten === true && isAtOrBelow(pathname, p.path));
+}
+
+/**
+ * Authentik's paths that no app uses for its own files: a redirect of an app there is meant for
+ * Authentik. The same paths the proxy's embed rewriter never prefixes (`/static` is not one: an
+ * app's `/static/…` is the app's).
+ */
+export function isNeverPrefixed(pathname: string): boolean {
+  return AUTHENTIK_PATHS.some((p) => p.sharedWithApps !== true && isAtOrBelow(pathname, p.path));
 }
 
 /** Paths that sub-resource requests must leave alone unless the requesting client is an app. */
 export function isReservedRoot(pathname: string): boolean {
   if (SHELL_FILES.has(pathname)) return true;
   if (pathname.startsWith('/@')) return true; // Vite dev: /@vite/client, /@fs/…
-  const seg = firstSegment(pathname);
-  return SHELL_SEGMENTS.has(seg) || AUTHENTIK_SEGMENTS.has(seg);
+  return SHELL_SEGMENTS.has(firstSegment(pathname)) || isAuthentikPath(pathname);
 }
 
 /** OAuth callbacks go to the network untouched (upstream: rewriting /openid-cb broke Actual). */
