@@ -14,13 +14,13 @@ fn client() -> reqwest::Client {
     support::client().expect("test client")
 }
 
-async fn start(routes: String, static_yaml: &str) -> Proxy {
-    Proxy::builder()
-        .route_file("r.yml", routes)
-        .static_yaml(static_yaml)
-        .start()
-        .await
-        .expect("proxy")
+/// The proxy with `routes`; `static_yaml` adds top-level keys to its static config.
+async fn start(routes: String, static_yaml: Option<&str>) -> Proxy {
+    let mut builder = Proxy::builder().route_file("r.yml", routes);
+    if let Some(yaml) = static_yaml {
+        builder = builder.static_yaml(yaml);
+    }
+    builder.start().await.expect("proxy")
 }
 
 async fn name_of(p: &Proxy, path: &str) -> (u16, Value) {
@@ -61,7 +61,7 @@ async fn round_robin_pass_host_header_and_base_path() {
         a_url = a.url(),
         b_url = b.url(),
     );
-    let p = start(routes, "{}").await;
+    let p = start(routes, None).await;
     let mut seen = Vec::new();
     for _ in 0..4 {
         let (status, body) = name_of(&p, "/lb/x").await;
@@ -114,7 +114,7 @@ async fn health_check_takes_failing_servers_out_of_rotation() {
         good.url(),
         sick.url()
     );
-    let p = start(routes, "{}").await;
+    let p = start(routes, None).await;
     let only_good = support::eventually(Duration::from_secs(10), || async {
         let mut all_good = true;
         for _ in 0..4 {
@@ -147,7 +147,7 @@ async fn upstream_timeout_is_504_naming_the_router() {
     );
     let p = start(
         routes,
-        "serversTransport:\n  forwardingTimeouts:\n    responseHeaderTimeout: 1s\n",
+        Some("serversTransport:\n  forwardingTimeouts:\n    responseHeaderTimeout: 1s\n"),
     )
     .await;
     let started = Instant::now();
@@ -181,7 +181,7 @@ async fn idle_conn_timeout_closes_pooled_upstream_connections() {
     let app = keepalive_upstream().await;
     let p = start(
         keepalive_routes(&app),
-        "serversTransport:\n  forwardingTimeouts:\n    idleConnTimeout: 1s\n",
+        Some("serversTransport:\n  forwardingTimeouts:\n    idleConnTimeout: 1s\n"),
     )
     .await;
     let resp = client().get(p.url("/app/x")).send().await.expect("request");
@@ -208,7 +208,7 @@ async fn idle_conn_timeout_closes_pooled_upstream_connections() {
 #[tokio::test]
 async fn by_default_pooled_upstream_connections_stay_open_and_are_reused() {
     let app = keepalive_upstream().await;
-    let p = start(keepalive_routes(&app), "{}").await;
+    let p = start(keepalive_routes(&app), None).await;
     let resp = client().get(p.url("/app/x")).send().await.expect("request");
     assert_eq!(resp.status(), 200);
     assert_eq!(app.connections(), 1, "one upstream connection");
@@ -263,7 +263,7 @@ async fn a_retry_on_the_next_server_sends_the_same_headers_once() {
 ",
         live_url = live.url(),
     );
-    let p = start(routes, "{}").await;
+    let p = start(routes, None).await;
     for _ in 0..2 {
         let (status, body) = name_of(&p, "/app/x?q=1").await;
         assert_eq!(status, 200, "{body}");
@@ -290,7 +290,7 @@ async fn access_log_reports_the_client_user_agent_not_the_edited_one() {
         app.url()
     );
     // The generated static config writes a JSON access log.
-    let p = start(routes, "{}").await;
+    let p = start(routes, None).await;
     let log_path = p.access_log_path();
     let resp = client()
         .get(p.url("/app/x"))

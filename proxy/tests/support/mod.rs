@@ -2,6 +2,12 @@
 //! written to a temp dir, start upstream servers on ephemeral ports, and talk to the proxy
 //! over reqwest, WebSocket or raw TCP.
 //!
+//! - `proxy`: start the binary (`Proxy::builder()`), wait for `/ping`, signal it, read its
+//!   metrics, admin API and log, wait for reloads by their count.
+//! - `upstream`: the axum `Upstream` (echo, SSE, WebSocket, large files), `BrokenUpstream`,
+//!   and `upstream::scripted::RawUpstream` for byte-exact answers.
+//! - `raw`: a raw TCP client. `fixtures`: the route fixture sets (own and upstream Bloud's).
+//!
 //! Each test file includes this with `mod support;` and uses only part of it.
 #![allow(dead_code)]
 
@@ -24,8 +30,8 @@ pub fn own_fixtures() -> PathBuf {
 /// compatibility suite: `$BLOUD_UPSTREAM_FIXTURES`, else `shared/fixtures` beside the clone.
 ///
 /// A user's clone has no such directory, so by default its absence skips the calling test
-/// with one line saying how to run it; CI sets `BLOUD_REQUIRE_UPSTREAM_FIXTURES=1` so that a
-/// missing directory fails instead of silently testing nothing.
+/// with one line saying how to run it; with `BLOUD_REQUIRE_UPSTREAM_FIXTURES=1` (CI, where the
+/// files are expected) a missing directory fails instead of silently testing nothing.
 pub fn upstream_fixtures() -> Option<PathBuf> {
     let dir = match std::env::var_os("BLOUD_UPSTREAM_FIXTURES") {
         Some(d) if !d.is_empty() => PathBuf::from(d),
