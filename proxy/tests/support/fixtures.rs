@@ -8,6 +8,7 @@ use anyhow::{ensure, Context};
 
 use super::proxy::{output_text, run_check, ProxyBuilder};
 
+#[derive(Clone)]
 pub struct RouteFixtures {
     dir: PathBuf,
     /// How many dynamic files the set must have, so a half-present copy fails loudly.
@@ -127,15 +128,13 @@ impl RouteFixtures {
 
     /// A proxy running this set's static file and dynamic files, URLs rewritten.
     pub fn proxy(&self, rewrite: &[(String, String)]) -> anyhow::Result<ProxyBuilder> {
-        let dir = self.dir.clone();
-        let min_files = self.min_files;
+        // Read once here so that a broken static file is reported as such; the closure below
+        // cannot return an error.
+        self.static_doc(0, Path::new("."))?;
+        let set = self.clone();
         let mut builder = ProxyBuilder::default().static_config(move |ports, _dir, routes| {
-            RouteFixtures {
-                dir: dir.clone(),
-                min_files,
-            }
-            .static_doc(ports.web, routes)
-            .unwrap_or(serde_yaml::Value::Null)
+            set.static_doc(ports.web, routes)
+                .unwrap_or(serde_yaml::Value::Null)
         });
         for (name, text) in self.dynamic_texts(rewrite)? {
             builder = builder.route_file(&name, text);
