@@ -1,41 +1,66 @@
-//! The upstream Bloud route files, loaded by the real binary, route as they do under Traefik.
+//! The project's own Bloud-shaped route files (`tests/fixtures/traefik`: base table, Authentik
+//! root routes, apps as bloud-agent writes them, an SSO redirect), loaded by the real binary,
+//! route as they would under Traefik; `bloud-proxy check` judges them and names what is wrong.
 
-mod core_common;
+mod support;
 
-use core_common::*;
+use anyhow::ensure;
 use serde_json::Value;
+use support::fixtures::RouteFixtures;
+use support::proxy::Proxy;
+use support::upstream::{echo_header, refused_addr, Upstream};
+
+/// The service ports used in the fixture files, and the upstream standing in for each.
+const SERVICES: &[(&str, &str)] = &[
+    ("http://127.0.0.1:3000", "agent"),
+    ("http://127.0.0.1:5173", "shell"),
+    ("http://127.0.0.1:9001", "sso"),
+    ("http://127.0.0.1:8085", "miniflux"),
+    ("http://127.0.0.1:3080", "adguard-home"),
+    ("http://127.0.0.1:5006", "actual-budget"),
+];
 
 struct Setup {
     proxy: Proxy,
+    apps: Vec<Upstream>,
+}
+
+impl Setup {
+    /// GET `path`, which must be answered 200 by the upstream `server`: headers and echo.
+    async fn reach(&self, path: &str, server: &str) -> (reqwest::header::HeaderMap, Value) {
+        let (status, headers, body) = get_json(&self.proxy.url(path), &[]).await;
+        assert_eq!(status, 200, "{path}: {body}");
+        assert_eq!(body["server"], server, "{path}: {body}");
+        (headers, body)
+    }
+
+    fn app(&self, name: &str) -> &Upstream {
+        self.apps
+            .iter()
+            .find(|a| a.name == name)
+            .expect("an upstream of that name")
+    }
 }
 
 async fn setup() -> Setup {
-    let agent = echo_upstream("host-agent").await;
-    let ui = echo_upstream("bloud-ui").await;
-    let authentik = echo_upstream("authentik").await;
-    let miniflux = echo_upstream("miniflux").await;
-    let adguard = echo_upstream("adguard-home").await;
-    let actual = echo_upstream("actual-budget").await;
-    let ports = [
-        (3000, agent),
-        (5173, ui),
-        (9001, authentik),
-        (8085, miniflux),
-        (3080, adguard),
-        (5006, actual),
-    ];
-    let files = [
-        (
-            "apps-routes.yml",
-            fixture("golden-multiple_apps.yml", &ports),
-        ),
-        ("authentik.yml", fixture("authentik.yml", &ports)),
-        ("base.yml", fixture("base.yml", &ports)),
-        ("miniflux-sso.yml", fixture("miniflux-sso.yml", &ports)),
-    ];
-    Setup {
-        proxy: start_proxy(&files, "").await,
+    let mut apps = Vec::new();
+    let mut rewrite = Vec::new();
+    for (url, name) in SERVICES {
+        let app = Upstream::start(name).await.expect("upstream");
+        rewrite.push((url.to_string(), app.url()));
+        apps.push(app);
     }
+    let proxy = RouteFixtures::own()
+        .proxy(&rewrite)
+        .expect("fixture files")
+        .start()
+        .await
+        .expect("proxy");
+    Setup { proxy, apps }
+}
+
+fn client() -> reqwest::Client {
+    support::client().expect("test client")
 }
 
 async fn get_json(
@@ -60,33 +85,38 @@ async fn get_json(
 #[tokio::test]
 async fn fixture_routes_reach_the_right_upstreams() {
     let s = setup().await;
-    let p = &s.proxy;
 
-    // /api/v3 belongs to Authentik (priority 95), the rest of /api to the host agent (90).
-    let (st, _, body) = get_json(&p.url("/api/v3/core/users"), &[]).await;
-    assert_eq!(st, 200);
-    assert_eq!(body["name"], "authentik");
-    let (_, _, body) = get_json(&p.url("/api/apps/installed"), &[]).await;
-    assert_eq!(body["name"], "host-agent");
+    // /api/v3 belongs to Authentik (priority 95), the rest of /api to the agent (90).
+    s.reach("/api/v3/core/users", "sso").await;
+    let (_, body) = s.reach("/api/apps/installed", "agent").await;
     assert_eq!(body["path"], "/api/apps/installed");
-    let (_, _, body) = get_json(&p.url("/auth/login"), &[]).await;
-    assert_eq!(body["name"], "host-agent");
+    s.reach("/auth/login", "agent").await;
 
     // Catch-all: the shell, with the cross-origin isolation headers.
-    let (_, h, body) = get_json(&p.url("/apps/miniflux"), &[]).await;
-    assert_eq!(body["name"], "bloud-ui");
+    let (h, _) = s.reach("/apps/miniflux", "shell").await;
     assert_eq!(h["cross-origin-opener-policy"], "same-origin");
     assert_eq!(h["cross-origin-embedder-policy"], "credentialless");
 
-    // Authentik root routes carry the authentik iframe headers (XFO removed, CSP replaced).
-    let (_, h, body) = get_json(&p.url("/flows/-/default/authentication/"), &[]).await;
-    assert_eq!(body["name"], "authentik");
+    // Authentik root routes carry the SSO frame headers (XFO removed, CSP replaced).
+    let (h, _) = s.reach("/flows/-/default/authentication/", "sso").await;
     assert!(h.get("x-frame-options").is_none());
     assert_eq!(
         h["content-security-policy"],
-        "frame-ancestors 'self' http://localhost:* https://localhost:*"
+        "frame-ancestors 'self' http://bloud.example:*"
     );
     assert_eq!(h["cross-origin-resource-policy"], "cross-origin");
+
+    // authentik.yml sorts before base.yml: its sso-outpost (with the frame headers) wins.
+    let (h, _) = s.reach("/outpost.goauthentik.io/start", "sso").await;
+    assert_eq!(h["cross-origin-resource-policy"], "cross-origin");
+    for path in [
+        "/if/admin/",
+        "/application/o/authorize/",
+        "/static/x.js",
+        "/-/health/live/",
+    ] {
+        s.reach(path, "sso").await;
+    }
 }
 
 #[tokio::test]
@@ -99,24 +129,53 @@ async fn embedded_app_is_stripped_and_framable() {
     )
     .await;
     assert_eq!(st, 200);
-    assert_eq!(body["name"], "adguard-home");
-    assert_eq!(body["path"], "/control/status?x=1");
-    let up = &body["headers"];
-    assert_eq!(up["x-forwarded-prefix"], "/embed/adguard-home");
+    assert_eq!(body["server"], "adguard-home");
+    assert_eq!(body["path"], "/control/status");
+    assert_eq!(body["query"], "x=1");
+    let up = |name| echo_header(&body, name);
+    assert_eq!(up("x-forwarded-prefix"), ["/embed/adguard-home"]);
     // passHostHeader: the app sees the browser's Host.
-    assert_eq!(up["host"], "bloud.local");
-    // embed-forwarded-headers overrides X-Forwarded-Host, exactly as upstream's file says.
-    assert_eq!(up["x-forwarded-host"], "localhost:8080");
-    assert_eq!(up["x-forwarded-proto"], "http");
+    assert_eq!(up("host"), ["bloud.local"]);
+    // embed-forwarded-headers (defined in base.yml) overrides X-Forwarded-Host.
+    assert_eq!(up("x-forwarded-host"), ["bloud.example:8080"]);
+    assert_eq!(up("x-forwarded-proto"), ["http"]);
     // iframe-headers removed the restrictive headers, embed-isolation added COOP/COEP.
     assert!(h.get("x-frame-options").is_none(), "{h:?}");
     assert!(h.get("content-security-policy").is_none(), "{h:?}");
     assert_eq!(h["cross-origin-opener-policy"], "same-origin");
     assert_eq!(h["cross-origin-embedder-policy"], "credentialless");
 
-    // The bare prefix becomes "/".
-    let (_, _, body) = get_json(&p.url("/embed/miniflux"), &[]).await;
+    // The bare prefix becomes "/"; a longer name is not this app (segment-exact rule).
+    let (_, body) = s.reach("/embed/miniflux", "miniflux").await;
     assert_eq!(body["path"], "/");
+    assert_eq!(body["query"], Value::Null);
+    s.reach("/embed/minifluxes/x", "shell").await;
+}
+
+#[tokio::test]
+async fn forward_auth_app_asks_the_sso_outpost_first_and_keeps_its_own_headers() {
+    let s = setup().await;
+    let (h, body) = s
+        .reach("/embed/actual-budget/budget?id=7", "actual-budget")
+        .await;
+    assert_eq!(body["path"], "/budget");
+    let auth = s.app("sso").requests();
+    assert_eq!(auth.len(), 1, "one forwardAuth call: {auth:?}");
+    assert_eq!(
+        auth[0].path_and_query,
+        "/outpost.goauthentik.io/auth/traefik"
+    );
+    let uri: Vec<&str> = auth[0]
+        .headers
+        .iter()
+        .filter(|(k, _)| k == "x-forwarded-uri")
+        .map(|(_, v)| v.as_str())
+        .collect();
+    assert_eq!(uri, ["/embed/actual-budget/budget?id=7"]);
+    // The app's own header middleware, listed after the shared ones, sets COEP.
+    assert_eq!(h["cross-origin-embedder-policy"], "require-corp");
+    assert_eq!(h["cross-origin-opener-policy"], "same-origin");
+    assert!(h.get("x-frame-options").is_none(), "{h:?}");
 }
 
 #[tokio::test]
@@ -131,6 +190,11 @@ async fn miniflux_login_redirects_without_reaching_miniflux() {
     assert_eq!(
         resp.headers()["location"],
         "/embed/miniflux/oauth2/oidc/redirect"
+    );
+    assert_eq!(
+        s.app("miniflux").count(),
+        0,
+        "the proxy answers the redirect"
     );
 }
 
@@ -149,12 +213,12 @@ async fn edge_policy_and_error_pages() {
         ],
     )
     .await;
-    let up = &body["headers"];
-    assert_eq!(up["x-forwarded-for"], "127.0.0.1");
-    assert_eq!(up["x-real-ip"], "127.0.0.1");
-    assert!(up.get("forwarded").is_none());
-    assert!(up.get("true-client-ip").is_none());
-    assert!(up.get("x-forwarded-server").is_some());
+    let up = |name| echo_header(&body, name);
+    assert_eq!(up("x-forwarded-for"), ["127.0.0.1"]);
+    assert_eq!(up("x-real-ip"), ["127.0.0.1"]);
+    assert!(up("forwarded").is_empty());
+    assert!(up("true-client-ip").is_empty());
+    assert!(!up("x-forwarded-server").is_empty());
 
     // Dot-segments, raw or encoded, never reach an upstream.
     for path in [
@@ -164,34 +228,38 @@ async fn edge_policy_and_error_pages() {
         "/embed/miniflux/./x",
     ] {
         let req = format!("GET {path} HTTP/1.1\r\nHost: bloud.local\r\nConnection: close\r\n\r\n");
-        assert_eq!(raw_status(p.web, &req).await, 400, "{path}");
+        let got = support::raw::send_default(p.web, req.as_bytes())
+            .await
+            .expect("raw request");
+        assert_eq!(got.first_status(), Some(400), "{path}: {}", got.summary());
     }
 
     // The ping endpoint.
     let resp = client().get(p.url("/ping")).send().await.expect("ping");
     assert_eq!(resp.text().await.expect("body"), "OK");
 
-    // The dashboard router points at api@internal, which has no dashboard: a small 404 page.
+    // The dashboard router points at api@internal, which has no dashboard: a small 404 page
+    // naming the router.
     let resp = client()
         .get(p.url("/dashboard/"))
         .send()
         .await
         .expect("dashboard");
     assert_eq!(resp.status(), 404);
-    assert!(resp
-        .text()
-        .await
-        .expect("body")
-        .contains("traefik-dashboard"));
+    assert!(resp.text().await.expect("body").contains("admin-dashboard"));
 }
 
 #[tokio::test]
 async fn refused_upstream_is_502_naming_the_router_and_missing_route_is_404() {
-    let dead = closed_port();
+    let dead = refused_addr().expect("refused addr");
     let routes = format!(
-        "http:\n  routers:\n    dead-app:\n      rule: PathPrefix(`/embed/dead`)\n      service: dead\n  services:\n    dead:\n      loadBalancer:\n        servers:\n        - url: http://127.0.0.1:{dead}\n"
+        "http:\n  routers:\n    dead-app:\n      rule: PathPrefix(`/embed/dead`)\n      service: dead\n  services:\n    dead:\n      loadBalancer:\n        servers:\n        - url: http://{dead}\n"
     );
-    let p = start_proxy(&[("apps.yml", routes)], "").await;
+    let p = Proxy::builder()
+        .route_file("apps.yml", routes)
+        .start()
+        .await
+        .expect("proxy");
     let resp = client()
         .get(p.url("/embed/dead/x"))
         .send()
@@ -206,14 +274,7 @@ async fn refused_upstream_is_502_naming_the_router_and_missing_route_is_404() {
         .await
         .expect("request");
     assert_eq!(resp.status(), 404);
-    let metrics = client()
-        .get(p.admin_url("/metrics"))
-        .send()
-        .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("text");
+    let metrics = p.metrics().await.expect("metrics");
     assert!(
         metrics.contains("bloud_proxy_upstream_connect_failures_total 1"),
         "{metrics}"
@@ -222,4 +283,69 @@ async fn refused_upstream_is_502_naming_the_router_and_missing_route_is_404() {
         metrics.contains("{code=\"5xx\",method=\"GET\",router=\"dead-app\"} 1"),
         "{metrics}"
     );
+}
+
+/// `bloud-proxy check` on the fixture files plus `dynamic/<name>` holding `yaml` exits 1 and
+/// its output names each of `named` (the file, the feature).
+async fn check_rejects_extra_file(name: &str, yaml: &str, named: &[&str]) -> anyhow::Result<()> {
+    let (code, text) = RouteFixtures::own()
+        .check_copy(|dir| Ok(std::fs::write(dir.join("dynamic").join(name), yaml)?))
+        .await?;
+    ensure!(code == Some(1), "check must exit 1 on {name}\n{text}");
+    for want in named {
+        ensure!(text.contains(want), "check output must name {want}\n{text}");
+    }
+    Ok(())
+}
+
+#[tokio::test]
+async fn check_names_a_file_with_a_yaml_syntax_error_and_exits_1() -> anyhow::Result<()> {
+    check_rejects_extra_file(
+        "zz-broken.yml",
+        "http:\n  routers:\n    broken:\n      rule: \"PathPrefix(`/broken`)\n      service: [unclosed\n",
+        &["zz-broken.yml"],
+    )
+    .await
+}
+
+#[tokio::test]
+async fn check_names_an_unsupported_middleware_and_exits_1() -> anyhow::Result<()> {
+    check_rejects_extra_file(
+        "zz-unsupported.yml",
+        "http:\n  middlewares:\n    limit:\n      rateLimit:\n        average: 100\n",
+        &["zz-unsupported.yml", "rateLimit"],
+    )
+    .await
+}
+
+#[tokio::test]
+async fn check_names_an_unknown_static_key_and_exits_1() -> anyhow::Result<()> {
+    let (code, text) = RouteFixtures::own()
+        .check_copy(|dir| {
+            let path = dir.join("traefik.yml");
+            let mut doc: serde_yaml::Value =
+                serde_yaml::from_str(&std::fs::read_to_string(&path)?)?;
+            doc["entryPoints"]["web"]["adress"] = "127.0.0.1:1".into();
+            Ok(std::fs::write(&path, serde_yaml::to_string(&doc)?)?)
+        })
+        .await?;
+    ensure!(
+        code == Some(1),
+        "check must exit 1 on an unknown static key\n{text}"
+    );
+    ensure!(
+        text.contains("adress"),
+        "check output must name the unknown key\n{text}"
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn check_accepts_the_fixture_files_as_one_directory() -> anyhow::Result<()> {
+    let (code, text) = RouteFixtures::own().check_copy(|_| Ok(())).await?;
+    ensure!(
+        code == Some(0),
+        "bloud-proxy check must accept the fixture files\n{text}"
+    );
+    Ok(())
 }

@@ -1,45 +1,50 @@
 //! forwardAuth (Traefik semantics) and the embed middleware, wired into the proxy phases.
 
-mod core_common;
+mod support;
 
-use std::sync::Arc;
+use support::proxy::Proxy;
+use support::upstream::scripted::{reply, RawUpstream};
+use support::upstream::{refused_addr, Upstream};
 
-use core_common::*;
+fn client() -> reqwest::Client {
+    support::client().expect("test client")
+}
 
-async fn setup() -> (Proxy, u16) {
+async fn setup() -> (Proxy, RawUpstream, RawUpstream) {
     // Auth server: lets `auth=ok` cookies through with identity headers; otherwise redirects.
-    let auth = http_upstream(Arc::new(|req: &SeenRequest| {
+    let auth = RawUpstream::start(|req| {
         let uri = req.header("x-forwarded-uri").unwrap_or("").to_string();
         if req.header("cookie").is_some_and(|c| c.contains("auth=ok")) {
-            response(
-                "200 OK",
-                &format!("X-authentik-username: alice\r\nX-Auth-Seen-Uri: {uri}\r\nSet-Cookie: authentik_session=s1; Path=/\r\n"),
-                "",
-            )
+            reply("200 OK")
+                .header("X-authentik-username", "alice")
+                .header("X-Auth-Seen-Uri", uri)
+                .header("Set-Cookie", "authentik_session=s1; Path=/")
         } else {
-            response(
-                "302 Found",
-                "Location: /application/o/authorize/?next=1\r\nSet-Cookie: authentik_proxy_x=state; Path=/\r\n",
-                "login first",
-            )
+            reply("302 Found")
+                .header("Location", "/application/o/authorize/?next=1")
+                .header("Set-Cookie", "authentik_proxy_x=state; Path=/")
+                .body("login first")
         }
-    }))
-    .await;
+    })
+    .await
+    .expect("auth server");
     // The app: root-absolute links and redirects, and it echoes what identity it was given.
-    let app = http_upstream(Arc::new(|req: &SeenRequest| {
+    let app = RawUpstream::start(|req| {
         let user = req.header("x-authentik-username").unwrap_or("-").to_string();
         let seen = req.header("x-auth-seen-uri").unwrap_or("-").to_string();
-        let extra = format!("X-Seen-User: {user}\r\nX-Seen-Uri: {seen}\r\nX-Seen-Path: {}\r\n", req.path);
-        match req.path.as_str() {
-            "/redir" => response("302 Found", &format!("{extra}Location: /login\r\n"), ""),
-            _ => response(
-                "200 OK",
-                &format!("{extra}Content-Type: text/html; charset=utf-8\r\n"),
-                "<html><head><title>t</title></head><body><a href=\"/login\">in</a><img src=\"/static/x.png\"></body></html>",
-            ),
-        }
-    }))
-    .await;
+        let answer = match req.path() {
+            "/redir" => reply("302 Found").header("Location", "/login"),
+            _ => reply("200 OK")
+                .header("Content-Type", "text/html; charset=utf-8")
+                .body("<html><head><title>t</title></head><body><a href=\"/login\">in</a><img src=\"/static/x.png\"></body></html>"),
+        };
+        answer
+            .header("X-Seen-User", user)
+            .header("X-Seen-Uri", seen)
+            .header("X-Seen-Path", req.target.clone())
+    })
+    .await
+    .expect("app");
     let routes = format!(
         "http:
   routers:
@@ -51,7 +56,7 @@ async fn setup() -> (Proxy, u16) {
   middlewares:
     app-forwardauth:
       forwardAuth:
-        address: http://127.0.0.1:{auth}/outpost.goauthentik.io/auth/traefik
+        address: {auth_url}/outpost.goauthentik.io/auth/traefik
         trustForwardHeader: true
         authResponseHeaders: [X-authentik-username, X-Auth-Seen-Uri]
         addAuthCookiesToResponse: [authentik_session]
@@ -65,15 +70,22 @@ async fn setup() -> (Proxy, u16) {
     app:
       loadBalancer:
         servers:
-        - url: http://127.0.0.1:{app}
-"
+        - url: {app_url}
+",
+        auth_url = auth.url(),
+        app_url = app.url(),
     );
-    (start_proxy(&[("apps-routes.yml", routes)], "").await, auth)
+    let proxy = Proxy::builder()
+        .route_file("apps-routes.yml", routes)
+        .start()
+        .await
+        .expect("proxy");
+    (proxy, auth, app)
 }
 
 #[tokio::test]
 async fn unauthenticated_requests_get_the_auth_answer_and_never_reach_the_app() {
-    let (p, auth) = setup().await;
+    let (p, auth, app) = setup().await;
     let resp = client()
         .get(p.url("/embed/app/page"))
         .send()
@@ -83,19 +95,20 @@ async fn unauthenticated_requests_get_the_auth_answer_and_never_reach_the_app() 
     let h = resp.headers().clone();
     assert_eq!(
         h["location"],
-        format!("http://127.0.0.1:{auth}/application/o/authorize/?next=1")
+        format!("{}/application/o/authorize/?next=1", auth.url())
     );
     assert!(
         h.get("x-seen-path").is_none(),
         "the app must not be reached"
     );
+    assert_eq!(app.count(), 0, "the app must not be reached");
     assert_eq!(h["set-cookie"], "authentik_proxy_x=state; Path=/");
     assert_eq!(resp.text().await.expect("body"), "login first");
 }
 
 #[tokio::test]
 async fn authenticated_requests_carry_identity_and_are_rewritten() {
-    let (p, _) = setup().await;
+    let (p, _auth, _app) = setup().await;
     let resp = client()
         .get(p.url("/embed/app/page?q=1"))
         .header("cookie", "auth=ok")
@@ -134,12 +147,17 @@ async fn authenticated_requests_carry_identity_and_are_rewritten() {
 
 #[tokio::test]
 async fn auth_server_down_fails_closed() {
-    let app = echo_upstream("app").await;
-    let dead = closed_port();
+    let app = Upstream::start("app").await.expect("app");
+    let dead = refused_addr().expect("refused addr").port();
     let routes = format!(
-        "http:\n  routers:\n    r:\n      rule: PathPrefix(`/x`)\n      middlewares: [fa]\n      service: app\n  middlewares:\n    fa:\n      forwardAuth:\n        address: http://127.0.0.1:{dead}/auth\n  services:\n    app:\n      loadBalancer:\n        servers:\n        - url: http://127.0.0.1:{app}\n"
+        "http:\n  routers:\n    r:\n      rule: PathPrefix(`/x`)\n      middlewares: [fa]\n      service: app\n  middlewares:\n    fa:\n      forwardAuth:\n        address: http://127.0.0.1:{dead}/auth\n  services:\n    app:\n      loadBalancer:\n        servers:\n        - url: {}\n",
+        app.url()
     );
-    let p = start_proxy(&[("r.yml", routes)], "").await;
+    let p = Proxy::builder()
+        .route_file("r.yml", routes)
+        .start()
+        .await
+        .expect("proxy");
     let resp = client().get(p.url("/x")).send().await.expect("request");
     assert_eq!(resp.status(), 500);
     assert!(resp
@@ -151,7 +169,7 @@ async fn auth_server_down_fails_closed() {
 
 #[tokio::test]
 async fn root_service_worker_from_embedded_page_is_refused() {
-    let (p, _) = setup().await;
+    let (p, _auth, _app) = setup().await;
     let resp = client()
         .get(p.url("/sw.js"))
         .header("referer", p.url("/embed/app/page"))

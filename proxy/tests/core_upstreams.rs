@@ -1,13 +1,27 @@
 //! Services: round robin, passHostHeader, active health checks, the 504 on upstream timeout,
 //! and how long idle upstream connections are kept.
 
-mod core_common;
+mod support;
 
-use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use core_common::*;
 use serde_json::Value;
+use support::proxy::Proxy;
+use support::upstream::scripted::{reply, RawUpstream};
+use support::upstream::{echo_header, refused_addr, Breakage, BrokenUpstream, Upstream};
+
+fn client() -> reqwest::Client {
+    support::client().expect("test client")
+}
+
+/// The proxy with `routes`; `static_yaml` adds top-level keys to its static config.
+async fn start(routes: String, static_yaml: Option<&str>) -> Proxy {
+    let mut builder = Proxy::builder().route_file("r.yml", routes);
+    if let Some(yaml) = static_yaml {
+        builder = builder.static_yaml(yaml);
+    }
+    builder.start().await.expect("proxy")
+}
 
 async fn name_of(p: &Proxy, path: &str) -> (u16, Value) {
     let resp = client().get(p.url(path)).send().await.expect("request");
@@ -21,8 +35,8 @@ async fn name_of(p: &Proxy, path: &str) -> (u16, Value) {
 
 #[tokio::test]
 async fn round_robin_pass_host_header_and_base_path() {
-    let a = echo_upstream("a").await;
-    let b = echo_upstream("b").await;
+    let a = Upstream::start("a").await.expect("upstream a");
+    let b = Upstream::start("b").await.expect("upstream b");
     let routes = format!(
         "http:
   routers:
@@ -36,22 +50,24 @@ async fn round_robin_pass_host_header_and_base_path() {
     two:
       loadBalancer:
         servers:
-        - url: http://127.0.0.1:{a}
-        - url: http://127.0.0.1:{b}
+        - url: {a_url}
+        - url: {b_url}
     fixed:
       loadBalancer:
         passHostHeader: false
         servers:
-        - url: http://127.0.0.1:{a}/base/
-"
+        - url: {a_url}/base/
+",
+        a_url = a.url(),
+        b_url = b.url(),
     );
-    let p = start_proxy(&[("r.yml", routes)], "").await;
+    let p = start(routes, None).await;
     let mut seen = Vec::new();
     for _ in 0..4 {
         let (status, body) = name_of(&p, "/lb/x").await;
         // A failed answer shows its status and body in the assertion message below.
         seen.push(
-            body["name"]
+            body["server"]
                 .as_str()
                 .map(str::to_string)
                 .unwrap_or_else(|| format!("{status}: {body}")),
@@ -61,26 +77,26 @@ async fn round_robin_pass_host_header_and_base_path() {
     assert_eq!(seen.iter().filter(|n| *n == "b").count(), 2, "{seen:?}");
 
     let (_, body) = name_of(&p, "/fixed/y?z=1").await;
-    assert_eq!(body["headers"]["host"], format!("127.0.0.1:{a}"));
-    assert_eq!(body["path"], "/base/fixed/y?z=1");
+    assert_eq!(echo_header(&body, "host"), [a.addr.to_string()]);
+    assert_eq!(body["path"], "/base/fixed/y");
+    assert_eq!(body["query"], "z=1");
 }
 
 #[tokio::test]
 async fn health_check_takes_failing_servers_out_of_rotation() {
-    let good = echo_upstream("good").await;
+    let good = Upstream::start("good").await.expect("good upstream");
     // Answers requests but fails its health endpoint.
-    let sick = http_upstream(Arc::new(|req: &SeenRequest| {
-        if req.path == "/health" {
-            response("503 Service Unavailable", "", "sick")
+    let sick = RawUpstream::start(|req| {
+        if req.path() == "/health" {
+            reply("503 Service Unavailable").body("sick")
         } else {
-            response(
-                "200 OK",
-                "Content-Type: application/json\r\n",
-                "{\"name\":\"sick\"}",
-            )
+            reply("200 OK")
+                .header("Content-Type", "application/json")
+                .body("{\"server\":\"sick\"}")
         }
-    }))
-    .await;
+    })
+    .await
+    .expect("sick upstream");
     let routes = format!(
         "http:
   routers:
@@ -92,16 +108,18 @@ async fn health_check_takes_failing_servers_out_of_rotation() {
       loadBalancer:
         healthCheck: {{ path: /health, interval: 200ms, timeout: 1s }}
         servers:
-        - url: http://127.0.0.1:{good}
-        - url: http://127.0.0.1:{sick}
-"
+        - url: {}
+        - url: {}
+",
+        good.url(),
+        sick.url()
     );
-    let p = start_proxy(&[("r.yml", routes)], "").await;
-    let only_good = eventually(Duration::from_secs(10), || async {
+    let p = start(routes, None).await;
+    let only_good = support::eventually(Duration::from_secs(10), || async {
         let mut all_good = true;
         for _ in 0..4 {
             let (_, body) = name_of(&p, "/x").await;
-            all_good &= body["name"] == "good";
+            all_good &= body["server"] == "good";
         }
         all_good
     })
@@ -120,26 +138,19 @@ async fn health_check_takes_failing_servers_out_of_rotation() {
 
 #[tokio::test]
 async fn upstream_timeout_is_504_naming_the_router() {
-    // Accepts and reads, never answers.
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+    let silent = BrokenUpstream::start(Breakage::NeverAnswer)
         .await
-        .expect("bind");
-    let port = listener.local_addr().expect("addr").port();
-    tokio::spawn(async move {
-        let mut held = Vec::new();
-        while let Ok((sock, _)) = listener.accept().await {
-            held.push(sock);
-        }
-    });
+        .expect("silent upstream");
     let routes = format!(
-        "http:\n  routers:\n    slow-app:\n      rule: PathPrefix(`/slow`)\n      service: slow\n  services:\n    slow:\n      loadBalancer:\n        servers:\n        - url: http://127.0.0.1:{port}\n"
+        "http:\n  routers:\n    slow-app:\n      rule: PathPrefix(`/slow`)\n      service: slow\n  services:\n    slow:\n      loadBalancer:\n        servers:\n        - url: {}\n",
+        silent.url()
     );
-    let p = start_proxy(
-        &[("r.yml", routes)],
-        "serversTransport:\n  forwardingTimeouts:\n    responseHeaderTimeout: 1s\n",
+    let p = start(
+        routes,
+        Some("serversTransport:\n  forwardingTimeouts:\n    responseHeaderTimeout: 1s\n"),
     )
     .await;
-    let started = std::time::Instant::now();
+    let started = Instant::now();
     let resp = client()
         .get(p.url("/slow/x"))
         .send()
@@ -150,88 +161,71 @@ async fn upstream_timeout_is_504_naming_the_router() {
     assert!(resp.text().await.expect("body").contains("slow-app"));
 }
 
-/// An upstream that answers `ok` to every request on a kept-alive connection. It reports each
-/// connection it accepts (`true`) and each one the proxy closes (`false`).
-async fn keepalive_upstream() -> (u16, tokio::sync::mpsc::UnboundedReceiver<bool>) {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+/// An upstream that answers `ok` on kept-alive connections; it records which connection
+/// carried each request and when the proxy closed one.
+async fn keepalive_upstream() -> RawUpstream {
+    RawUpstream::start(|_| reply("200 OK").body("ok"))
         .await
-        .expect("bind");
-    let port = listener.local_addr().expect("addr").port();
-    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
-    tokio::spawn(async move {
-        while let Ok((mut sock, _)) = listener.accept().await {
-            let tx = tx.clone();
-            let _ = tx.send(true);
-            tokio::spawn(async move {
-                let mut buf = Vec::new();
-                let mut chunk = [0u8; 4096];
-                loop {
-                    match sock.read(&mut chunk).await {
-                        Ok(0) | Err(_) => break,
-                        Ok(n) => buf.extend_from_slice(&chunk[..n]),
-                    }
-                    while let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-                        buf.drain(..end + 4);
-                        let reply = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
-                        if sock.write_all(reply).await.is_err() {
-                            return;
-                        }
-                    }
-                }
-                let _ = tx.send(false);
-            });
-        }
-    });
-    (port, rx)
+        .expect("keep-alive upstream")
 }
 
-fn keepalive_routes(port: u16) -> String {
+fn keepalive_routes(app: &RawUpstream) -> String {
     format!(
-        "http:\n  routers:\n    app:\n      rule: PathPrefix(`/app`)\n      service: app\n  services:\n    app:\n      loadBalancer:\n        servers:\n        - url: http://127.0.0.1:{port}\n"
+        "http:\n  routers:\n    app:\n      rule: PathPrefix(`/app`)\n      service: app\n  services:\n    app:\n      loadBalancer:\n        servers:\n        - url: {}\n",
+        app.url()
     )
 }
 
 #[tokio::test]
 async fn idle_conn_timeout_closes_pooled_upstream_connections() {
-    let (port, mut events) = keepalive_upstream().await;
-    let p = start_proxy(
-        &[("r.yml", keepalive_routes(port))],
-        "serversTransport:\n  forwardingTimeouts:\n    idleConnTimeout: 1s\n",
+    let app = keepalive_upstream().await;
+    let p = start(
+        keepalive_routes(&app),
+        Some("serversTransport:\n  forwardingTimeouts:\n    idleConnTimeout: 1s\n"),
     )
     .await;
     let resp = client().get(p.url("/app/x")).send().await.expect("request");
     assert_eq!(resp.status(), 200);
     assert_eq!(resp.text().await.expect("body"), "ok");
-    assert_eq!(events.recv().await, Some(true), "one upstream connection");
-    let idle_since = std::time::Instant::now();
-    let closed = tokio::time::timeout(Duration::from_secs(5), events.recv()).await;
-    assert_eq!(
-        closed.ok().flatten(),
-        Some(false),
+    assert_eq!(app.connections(), 1, "one upstream connection");
+    let idle_since = Instant::now();
+    let a = &app;
+    let closed = support::eventually(Duration::from_secs(5), move || async move {
+        !a.closed_at().is_empty()
+    })
+    .await;
+    assert!(
+        closed,
         "the idle pooled connection must be closed by the proxy after idleConnTimeout (1s)"
     );
+    let after = app.closed_at()[0].saturating_duration_since(idle_since);
     assert!(
-        idle_since.elapsed() >= Duration::from_millis(800),
-        "closed after {:?}, before the timeout",
-        idle_since.elapsed()
+        after >= Duration::from_millis(800),
+        "closed after {after:?}, before the timeout"
     );
 }
 
 #[tokio::test]
 async fn by_default_pooled_upstream_connections_stay_open_and_are_reused() {
-    let (port, mut events) = keepalive_upstream().await;
-    let p = start_proxy(&[("r.yml", keepalive_routes(port))], "").await;
+    let app = keepalive_upstream().await;
+    let p = start(keepalive_routes(&app), None).await;
     let resp = client().get(p.url("/app/x")).send().await.expect("request");
     assert_eq!(resp.status(), 200);
-    assert_eq!(events.recv().await, Some(true), "one upstream connection");
+    assert_eq!(app.connections(), 1, "one upstream connection");
+    // The idle time is what is tested: longer than idleConnTimeout in the test above.
     tokio::time::sleep(Duration::from_secs(3)).await;
     // A fresh client, so only the proxy's upstream pool can carry the reuse.
     let resp = client().get(p.url("/app/y")).send().await.expect("request");
     assert_eq!(resp.status(), 200);
     assert_eq!(resp.text().await.expect("body"), "ok");
+    let conns: Vec<usize> = app.requests().iter().map(|r| r.connection).collect();
+    assert_eq!(
+        conns,
+        [0, 0],
+        "both requests must travel on the first pooled connection"
+    );
     assert!(
-        events.try_recv().is_err(),
+        app.closed_at().is_empty() && app.connections() == 1,
         "the idle connection was neither closed nor replaced by a new one"
     );
 }
@@ -241,8 +235,8 @@ async fn a_retry_on_the_next_server_sends_the_same_headers_once() {
     // The first server refuses connections; the request goes to the second one. The header
     // edits (forwarding headers, stripPrefix, headers middleware) are made once per request,
     // not once per attempt; the Host and base path follow the server that answers.
-    let dead = closed_port();
-    let live = echo_upstream("live").await;
+    let dead = refused_addr().expect("refused addr");
+    let live = Upstream::start("live").await.expect("live upstream");
     let routes = format!(
         "http:
   routers:
@@ -264,23 +258,25 @@ async fn a_retry_on_the_next_server_sends_the_same_headers_once() {
       loadBalancer:
         passHostHeader: false
         servers:
-        - url: http://127.0.0.1:{dead}/dead/
-        - url: http://127.0.0.1:{live}/live/
-"
+        - url: http://{dead}/dead/
+        - url: {live_url}/live/
+",
+        live_url = live.url(),
     );
-    let p = start_proxy(&[("r.yml", routes)], "").await;
+    let p = start(routes, None).await;
     for _ in 0..2 {
         let (status, body) = name_of(&p, "/app/x?q=1").await;
         assert_eq!(status, 200, "{body}");
-        assert_eq!(body["name"], "live");
-        assert_eq!(body["path"], "/live/x?q=1");
-        let h = &body["headers"];
-        assert_eq!(h["host"], format!("127.0.0.1:{live}"));
-        assert_eq!(h["x-forwarded-prefix"], "/app");
-        assert_eq!(h["x-forwarded-proto"], "https");
-        assert_eq!(h["x-extra"], "one");
-        assert_eq!(h["x-forwarded-for"], "127.0.0.1");
-        assert_eq!(h["x-forwarded-host"], format!("127.0.0.1:{}", p.web));
+        assert_eq!(body["server"], "live");
+        assert_eq!(body["path"], "/live/x");
+        assert_eq!(body["query"], "q=1");
+        let h = |name| echo_header(&body, name);
+        assert_eq!(h("host"), [live.addr.to_string()]);
+        assert_eq!(h("x-forwarded-prefix"), ["/app"]);
+        assert_eq!(h("x-forwarded-proto"), ["https"]);
+        assert_eq!(h("x-extra"), ["one"]);
+        assert_eq!(h("x-forwarded-for"), ["127.0.0.1"]);
+        assert_eq!(h("x-forwarded-host"), [p.web.to_string()]);
     }
 }
 
@@ -288,20 +284,14 @@ async fn a_retry_on_the_next_server_sends_the_same_headers_once() {
 async fn access_log_reports_the_client_user_agent_not_the_edited_one() {
     // The header edits are made on the client's request; the log still says what the client
     // sent, while the upstream gets the middleware's value.
-    let app = echo_upstream("app").await;
-    let log_dir = tempfile::tempdir().expect("tempdir");
-    let log_path = log_dir.path().join("access.log");
+    let app = Upstream::start("app").await.expect("app");
     let routes = format!(
-        "http:\n  routers:\n    app:\n      rule: PathPrefix(`/app`)\n      service: app\n      middlewares: [ua]\n  middlewares:\n    ua:\n      headers:\n        customRequestHeaders:\n          User-Agent: edited-by-middleware\n  services:\n    app:\n      loadBalancer:\n        servers:\n        - url: http://127.0.0.1:{app}\n"
+        "http:\n  routers:\n    app:\n      rule: PathPrefix(`/app`)\n      service: app\n      middlewares: [ua]\n  middlewares:\n    ua:\n      headers:\n        customRequestHeaders:\n          User-Agent: edited-by-middleware\n  services:\n    app:\n      loadBalancer:\n        servers:\n        - url: {}\n",
+        app.url()
     );
-    let p = start_proxy(
-        &[("r.yml", routes)],
-        &format!(
-            "accessLog: {{ filePath: \"{}\", format: json }}\n",
-            log_path.display()
-        ),
-    )
-    .await;
+    // The generated static config writes a JSON access log.
+    let p = start(routes, None).await;
+    let log_path = p.access_log_path();
     let resp = client()
         .get(p.url("/app/x"))
         .header("User-Agent", "client-agent/1")
@@ -310,8 +300,8 @@ async fn access_log_reports_the_client_user_agent_not_the_edited_one() {
         .await
         .expect("request");
     let body: Value = serde_json::from_str(&resp.text().await.expect("body")).expect("json");
-    assert_eq!(body["headers"]["user-agent"], "edited-by-middleware");
-    let logged = eventually(Duration::from_secs(5), || async {
+    assert_eq!(echo_header(&body, "user-agent"), ["edited-by-middleware"]);
+    let logged = support::eventually(Duration::from_secs(5), || async {
         std::fs::read_to_string(&log_path)
             .map(|t| t.contains("/app/x"))
             .unwrap_or(false)

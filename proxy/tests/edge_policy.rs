@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use anyhow::{ensure, Context};
 use support::proxy::{tail, Proxy};
-use support::upstream::{echo_header, ClosingUpstream, RecordedRequest, Upstream};
+use support::upstream::{echo_header, Breakage, BrokenUpstream, RecordedRequest, Upstream};
 
 const SPOOF_IP: &str = "6.6.6.6";
 
@@ -347,12 +347,12 @@ async fn refused_upstream_is_502_naming_the_router() -> anyhow::Result<()> {
 
 #[tokio::test]
 async fn upstream_closing_after_the_request_is_502() -> anyhow::Result<()> {
-    let closing = ClosingUpstream::start().await?;
+    let closing = BrokenUpstream::start(Breakage::CloseAfterRequest).await?;
     expect_502("closingapp", &closing.url()).await
 }
 
 #[tokio::test]
 async fn upstream_closing_on_accept_is_502() -> anyhow::Result<()> {
-    let closing = ClosingUpstream::start_immediate().await?;
+    let closing = BrokenUpstream::start(Breakage::CloseOnAccept).await?;
     expect_502("resetapp", &closing.url()).await
 }

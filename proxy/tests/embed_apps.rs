@@ -7,295 +7,22 @@
 //! Every app is routed as bloud-agent writes it: ``Path(`/embed/<app>`) ||
 //! PathPrefix(`/embed/<app>/`)`` with middlewares `[forwardAuth?, stripPrefix, embed]`.
 //!
-//! The upstreams are raw HTTP/1.1 servers (`App`) so the tests control every byte, framing and
+//! The upstreams are `support::upstream::RawUpstream` servers so the tests control every byte, framing and
 //! timing: a reply is a status, headers and a body that is either fixed (with
 //! `Content-Length`), sent as timed chunks (`Transfer-Encoding: chunked`), or absent.
 
 mod support;
 
 use std::io::{Read, Write};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, ensure, Context};
 use futures_util::{SinkExt, StreamExt};
 use support::proxy::Proxy;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::Notify;
+use support::upstream::scripted::{reply, Gate, Part, RawRequest, RawUpstream, Reply};
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::Message;
-
-// ---------------------------------------------------------------------------------------------
-// Raw upstream apps
-// ---------------------------------------------------------------------------------------------
-
-/// A request as an upstream app saw it.
-#[derive(Clone, Debug)]
-struct Req {
-    method: String,
-    /// Path and query as sent on the request line.
-    target: String,
-    headers: Vec<(String, String)>,
-    /// The port this app listens on (apps write their own address into some redirects).
-    port: u16,
-}
-
-impl Req {
-    fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
-    }
-
-    fn path(&self) -> &str {
-        self.target.split('?').next().unwrap_or("")
-    }
-
-    fn host(&self) -> &str {
-        self.header("host").unwrap_or("")
-    }
-}
-
-/// Opened by the test client once it has seen some output; an upstream chunk sequence waits
-/// on it (at most 5 s) to prove the proxy forwarded earlier bytes before the body ended.
-#[derive(Clone, Default)]
-struct Gate {
-    notify: Arc<Notify>,
-    late: Arc<AtomicBool>,
-}
-
-impl Gate {
-    fn open(&self) {
-        self.notify.notify_one();
-    }
-
-    /// The upstream gave up waiting: the client did not get the bytes sent before the gate.
-    fn was_late(&self) -> bool {
-        self.late.load(Ordering::SeqCst)
-    }
-}
-
-enum Part {
-    Data(Vec<u8>),
-    Sleep(Duration),
-    Wait(Gate),
-}
-
-enum Body {
-    /// Sent with `Content-Length`.
-    Fixed(Vec<u8>),
-    /// Sent with `Transfer-Encoding: chunked`, one chunk per `Part::Data`.
-    Chunks(Vec<Part>),
-    /// No body and no framing header added (HEAD, 204, 304: the headers say what they say).
-    Nothing,
-}
-
-struct Reply {
-    status: String,
-    headers: Vec<(String, String)>,
-    body: Body,
-}
-
-fn reply(status: &str) -> Reply {
-    Reply {
-        status: status.to_string(),
-        headers: Vec::new(),
-        body: Body::Fixed(Vec::new()),
-    }
-}
-
-impl Reply {
-    fn header(mut self, name: &str, value: impl Into<String>) -> Self {
-        self.headers.push((name.to_string(), value.into()));
-        self
-    }
-
-    fn body(mut self, body: impl Into<Vec<u8>>) -> Self {
-        self.body = Body::Fixed(body.into());
-        self
-    }
-
-    fn chunks(mut self, parts: Vec<Part>) -> Self {
-        self.body = Body::Chunks(parts);
-        self
-    }
-
-    fn no_body(mut self) -> Self {
-        self.body = Body::Nothing;
-        self
-    }
-}
-
-type Handler = Arc<dyn Fn(&Req) -> Reply + Send + Sync>;
-
-/// A keep-alive HTTP/1.1 server on 127.0.0.1:0 that answers with `handler`, records every
-/// request and counts accepted TCP connections.
-struct App {
-    port: u16,
-    log: Arc<Mutex<Vec<Req>>>,
-    connections: Arc<AtomicUsize>,
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl Drop for App {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
-}
-
-impl App {
-    async fn start(handler: impl Fn(&Req) -> Reply + Send + Sync + 'static) -> anyhow::Result<App> {
-        let listener = TcpListener::bind("127.0.0.1:0")
-            .await
-            .context("binding an app")?;
-        let port = listener.local_addr()?.port();
-        let log = Arc::new(Mutex::new(Vec::new()));
-        let connections = Arc::new(AtomicUsize::new(0));
-        let handler: Handler = Arc::new(handler);
-        let (log2, conns2) = (log.clone(), connections.clone());
-        let task = tokio::spawn(async move {
-            while let Ok((sock, _)) = listener.accept().await {
-                conns2.fetch_add(1, Ordering::SeqCst);
-                tokio::spawn(serve_connection(sock, port, handler.clone(), log2.clone()));
-            }
-        });
-        Ok(App {
-            port,
-            log,
-            connections,
-            task,
-        })
-    }
-
-    fn url(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
-    }
-
-    fn requests(&self) -> Vec<Req> {
-        self.log.lock().map(|g| g.clone()).unwrap_or_default()
-    }
-
-    fn count(&self) -> usize {
-        self.requests().len()
-    }
-
-    fn connections(&self) -> usize {
-        self.connections.load(Ordering::SeqCst)
-    }
-}
-
-fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
-    hay.windows(needle.len()).position(|w| w == needle)
-}
-
-async fn serve_connection(
-    mut sock: TcpStream,
-    port: u16,
-    handler: Handler,
-    log: Arc<Mutex<Vec<Req>>>,
-) {
-    let mut buf = Vec::new();
-    loop {
-        let head_end = loop {
-            if let Some(i) = find(&buf, b"\r\n\r\n") {
-                break i;
-            }
-            let mut chunk = [0u8; 8192];
-            match sock.read(&mut chunk).await {
-                Ok(0) | Err(_) => return,
-                Ok(n) => buf.extend_from_slice(&chunk[..n]),
-            }
-        };
-        let head = String::from_utf8_lossy(&buf[..head_end]).into_owned();
-        buf.drain(..head_end + 4);
-        let mut lines = head.split("\r\n");
-        let mut first = lines.next().unwrap_or("").split(' ');
-        let method = first.next().unwrap_or("").to_string();
-        let target = first.next().unwrap_or("").to_string();
-        let mut headers = Vec::new();
-        let mut length = 0usize;
-        for line in lines {
-            if let Some((k, v)) = line.split_once(':') {
-                let (k, v) = (k.trim().to_string(), v.trim().to_string());
-                if k.eq_ignore_ascii_case("content-length") {
-                    length = v.parse().unwrap_or(0);
-                }
-                headers.push((k, v));
-            }
-        }
-        while buf.len() < length {
-            let mut chunk = [0u8; 8192];
-            match sock.read(&mut chunk).await {
-                Ok(0) | Err(_) => return,
-                Ok(n) => buf.extend_from_slice(&chunk[..n]),
-            }
-        }
-        buf.drain(..length);
-        let req = Req {
-            method,
-            target,
-            headers,
-            port,
-        };
-        if let Ok(mut g) = log.lock() {
-            g.push(req.clone());
-        }
-        let r = handler(&req);
-        let mut out = format!("HTTP/1.1 {}\r\n", r.status);
-        for (k, v) in &r.headers {
-            out.push_str(&format!("{k}: {v}\r\n"));
-        }
-        match &r.body {
-            Body::Fixed(b) => out.push_str(&format!("Content-Length: {}\r\n\r\n", b.len())),
-            Body::Chunks(_) => out.push_str("Transfer-Encoding: chunked\r\n\r\n"),
-            Body::Nothing => out.push_str("\r\n"),
-        }
-        if sock.write_all(out.as_bytes()).await.is_err() {
-            return;
-        }
-        match r.body {
-            Body::Fixed(b) => {
-                if req.method != "HEAD" && sock.write_all(&b).await.is_err() {
-                    return;
-                }
-            }
-            Body::Chunks(parts) => {
-                for part in parts {
-                    match part {
-                        Part::Data(d) => {
-                            let mut frame = format!("{:x}\r\n", d.len()).into_bytes();
-                            frame.extend_from_slice(&d);
-                            frame.extend_from_slice(b"\r\n");
-                            if sock.write_all(&frame).await.is_err() {
-                                return;
-                            }
-                            let _ = sock.flush().await;
-                        }
-                        Part::Sleep(d) => tokio::time::sleep(d).await,
-                        Part::Wait(gate) => {
-                            let waited = tokio::time::timeout(
-                                Duration::from_secs(5),
-                                gate.notify.notified(),
-                            )
-                            .await;
-                            if waited.is_err() {
-                                gate.late.store(true, Ordering::SeqCst);
-                            }
-                        }
-                    }
-                }
-                if sock.write_all(b"0\r\n\r\n").await.is_err() {
-                    return;
-                }
-            }
-            Body::Nothing => {}
-        }
-        let _ = sock.flush().await;
-    }
-}
 
 // ---------------------------------------------------------------------------------------------
 // Routes as bloud-agent writes them
@@ -393,7 +120,7 @@ fn header_all(resp: &reqwest::Response, name: &str) -> Vec<String> {
 
 #[tokio::test]
 async fn adguard_style_redirects_stay_under_the_prefix() -> anyhow::Result<()> {
-    let adguard = App::start(|req| {
+    let adguard = RawUpstream::start(|req| {
         let host = req.host().to_string();
         let own = req.port;
         let to = match req.path() {
@@ -505,7 +232,7 @@ async fn adguard_style_redirects_stay_under_the_prefix() -> anyhow::Result<()> {
 
 #[tokio::test]
 async fn actual_style_openid_callback_stays_at_the_root() -> anyhow::Result<()> {
-    let actual = App::start(|req| {
+    let actual = RawUpstream::start(|req| {
         let host = req.host().to_string();
         let to = match req.path() {
             "/login" => "/openid-cb?code=1".to_string(),
@@ -622,7 +349,7 @@ const PAGE_JS: &str = "import { x } from \"/static/mod.js\";\nconst base = '/sta
 
 #[tokio::test]
 async fn page_html_and_css_get_the_prefix_and_js_is_untouched() -> anyhow::Result<()> {
-    let page = App::start(|req| match req.path() {
+    let page = RawUpstream::start(|req| match req.path() {
         "/" => reply("200 OK")
             .header("Content-Type", "text/html; charset=utf-8")
             .body(PAGE_HTML),
@@ -735,7 +462,7 @@ async fn compressed_pages_are_decoded_rewritten_and_reencoded() -> anyhow::Resul
         .replace("\"/static/", "\"/embed/zip/static/")
         .replace("\"/item/", "\"/embed/zip/item/");
     let page = html.clone();
-    let zip = App::start(move |req| {
+    let zip = RawUpstream::start(move |req| {
         let ae = req.header("accept-encoding").unwrap_or("").to_string();
         let base = reply("200 OK")
             .header("Content-Type", "text/html; charset=utf-8")
@@ -849,7 +576,7 @@ async fn five_mib_page_streams_rewritten_with_bounded_memory() -> anyhow::Result
     let gate = Gate::default();
     let bytes = Arc::new(html.into_bytes());
     let (page, g) = (bytes.clone(), gate.clone());
-    let app = App::start(move |_req| {
+    let app = RawUpstream::start(move |_req| {
         // 64 KiB chunks (tags cut anywhere), 5 ms apart; after the first chunk the upstream
         // waits until the client has seen output.
         let mut parts = Vec::new();
@@ -945,7 +672,7 @@ async fn responses_that_must_pass_byte_for_byte() -> anyhow::Result<()> {
         v
     };
     let png2 = png.clone();
-    let app = App::start(move |req| {
+    let app = RawUpstream::start(move |req| {
         let html = || {
             reply("200 OK")
                 .header("Content-Type", "text/html; charset=utf-8")
@@ -1094,7 +821,7 @@ async fn sse_events_pass_unchanged_and_one_at_a_time() -> anyhow::Result<()> {
         .collect();
     let gates: Vec<Gate> = (0..3).map(|_| Gate::default()).collect();
     let (ev, gs) = (events.clone(), gates.clone());
-    let app = App::start(move |_req| {
+    let app = RawUpstream::start(move |_req| {
         let mut parts = Vec::new();
         for (i, e) in ev.iter().enumerate() {
             parts.push(Part::Data(e.clone().into_bytes()));
@@ -1157,7 +884,7 @@ async fn sse_events_pass_unchanged_and_one_at_a_time() -> anyhow::Result<()> {
 
 #[tokio::test]
 async fn websocket_through_forward_auth_and_embed() -> anyhow::Result<()> {
-    let auth = App::start(|req| {
+    let auth = RawUpstream::start(|req| {
         if req
             .header("cookie")
             .is_some_and(|c| c.contains("session=good"))
@@ -1262,7 +989,7 @@ const COOKIES: [&str; 5] = [
     "nopath=1; SameSite=Lax",
 ];
 
-fn cookie_app_reply(_req: &Req) -> Reply {
+fn cookie_app_reply(_req: &RawRequest) -> Reply {
     let mut r = reply("200 OK")
         .header("Content-Type", "text/plain")
         .header("Refresh", "3; url=/after?x=1")
@@ -1280,7 +1007,7 @@ fn cookie_app_reply(_req: &Req) -> Reply {
 
 #[tokio::test]
 async fn cookies_refresh_and_link_headers() -> anyhow::Result<()> {
-    let app = App::start(cookie_app_reply).await?;
+    let app = RawUpstream::start(cookie_app_reply).await?;
     let proxy = Routes::default()
         .app("cookieson", &app.url(), None, "        cookiePath: true\n")
         .app("cookiesoff", &app.url(), None, "")
@@ -1338,8 +1065,8 @@ async fn cookies_refresh_and_link_headers() -> anyhow::Result<()> {
 /// An Authentik-outpost-style auth server: `session=good` passes with identity headers (and
 /// some it must not leak), `session=expired` gets 401, anything else a 302 to the login page
 /// with state cookies and an HTML body.
-async fn auth_server() -> anyhow::Result<App> {
-    App::start(|req| {
+async fn auth_server() -> anyhow::Result<RawUpstream> {
+    RawUpstream::start(|req| {
         let cookie = req.header("cookie").unwrap_or("");
         if cookie.contains("session=good") {
             reply("200 OK")
@@ -1370,8 +1097,8 @@ async fn auth_server() -> anyhow::Result<App> {
 }
 
 /// The protected app: answers with the request it received as JSON headers.
-async fn echo_app() -> anyhow::Result<App> {
-    App::start(|req| {
+async fn echo_app() -> anyhow::Result<RawUpstream> {
+    RawUpstream::start(|req| {
         let mut headers = serde_json::Map::new();
         for (k, v) in &req.headers {
             headers.insert(k.to_ascii_lowercase(), serde_json::Value::String(v.clone()));

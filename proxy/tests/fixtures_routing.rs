@@ -1,5 +1,7 @@
-//! Upstream Bloud's own Traefik files (shared/fixtures/traefik) load unchanged and route the
-//! way Traefik routes them on a real Bloud box.
+//! Compatibility suite: upstream Bloud's own Traefik files (`<fixtures>/traefik`, see
+//! `support::upstream_fixtures`) load unchanged and route the way Traefik routes them on a
+//! real Bloud box. Without those files each test says it is skipped and passes, unless
+//! `BLOUD_REQUIRE_UPSTREAM_FIXTURES=1`.
 //!
 //! Layout as upstream deploys it: the static `traefik.yml` next to a `dynamic/` directory that
 //! holds every other fixture file. Only the service URLs are rewritten (to our test upstreams)
@@ -7,11 +9,10 @@
 
 mod support;
 
-use std::path::{Path, PathBuf};
-
 use anyhow::{ensure, Context};
 use reqwest::header::HeaderMap;
-use support::proxy::{run_check, tail, Proxy};
+use support::fixtures::RouteFixtures;
+use support::proxy::{tail, Proxy};
 use support::upstream::{echo_header, Upstream, UPSTREAM_CSP, UPSTREAM_XFO};
 
 /// The upstream ports used in the fixture files, and the app behind each.
@@ -24,145 +25,15 @@ const FIXTURE_SERVICES: &[(&str, &str)] = &[
     ("http://localhost:3080", "adguard-home"),
 ];
 
-fn fixture_dir() -> PathBuf {
-    support::shared_dir().join("fixtures/traefik")
-}
-
-/// Every dynamic fixture file (all of fixtures/traefik except the static traefik.yml).
-fn dynamic_fixture_files() -> anyhow::Result<Vec<PathBuf>> {
-    let dir = fixture_dir();
-    let mut files = Vec::new();
-    for entry in std::fs::read_dir(&dir).with_context(|| format!("listing {}", dir.display()))? {
-        let path = entry
-            .with_context(|| format!("listing {}", dir.display()))?
-            .path();
-        let is_yaml = path.extension().is_some_and(|e| e == "yml" || e == "yaml");
-        if is_yaml && path.file_name().is_some_and(|n| n != "traefik.yml") {
-            files.push(path);
-        }
-    }
-    files.sort();
-    ensure!(
-        files.len() >= 8,
-        "expected the 8 upstream dynamic files in {}, found {files:?}",
-        dir.display()
-    );
-    Ok(files)
-}
-
-/// Upstream's static traefik.yml with the address and the directory pointed at the test's.
-fn fixture_static(web_port: u16, routes_dir: &Path) -> anyhow::Result<serde_yaml::Value> {
-    let path = fixture_dir().join("traefik.yml");
-    let text =
-        std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
-    let mut doc: serde_yaml::Value =
-        serde_yaml::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
-    doc["entryPoints"]["web"]["address"] = format!("127.0.0.1:{web_port}").into();
-    doc["providers"]["file"]["directory"] = routes_dir.display().to_string().into();
-    Ok(doc)
-}
-
-/// Copies the fixture tree into `dir` (static file + `dynamic/`), rewriting service URLs.
-fn copy_fixtures(dir: &Path, rewrite: &[(String, String)]) -> anyhow::Result<PathBuf> {
-    let dynamic = dir.join("dynamic");
-    std::fs::create_dir_all(&dynamic).with_context(|| format!("creating {}", dynamic.display()))?;
-    for src in dynamic_fixture_files()? {
-        let mut text =
-            std::fs::read_to_string(&src).with_context(|| format!("reading {}", src.display()))?;
-        for (from, to) in rewrite {
-            text = text.replace(from.as_str(), to.as_str());
-        }
-        let name = src.file_name().context("fixture without a file name")?;
-        let dst = dynamic.join(name);
-        std::fs::write(&dst, text).with_context(|| format!("writing {}", dst.display()))?;
-    }
-    let static_doc = fixture_static(8080, &dynamic)?;
-    let static_path = dir.join("traefik.yml");
-    std::fs::write(&static_path, serde_yaml::to_string(&static_doc)?)
-        .with_context(|| format!("writing {}", static_path.display()))?;
-    Ok(static_path)
-}
-
-fn output_text(out: &std::process::Output) -> String {
-    format!(
-        "exit={:?}\n--- stdout ---\n{}\n--- stderr ---\n{}",
-        out.status.code(),
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
-
 #[tokio::test]
 async fn check_accepts_all_upstream_fixture_files_as_one_directory() -> anyhow::Result<()> {
-    let dir = tempfile::tempdir()?;
-    let static_path = copy_fixtures(dir.path(), &[])?;
-    let out = run_check(&static_path).await?;
+    let Some(fixtures) = RouteFixtures::upstream() else {
+        return Ok(());
+    };
+    let (code, text) = fixtures.check_copy(|_| Ok(())).await?;
     ensure!(
-        out.status.code() == Some(0),
-        "bloud-proxy check must accept upstream's files unchanged\n{}",
-        output_text(&out)
-    );
-    Ok(())
-}
-
-#[tokio::test]
-async fn check_names_a_file_with_a_yaml_syntax_error_and_exits_1() -> anyhow::Result<()> {
-    let dir = tempfile::tempdir()?;
-    let static_path = copy_fixtures(dir.path(), &[])?;
-    std::fs::write(
-        dir.path().join("dynamic/zz-broken.yml"),
-        "http:\n  routers:\n    broken:\n      rule: \"PathPrefix(`/broken`)\n      service: [unclosed\n",
-    )?;
-    let out = run_check(&static_path).await?;
-    let text = output_text(&out);
-    ensure!(
-        out.status.code() == Some(1),
-        "check must exit 1 on a broken file\n{text}"
-    );
-    ensure!(
-        text.contains("zz-broken.yml"),
-        "check output must name the broken file\n{text}"
-    );
-    Ok(())
-}
-
-#[tokio::test]
-async fn check_names_an_unsupported_middleware_and_exits_1() -> anyhow::Result<()> {
-    let dir = tempfile::tempdir()?;
-    let static_path = copy_fixtures(dir.path(), &[])?;
-    std::fs::write(
-        dir.path().join("dynamic/zz-unsupported.yml"),
-        "http:\n  middlewares:\n    limit:\n      rateLimit:\n        average: 100\n",
-    )?;
-    let out = run_check(&static_path).await?;
-    let text = output_text(&out);
-    ensure!(
-        out.status.code() == Some(1),
-        "check must exit 1 on an unsupported middleware\n{text}"
-    );
-    ensure!(
-        text.contains("zz-unsupported.yml") && text.contains("rateLimit"),
-        "check output must name the file and the unsupported feature\n{text}"
-    );
-    Ok(())
-}
-
-#[tokio::test]
-async fn check_names_an_unknown_static_key_and_exits_1() -> anyhow::Result<()> {
-    let dir = tempfile::tempdir()?;
-    let static_path = copy_fixtures(dir.path(), &[])?;
-    let mut doc: serde_yaml::Value = serde_yaml::from_str(&std::fs::read_to_string(&static_path)?)?;
-    doc["entryPoints"]["web"]["adress"] = "127.0.0.1:1".into();
-    std::fs::write(&static_path, serde_yaml::to_string(&doc)?)?;
-    let out = run_check(&static_path).await?;
-    let text = output_text(&out);
-    ensure!(
-        out.status.code() == Some(1),
-        "check must exit 1 on an unknown static key\n{text}"
-    );
-    ensure!(
-        text.contains("adress"),
-        "check output must name the unknown key\n{text}"
+        code == Some(0),
+        "bloud-proxy check must accept upstream's files unchanged\n{text}"
     );
     Ok(())
 }
@@ -174,7 +45,11 @@ struct Stack {
 }
 
 impl Stack {
-    async fn start() -> anyhow::Result<Stack> {
+    /// `None` when upstream's files are not available (the test is then skipped).
+    async fn start() -> anyhow::Result<Option<Stack>> {
+        let Some(fixtures) = RouteFixtures::upstream() else {
+            return Ok(None);
+        };
         let mut apps = Vec::new();
         let mut rewrite = Vec::new();
         for (fixture_url, name) in FIXTURE_SERVICES {
@@ -182,23 +57,8 @@ impl Stack {
             rewrite.push((fixture_url.to_string(), app.url()));
             apps.push(app);
         }
-        let mut builder = Proxy::builder().static_config(|ports, _dir, routes| {
-            fixture_static(ports.web, routes).unwrap_or(serde_yaml::Value::Null)
-        });
-        for src in dynamic_fixture_files()? {
-            let mut text = std::fs::read_to_string(&src)
-                .with_context(|| format!("reading {}", src.display()))?;
-            for (from, to) in &rewrite {
-                text = text.replace(from.as_str(), to.as_str());
-            }
-            let name = src
-                .file_name()
-                .and_then(|n| n.to_str())
-                .context("fixture file name")?;
-            builder = builder.route_file(name, text);
-        }
-        let proxy = builder.start().await?;
-        Ok(Stack { proxy, apps })
+        let proxy = fixtures.proxy(&rewrite)?.start().await?;
+        Ok(Some(Stack { proxy, apps }))
     }
 
     fn app(&self, name: &str) -> anyhow::Result<&Upstream> {
@@ -262,7 +122,9 @@ fn header(headers: &HeaderMap, name: &str) -> Option<String> {
 
 #[tokio::test]
 async fn authentik_api_priority_95_wins_over_agent_api_90() -> anyhow::Result<()> {
-    let stack = Stack::start().await?;
+    let Some(stack) = Stack::start().await? else {
+        return Ok(());
+    };
     let (doc, headers) = stack
         .echo("/api/v3/core/users/?page=2", "authentik")
         .await?;
@@ -307,7 +169,9 @@ async fn authentik_api_priority_95_wins_over_agent_api_90() -> anyhow::Result<()
 
 #[tokio::test]
 async fn miniflux_login_is_redirected_by_the_sso_file() -> anyhow::Result<()> {
-    let stack = Stack::start().await?;
+    let Some(stack) = Stack::start().await? else {
+        return Ok(());
+    };
     let (status, headers, _) = stack.get("/embed/miniflux/login").await?;
     ensure!(status == 302, "expected 302, got {status} {headers:?}");
     ensure!(
@@ -332,7 +196,9 @@ async fn miniflux_login_is_redirected_by_the_sso_file() -> anyhow::Result<()> {
 
 #[tokio::test]
 async fn strip_prefix_forwards_the_rest_with_x_forwarded_prefix() -> anyhow::Result<()> {
-    let stack = Stack::start().await?;
+    let Some(stack) = Stack::start().await? else {
+        return Ok(());
+    };
     let (doc, headers) = stack
         .echo("/embed/actual-budget/x?y=1", "actual-budget")
         .await?;
@@ -374,7 +240,9 @@ async fn strip_prefix_forwards_the_rest_with_x_forwarded_prefix() -> anyhow::Res
 
 #[tokio::test]
 async fn iframe_headers_drop_xfo_and_csp_and_isolation_headers_are_set() -> anyhow::Result<()> {
-    let stack = Stack::start().await?;
+    let Some(stack) = Stack::start().await? else {
+        return Ok(());
+    };
     for (path, server) in [
         ("/embed/miniflux/entries", "miniflux"),
         ("/embed/adguard-home/", "adguard-home"),
@@ -408,7 +276,9 @@ async fn iframe_headers_drop_xfo_and_csp_and_isolation_headers_are_set() -> anyh
 
 #[tokio::test]
 async fn catch_all_reaches_the_ui_with_cross_origin_isolation() -> anyhow::Result<()> {
-    let stack = Stack::start().await?;
+    let Some(stack) = Stack::start().await? else {
+        return Ok(());
+    };
     for path in ["/", "/apps/miniflux/entries", "/embed/unknown-app/x"] {
         let (doc, headers) = stack.echo(path, "ui").await?;
         ensure!(doc["path"] == path, "{path}: UI saw {}", doc["path"]);
@@ -436,7 +306,9 @@ async fn catch_all_reaches_the_ui_with_cross_origin_isolation() -> anyhow::Resul
 
 #[tokio::test]
 async fn routes_reference_definitions_from_other_files() -> anyhow::Result<()> {
-    let stack = Stack::start().await?;
+    let Some(stack) = Stack::start().await? else {
+        return Ok(());
+    };
     // authentik.yml sorts before base.yml, so its authentik-outpost router (priority 96, with
     // authentik-iframe-headers) shadows base.yml's (85, no middleware).
     let (doc, headers) = stack

@@ -203,26 +203,15 @@ async fn reload_storm_under_load_fails_no_request() -> anyhow::Result<()> {
     .await;
     ensure!(live, "generation {generation} never became live");
 
-    let metrics = proxy.metrics().await?;
-    let failed_reloads = support::metric_value(
-        &metrics,
-        "bloud_proxy_config_reloads_total",
-        &[r#"result="failure""#],
-    )
-    .unwrap_or(0.0);
+    let count = proxy.reload_count().await?;
     ensure!(
-        failed_reloads == 0.0,
-        "atomic rewrites must never be seen half-written, yet {failed_reloads} reloads failed"
-    );
-    let ok_reloads = support::metric_value(
-        &metrics,
-        "bloud_proxy_config_reloads_total",
-        &[r#"result="success""#],
+        count.failure == 0,
+        "atomic rewrites must never be seen half-written, yet {} reloads failed",
+        count.failure
     );
     ensure!(
-        ok_reloads.is_some_and(|v| v >= 1.0),
-        "bloud_proxy_config_reloads_total{{result=\"success\"}} missing or 0:\n{}",
-        tail(&metrics, 2000)
+        count.success >= 1,
+        "bloud_proxy_config_reloads_total{{result=\"success\"}} missing or 0: {count:?}"
     );
     Ok(())
 }
@@ -251,36 +240,18 @@ async fn broken_file_keeps_previous_routes_and_is_reported() -> anyhow::Result<(
         proxy.pid()
     );
 
-    let failures_before = support::metric_value(
-        &proxy.metrics().await?,
-        "bloud_proxy_config_reloads_total",
-        &[r#"result="failure""#],
-    )
-    .unwrap_or(0.0);
-
     // 1. YAML that does not parse.
+    let before = proxy.reload_count().await?;
     proxy.write_route_file(
         ROUTE_FILE,
         "http:\n  routers:\n    app-backend:\n      rule: \"Path(`/x`)\n      service: [\n",
     )?;
     proxy.sighup()?;
-    let p = &proxy;
-    let reported = support::eventually(Duration::from_secs(10), move || async move {
-        let Ok(m) = p.metrics().await else {
-            return false;
-        };
-        support::metric_value(
-            &m,
-            "bloud_proxy_config_reloads_total",
-            &[r#"result="failure""#],
-        )
-        .is_some_and(|v| v >= failures_before + 1.0)
-    })
-    .await;
+    let after = proxy.next_reload(before, Duration::from_secs(10)).await?;
     ensure!(
-        reported,
-        "a failed reload must increment bloud_proxy_config_reloads_total{{result=\"failure\"}}:\n{}",
-        tail(&proxy.metrics().await.unwrap_or_default(), 2000)
+        after.failure == before.failure + 1,
+        "a failed reload must increment bloud_proxy_config_reloads_total{{result=\"failure\"}}: \
+         {before:?} -> {after:?}"
     );
     for _ in 0..20 {
         let got = fetch_generation(&client, &url).await;
@@ -312,9 +283,16 @@ async fn broken_file_keeps_previous_routes_and_is_reported() -> anyhow::Result<(
 
     // 2. Valid YAML that references a middleware nobody defines: also rejected as a whole.
     let dangling = routes(2, &even, &odd).replace("- app-generation", "- no-such-middleware");
+    let before = proxy.reload_count().await?;
     proxy.write_route_file(ROUTE_FILE, &dangling)?;
     proxy.sighup()?;
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    // The reload must be seen to finish, and fail: waiting a while and finding the old table
+    // would also pass when the reload had simply not run yet.
+    let after = proxy.next_reload(before, Duration::from_secs(10)).await?;
+    ensure!(
+        after.failure == before.failure + 1 && after.success == before.success,
+        "a dangling middleware reference must fail the reload: {before:?} -> {after:?}"
+    );
     let got = fetch_generation(&client, &url).await;
     ensure!(
         got == Ok(1),
@@ -322,10 +300,15 @@ async fn broken_file_keeps_previous_routes_and_is_reported() -> anyhow::Result<(
     );
 
     // 3. A good file next to a broken one: the reload is all or nothing.
+    let before = proxy.reload_count().await?;
     proxy.write_route_file(ROUTE_FILE, &routes(3, &even, &odd))?;
     proxy.write_route_file("zz-extra.yml", "http:\n  routers: [not, a, map\n")?;
     proxy.sighup()?;
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    let after = proxy.next_reload(before, Duration::from_secs(10)).await?;
+    ensure!(
+        after.failure == before.failure + 1 && after.success == before.success,
+        "a broken sibling file must fail the whole reload: {before:?} -> {after:?}"
+    );
     let got = fetch_generation(&client, &url).await;
     ensure!(
         got == Ok(1),

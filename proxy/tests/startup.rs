@@ -1,13 +1,14 @@
 //! Start-up failures a user meets first: the port is taken (an old Traefik still runs).
 
-use std::io::Read;
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+mod support;
 
-const BIN: &str = env!("CARGO_BIN_EXE_bloud-proxy");
+use std::process::Stdio;
+use std::time::Duration;
 
-#[test]
-fn port_in_use_exits_at_once_naming_the_address() -> anyhow::Result<()> {
+use support::proxy::BIN;
+
+#[tokio::test]
+async fn port_in_use_exits_at_once_naming_the_address() -> anyhow::Result<()> {
     let taken = std::net::TcpListener::bind("127.0.0.1:0")?;
     let addr = taken.local_addr()?;
     let dir = tempfile::tempdir()?;
@@ -21,28 +22,21 @@ fn port_in_use_exits_at_once_naming_the_address() -> anyhow::Result<()> {
             dir.path().join("proxy.pid").display()
         ),
     )?;
-    let mut child = Command::new(BIN)
+    let child = tokio::process::Command::new(BIN)
         .arg("--config")
         .arg(&cfg)
+        .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
+        .kill_on_drop(true)
         .spawn()?;
-    let started = Instant::now();
-    let status = loop {
-        if let Some(s) = child.try_wait()? {
-            break s;
-        }
-        if started.elapsed() > Duration::from_secs(10) {
-            let _ = child.kill();
-            let _ = child.wait();
-            anyhow::bail!("bloud-proxy kept running for 10 s although {addr} is taken");
-        }
-        std::thread::sleep(Duration::from_millis(50));
+    let Ok(out) = tokio::time::timeout(Duration::from_secs(10), child.wait_with_output()).await
+    else {
+        anyhow::bail!("bloud-proxy kept running for 10 s although {addr} is taken");
     };
-    let mut stderr = String::new();
-    if let Some(mut e) = child.stderr.take() {
-        e.read_to_string(&mut stderr)?;
-    }
+    let out = out?;
+    let status = out.status;
+    let stderr = String::from_utf8_lossy(&out.stderr);
     anyhow::ensure!(!status.success(), "exit status {status}; stderr:\n{stderr}");
     anyhow::ensure!(
         stderr.contains(&addr.to_string()) && stderr.contains("entryPoints.web"),

@@ -2,21 +2,60 @@
 //! written to a temp dir, start upstream servers on ephemeral ports, and talk to the proxy
 //! over reqwest, WebSocket or raw TCP.
 //!
+//! - `proxy`: start the binary (`Proxy::builder()`), wait for `/ping`, signal it, read its
+//!   metrics, admin API and log, wait for reloads by their count.
+//! - `upstream`: the axum `Upstream` (echo, SSE, WebSocket, large files), `BrokenUpstream`,
+//!   and `upstream::scripted::RawUpstream` for byte-exact answers.
+//! - `raw`: a raw TCP client. `fixtures`: the route fixture sets (own and upstream Bloud's).
+//!
 //! Each test file includes this with `mod support;` and uses only part of it.
 #![allow(dead_code)]
 
+pub mod fixtures;
 pub mod proxy;
 pub mod raw;
 pub mod upstream;
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::Context;
 
-/// Where the read-only shared fixtures live (`/work/shared` next to the repo in development,
-/// a copy beside the clone in CI).
-pub fn shared_dir() -> std::path::PathBuf {
-    std::path::PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared"))
+/// The test's own route files (`proxy/tests/fixtures`), written for this project.
+pub fn own_fixtures() -> PathBuf {
+    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures"))
+}
+
+/// Upstream Bloud's fixtures directory (holding `traefik/` and `upstream-apps/`) for the
+/// compatibility suite: `$BLOUD_UPSTREAM_FIXTURES`, else `shared/fixtures` beside the clone.
+///
+/// A user's clone has no such directory, so by default its absence skips the calling test
+/// with one line saying how to run it; with `BLOUD_REQUIRE_UPSTREAM_FIXTURES=1` (CI, where the
+/// files are expected) a missing directory fails instead of silently testing nothing.
+pub fn upstream_fixtures() -> Option<PathBuf> {
+    let dir = match std::env::var_os("BLOUD_UPSTREAM_FIXTURES") {
+        Some(d) if !d.is_empty() => PathBuf::from(d),
+        _ => PathBuf::from(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../shared/fixtures"
+        )),
+    };
+    if dir.join("traefik").is_dir() {
+        return Some(dir);
+    }
+    let required = std::env::var("BLOUD_REQUIRE_UPSTREAM_FIXTURES").is_ok_and(|v| v == "1");
+    assert!(
+        !required,
+        "upstream Bloud fixtures not found at {} (BLOUD_REQUIRE_UPSTREAM_FIXTURES=1 makes them \
+         mandatory); set BLOUD_UPSTREAM_FIXTURES=<dir> to the directory holding traefik/",
+        dir.display()
+    );
+    eprintln!(
+        "skipped: upstream Bloud fixtures not found at {}; set BLOUD_UPSTREAM_FIXTURES=<dir> to \
+         run the compatibility suite",
+        dir.display()
+    );
+    None
 }
 
 /// A client that never goes through an environment proxy (http_proxy would hide our proxy)

@@ -38,6 +38,7 @@ pub struct ProxyBuilder {
     watch: bool,
     trusted_ips: Vec<String>,
     custom_static: Option<StaticFn>,
+    static_extra: Vec<String>,
 }
 
 impl Default for ProxyBuilder {
@@ -48,6 +49,7 @@ impl Default for ProxyBuilder {
             watch: false,
             trusted_ips: Vec::new(),
             custom_static: None,
+            static_extra: Vec::new(),
         }
     }
 }
@@ -81,6 +83,13 @@ impl ProxyBuilder {
         f: impl Fn(Ports, &Path, &Path) -> serde_yaml::Value + Send + 'static,
     ) -> Self {
         self.custom_static = Some(Box::new(f));
+        self
+    }
+
+    /// Top-level keys (a YAML mapping) set in the static config over the generated ones, e.g.
+    /// `serversTransport` timeouts.
+    pub fn static_yaml(mut self, yaml: &str) -> Self {
+        self.static_extra.push(yaml.to_string());
         self
     }
 
@@ -131,10 +140,18 @@ impl ProxyBuilder {
                 admin = free_port()?;
             }
             let ports = Ports { web, admin };
-            let static_value = match &self.custom_static {
+            let mut static_value = match &self.custom_static {
                 Some(f) => f(ports, dir.path(), &routes_dir),
                 None => self.default_static(ports, dir.path(), &routes_dir),
             };
+            for extra in &self.static_extra {
+                let extra: serde_yaml::Mapping =
+                    serde_yaml::from_str(extra).context("static_yaml must be a YAML mapping")?;
+                let serde_yaml::Value::Mapping(doc) = &mut static_value else {
+                    bail!("the static config is not a mapping");
+                };
+                doc.extend(extra);
+            }
             let config_path = dir.path().join("bloud-proxy.yml");
             let text = serde_yaml::to_string(&static_value).context("serialising static config")?;
             std::fs::write(&config_path, text)
@@ -250,6 +267,16 @@ impl Proxy {
         }
     }
 
+    /// Whether the process has not exited yet.
+    pub fn is_running(&mut self) -> bool {
+        matches!(self.try_exit_status(), Ok(None))
+    }
+
+    /// The JSON access log the generated static config asks for.
+    pub fn access_log_path(&self) -> PathBuf {
+        self.config_path.with_file_name("access.log")
+    }
+
     fn try_exit_status(&mut self) -> anyhow::Result<Option<ExitStatus>> {
         match self.child.as_mut() {
             Some(child) => child.try_wait().context("polling the proxy process"),
@@ -345,6 +372,43 @@ impl Proxy {
             .with_context(|| format!("{url} is not JSON: {}", tail(&text, 500)))
     }
 
+    /// How many reloads have succeeded and failed so far (`bloud_proxy_config_reloads_total`).
+    pub async fn reload_count(&self) -> anyhow::Result<ReloadCount> {
+        let text = self.metrics().await?;
+        let get = |result: &str| {
+            super::metric_value(
+                &text,
+                "bloud_proxy_config_reloads_total",
+                &[&format!("result=\"{result}\"")],
+            )
+            .unwrap_or(0.0) as u64
+        };
+        Ok(ReloadCount {
+            success: get("success"),
+            failure: get("failure"),
+        })
+    }
+
+    /// Waits until the proxy has finished at least one reload attempt after `before` was read
+    /// and returns the new count, so a test can tell "rejected" from "not processed yet".
+    pub async fn next_reload(
+        &self,
+        before: ReloadCount,
+        limit: Duration,
+    ) -> anyhow::Result<ReloadCount> {
+        let deadline = Instant::now() + limit;
+        loop {
+            let now = self.reload_count().await?;
+            if now.attempts() > before.attempts() {
+                return Ok(now);
+            }
+            if Instant::now() >= deadline {
+                bail!("no reload attempt finished within {limit:?} (still {now:?})");
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
     /// Peak resident set size of the proxy process (VmHWM), in KiB.
     pub fn peak_rss_kib(&self) -> anyhow::Result<u64> {
         proc_status_kib(self.pid(), "VmHWM:")
@@ -369,6 +433,19 @@ impl Drop for Proxy {
     }
 }
 
+/// Reload attempts the proxy has finished, by outcome.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ReloadCount {
+    pub success: u64,
+    pub failure: u64,
+}
+
+impl ReloadCount {
+    pub fn attempts(&self) -> u64 {
+        self.success + self.failure
+    }
+}
+
 fn proc_status_kib(pid: i32, key: &str) -> anyhow::Result<u64> {
     let path = format!("/proc/{pid}/status");
     let text = std::fs::read_to_string(&path).with_context(|| format!("reading {path}"))?;
@@ -387,17 +464,28 @@ fn proc_status_kib(pid: i32, key: &str) -> anyhow::Result<u64> {
 
 /// Runs `bloud-proxy check --config <path>` and returns its output (bounded to 60 s).
 pub async fn run_check(config: &Path) -> anyhow::Result<Output> {
+    run_bin(&["check".as_ref(), "--config".as_ref(), config.as_os_str()]).await
+}
+
+/// Runs the binary with `args` to completion and returns its output (bounded to 60 s).
+pub async fn run_bin(args: &[&std::ffi::OsStr]) -> anyhow::Result<Output> {
     let mut cmd = tokio::process::Command::new(BIN);
-    cmd.arg("check")
-        .arg("--config")
-        .arg(config)
-        .stdin(Stdio::null())
-        .kill_on_drop(true);
+    cmd.args(args).stdin(Stdio::null()).kill_on_drop(true);
     let out = tokio::time::timeout(Duration::from_secs(60), cmd.output())
         .await
-        .context("bloud-proxy check did not finish within 60 s")?
-        .with_context(|| format!("running {BIN} check"))?;
+        .with_context(|| format!("bloud-proxy {args:?} did not finish within 60 s"))?
+        .with_context(|| format!("running {BIN} {args:?}"))?;
     Ok(out)
+}
+
+/// Exit code, stdout and stderr of a finished run, for assertion messages.
+pub fn output_text(out: &Output) -> String {
+    format!(
+        "exit={:?}\n--- stdout ---\n{}\n--- stderr ---\n{}",
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
 }
 
 /// The last `max` bytes of `s` (on a char boundary), for error messages.

@@ -32,6 +32,8 @@ use futures_util::stream;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
+pub mod scripted;
+
 pub const GIB: u64 = 1 << 30;
 /// The download pattern repeats every 251 bytes (a prime, so chunk boundaries never line up).
 pub const PATTERN_PERIOD: usize = 251;
@@ -393,37 +395,37 @@ pub fn refused_addr() -> anyhow::Result<SocketAddr> {
     listener.local_addr().context("reading the bound port")
 }
 
-/// A server that accepts TCP connections, reads the request head and closes without answering.
-pub struct ClosingUpstream {
+/// How a `BrokenUpstream` fails each connection it accepts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Breakage {
+    /// Closes as soon as the connection is accepted, before reading anything (the request
+    /// then meets a closed socket: the proxy sees EOF or a reset).
+    CloseOnAccept,
+    /// Reads the request head, then closes: a clean FIN after the request arrived, like an
+    /// app that crashed while handling it.
+    CloseAfterRequest,
+    /// Reads the request and holds the connection open without ever answering.
+    NeverAnswer,
+}
+
+/// A server that accepts TCP connections and never sends a valid answer.
+pub struct BrokenUpstream {
     pub addr: SocketAddr,
     task: JoinHandle<()>,
 }
 
-impl ClosingUpstream {
-    /// Closes as soon as a connection is accepted, before reading anything (the request then
-    /// meets a closed socket: the proxy sees EOF or a reset).
-    pub async fn start_immediate() -> anyhow::Result<ClosingUpstream> {
+impl BrokenUpstream {
+    pub async fn start(how: Breakage) -> anyhow::Result<BrokenUpstream> {
         let listener = TcpListener::bind("127.0.0.1:0")
             .await
-            .context("binding closing upstream")?;
-        let addr = listener.local_addr().context("closing upstream addr")?;
-        let task = tokio::spawn(async move {
-            while let Ok((sock, _)) = listener.accept().await {
-                drop(sock);
-            }
-        });
-        Ok(ClosingUpstream { addr, task })
-    }
-
-    pub async fn start() -> anyhow::Result<ClosingUpstream> {
-        let listener = TcpListener::bind("127.0.0.1:0")
-            .await
-            .context("binding closing upstream")?;
-        let addr = listener.local_addr().context("closing upstream addr")?;
+            .context("binding a broken upstream")?;
+        let addr = listener.local_addr().context("broken upstream addr")?;
         let task = tokio::spawn(async move {
             while let Ok((mut sock, _)) = listener.accept().await {
-                // Read the request head first, so the close is a clean FIN after the request
-                // arrived (an app that crashed while handling it), not a reset.
+                if how == Breakage::CloseOnAccept {
+                    drop(sock);
+                    continue;
+                }
                 tokio::spawn(async move {
                     use tokio::io::AsyncReadExt;
                     let mut seen = Vec::new();
@@ -437,11 +439,19 @@ impl ClosingUpstream {
                         }
                     };
                     let _ = tokio::time::timeout(Duration::from_secs(2), read_head).await;
+                    if how == Breakage::NeverAnswer {
+                        // Until the peer gives up (or the test ends and aborts the server).
+                        while let Ok(n) = sock.read(&mut buf).await {
+                            if n == 0 {
+                                break;
+                            }
+                        }
+                    }
                     drop(sock);
                 });
             }
         });
-        Ok(ClosingUpstream { addr, task })
+        Ok(BrokenUpstream { addr, task })
     }
 
     pub fn url(&self) -> String {
@@ -449,7 +459,7 @@ impl ClosingUpstream {
     }
 }
 
-impl Drop for ClosingUpstream {
+impl Drop for BrokenUpstream {
     fn drop(&mut self) {
         self.task.abort();
     }
