@@ -33,29 +33,8 @@ pub fn own_fixtures() -> PathBuf {
 /// with one line saying how to run it; with `BLOUD_REQUIRE_UPSTREAM_FIXTURES=1` (CI, where the
 /// files are expected) a missing directory fails instead of silently testing nothing.
 pub fn upstream_fixtures() -> Option<PathBuf> {
-    let dir = match std::env::var_os("BLOUD_UPSTREAM_FIXTURES") {
-        Some(d) if !d.is_empty() => PathBuf::from(d),
-        _ => PathBuf::from(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../../shared/fixtures"
-        )),
-    };
-    if dir.join("traefik").is_dir() {
-        return Some(dir);
-    }
-    let required = std::env::var("BLOUD_REQUIRE_UPSTREAM_FIXTURES").is_ok_and(|v| v == "1");
-    assert!(
-        !required,
-        "upstream Bloud fixtures not found at {} (BLOUD_REQUIRE_UPSTREAM_FIXTURES=1 makes them \
-         mandatory); set BLOUD_UPSTREAM_FIXTURES=<dir> to the directory holding traefik/",
-        dir.display()
-    );
-    eprintln!(
-        "skipped: upstream Bloud fixtures not found at {}; set BLOUD_UPSTREAM_FIXTURES=<dir> to \
-         run the compatibility suite",
-        dir.display()
-    );
-    None
+    let traefik = bloud_testkit::upstream_fixtures("traefik", "proxy compatibility suite")?;
+    traefik.parent().map(PathBuf::from)
 }
 
 /// A client that never goes through an environment proxy (http_proxy would hide our proxy)
