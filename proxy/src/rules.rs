@@ -22,11 +22,35 @@ pub struct RequestView<'a> {
 
 /// A rule that failed to parse or compile.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("rule {rule:?}: {message} (at character {position})")]
+#[error("rule {}: {message} (at character {position})", excerpt(.rule, *.position))]
 pub struct RuleError {
     pub rule: String,
     pub position: usize,
     pub message: String,
+}
+
+/// The rule as it goes into an error message: whole when short, else the part around
+/// `position`, so a 4 KB rule does not become a 4 KB log line.
+fn excerpt(rule: &str, position: usize) -> String {
+    const KEEP: usize = 40;
+    if rule.len() <= 3 * KEEP {
+        return format!("{rule:?}");
+    }
+    let floor = |mut i: usize| {
+        while !rule.is_char_boundary(i) {
+            i -= 1;
+        }
+        i
+    };
+    let start = floor(position.saturating_sub(KEEP).min(rule.len()));
+    let end = floor((position + KEEP).min(rule.len()));
+    format!(
+        "{}{:?}{} ({} characters)",
+        if start > 0 { "…" } else { "" },
+        &rule[start..end],
+        if end < rule.len() { "…" } else { "" },
+        rule.chars().count()
+    )
 }
 
 /// Compiled rule.
@@ -685,9 +709,13 @@ mod tests {
                 "{open}: points at the first level too deep"
             );
         }
-        // What crashed the proxy: 2,000 parentheses in a 4 KB rule. Now a plain error.
+        // What crashed the proxy: 2,000 parentheses in a 4 KB rule. Now a plain error, and
+        // its message quotes the part around the problem, not the whole rule.
         let e = parse(&nested("(", 2_000)).expect_err("deep");
         assert!(e.message.contains("nest more than"), "{e}");
+        let shown = e.to_string();
+        assert!(shown.len() < 300, "{shown}");
+        assert!(shown.contains("(4016 characters)"), "{shown}");
         let mixed = format!("{}PathPrefix(`/a`)", "!(".repeat(1_000));
         assert!(parse(&mixed).is_err());
         // Depth is about nesting, not length: many siblings are fine.
