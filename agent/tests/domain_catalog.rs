@@ -226,11 +226,11 @@ fn a_bad_app_is_reported_with_file_field_and_line_and_the_others_load() {
     let e = find(&wrong_type);
     assert_eq!(e.len(), 1, "{e:?}");
     assert!(
-        e[0].contains("wrongtype/metadata.yaml:6: routing.stripPrefix: invalid type"),
+        e[0].contains("wrongtype/metadata.yaml:6: routing.stripPrefix: invalid boolean"),
         "{}",
         e[0]
     );
-    assert!(e[0].ends_with("expected a boolean"), "{}", e[0]);
+    assert!(e[0].ends_with("(true or false expected)"), "{}", e[0]);
 
     let e = find(&missing);
     assert!(

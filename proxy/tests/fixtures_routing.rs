@@ -51,12 +51,12 @@ fn dynamic_fixture_files() -> anyhow::Result<Vec<PathBuf>> {
 }
 
 /// Upstream's static traefik.yml with the address and the directory pointed at the test's.
-fn fixture_static(web_port: u16, routes_dir: &Path) -> anyhow::Result<serde_yaml::Value> {
+fn fixture_static(web_port: u16, routes_dir: &Path) -> anyhow::Result<serde_json::Value> {
     let path = fixture_dir().join("traefik.yml");
     let text =
         std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
-    let mut doc: serde_yaml::Value =
-        serde_yaml::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
+    let mut doc: serde_json::Value =
+        serde_saphyr::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
     doc["entryPoints"]["web"]["address"] = format!("127.0.0.1:{web_port}").into();
     doc["providers"]["file"]["directory"] = routes_dir.display().to_string().into();
     Ok(doc)
@@ -78,7 +78,7 @@ fn copy_fixtures(dir: &Path, rewrite: &[(String, String)]) -> anyhow::Result<Pat
     }
     let static_doc = fixture_static(8080, &dynamic)?;
     let static_path = dir.join("traefik.yml");
-    std::fs::write(&static_path, serde_yaml::to_string(&static_doc)?)
+    std::fs::write(&static_path, serde_saphyr::to_string(&static_doc)?)
         .with_context(|| format!("writing {}", static_path.display()))?;
     Ok(static_path)
 }
@@ -151,9 +151,10 @@ async fn check_names_an_unsupported_middleware_and_exits_1() -> anyhow::Result<(
 async fn check_names_an_unknown_static_key_and_exits_1() -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
     let static_path = copy_fixtures(dir.path(), &[])?;
-    let mut doc: serde_yaml::Value = serde_yaml::from_str(&std::fs::read_to_string(&static_path)?)?;
+    let mut doc: serde_json::Value =
+        serde_saphyr::from_str(&std::fs::read_to_string(&static_path)?)?;
     doc["entryPoints"]["web"]["adress"] = "127.0.0.1:1".into();
-    std::fs::write(&static_path, serde_yaml::to_string(&doc)?)?;
+    std::fs::write(&static_path, serde_saphyr::to_string(&doc)?)?;
     let out = run_check(&static_path).await?;
     let text = output_text(&out);
     ensure!(
@@ -183,7 +184,7 @@ impl Stack {
             apps.push(app);
         }
         let mut builder = Proxy::builder().static_config(|ports, _dir, routes| {
-            fixture_static(ports.web, routes).unwrap_or(serde_yaml::Value::Null)
+            fixture_static(ports.web, routes).unwrap_or(serde_json::Value::Null)
         });
         for src in dynamic_fixture_files()? {
             let mut text = std::fs::read_to_string(&src)

@@ -4,8 +4,9 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use super::dynamic::{DynamicFile, MiddlewareConfig, RouterConfig, ServiceConfig};
-use super::{find_child_key_lines, yaml_error_line, Problem};
+use super::dynamic::{DynamicFile, MiddlewareConfig, RouterConfig, Section, ServiceConfig};
+use super::yaml::{self, Named};
+use super::Problem;
 
 /// Where the dynamic configuration lives.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -90,17 +91,18 @@ pub fn load(source: &Source) -> MergedConfig {
 /// Parses one file's text and merges it into `merged` (used for files and for in-memory YAML).
 pub fn merge_text(merged: &mut MergedConfig, file: &Path, text: &str) {
     merged.files.push(file.to_path_buf());
-    let parsed: DynamicFile = if is_blank_yaml(text) {
-        DynamicFile::default()
-    } else {
-        match serde_yaml::from_str(text) {
-            Ok(p) => p,
-            Err(e) => {
-                merged
-                    .problems
-                    .push(Problem::error(file, yaml_error_line(&e), e.to_string()));
-                return;
-            }
+    let parsed: DynamicFile = match yaml::parse(text) {
+        Ok(p) => p,
+        Err(first) => {
+            // Names read with their line cannot appear in the error's key path; read the file
+            // again with plain names to report `http.routers.r.priority`, not `http.routers.?`.
+            let err = yaml::parse::<DynamicFile<String>>(text)
+                .err()
+                .unwrap_or(first);
+            merged
+                .problems
+                .push(Problem::error(file, err.line, err.to_string()));
+            return;
         }
     };
     let Some(http) = parsed.http else { return };
@@ -108,7 +110,6 @@ pub fn merge_text(merged: &mut MergedConfig, file: &Path, text: &str) {
         &mut merged.routers,
         &mut merged.problems,
         file,
-        text,
         "routers",
         http.routers,
     );
@@ -116,7 +117,6 @@ pub fn merge_text(merged: &mut MergedConfig, file: &Path, text: &str) {
         &mut merged.middlewares,
         &mut merged.problems,
         file,
-        text,
         "middlewares",
         http.middlewares,
     );
@@ -124,7 +124,6 @@ pub fn merge_text(merged: &mut MergedConfig, file: &Path, text: &str) {
         &mut merged.services,
         &mut merged.problems,
         file,
-        text,
         "services",
         http.services,
     );
@@ -134,15 +133,11 @@ fn insert_all<T>(
     into: &mut BTreeMap<String, Sourced<T>>,
     problems: &mut Vec<Problem>,
     file: &Path,
-    text: &str,
     section: &str,
-    items: Option<BTreeMap<String, T>>,
+    items: Option<Section<Named, T>>,
 ) {
     let Some(items) = items else { return };
-    // One pass over the text for every item's line (a scan per item was quadratic).
-    let lines = find_child_key_lines(text, &["http", section]);
-    for (name, value) in items {
-        let line = lines.get(name.as_str()).copied();
+    for (Named { name, line }, value) in items.0 {
         if let Some(first) = into.get(&name) {
             problems.push(Problem::warning(
                 file,
@@ -163,14 +158,6 @@ fn insert_all<T>(
             },
         );
     }
-}
-
-/// A file with only comments (like upstream's "No routable apps installed") is valid and empty.
-fn is_blank_yaml(text: &str) -> bool {
-    text.lines().all(|l| {
-        let t = l.trim();
-        t.is_empty() || t.starts_with('#') || t == "---"
-    })
 }
 
 #[cfg(test)]
