@@ -180,9 +180,7 @@ impl Config {
                 if e.path.is_empty() {
                     ConfigError::Parse {
                         file: file.to_string(),
-                        message: format!(
-                            "the config must be a mapping of keys (listen, appsDir, …): {e}"
-                        ),
+                        message: e.to_string(),
                     }
                 } else {
                     ConfigError::Key {

@@ -207,6 +207,110 @@ mod tests {
     }
 
     #[test]
+    fn item_lines_come_from_the_parser_whatever_the_style() {
+        let mut m = MergedConfig::default();
+        let text = "# routers first\nhttp:\n  routers: {a: {rule: x, service: s},\n    # a comment mentioning b: here\n    \"b\": {rule: y, service: s}}\n  services:\n\n    s:\n      loadBalancer: {servers: [{url: 'http://127.0.0.1:1'}]}\n";
+        merge_text(&mut m, Path::new("f.yml"), text);
+        assert!(m.problems.is_empty(), "{:?}", m.problems);
+        assert_eq!(m.routers["a"].line, Some(3));
+        assert_eq!(m.routers["b"].line, Some(5));
+        assert_eq!(m.services["s"].line, Some(8));
+    }
+
+    #[test]
+    fn type_errors_name_the_full_key_path_and_line() {
+        let mut m = MergedConfig::default();
+        let text =
+            "http:\n  routers:\n    r:\n      rule: x\n      service: s\n      priority: high\n";
+        merge_text(&mut m, Path::new("x.yml"), text);
+        let p = &m.problems[0];
+        assert!(
+            p.message.starts_with("http.routers.r.priority: "),
+            "{}",
+            p.message
+        );
+        assert!(p.message.ends_with(" at line 6 column 17"), "{}", p.message);
+        assert_eq!(p.line, Some(6));
+    }
+
+    #[test]
+    fn broken_syntax_is_reported_before_what_it_breaks() {
+        let mut m = MergedConfig::default();
+        merge_text(&mut m, Path::new("x.yml"), "http:\n  routers: {r: [\n");
+        let p = &m.problems[0];
+        assert!(!p.message.starts_with("http"), "{}", p.message);
+        assert!(p.line.is_some(), "{p:?}");
+    }
+
+    #[test]
+    fn plain_yaml_reads_as_serde_yaml_read_it() {
+        // A name written twice in one file: the last definition, as before.
+        let mut m = MergedConfig::default();
+        let text =
+            "http:\n  routers:\n    r: {rule: a, service: s}\n    r: {rule: b, service: s}\n";
+        merge_text(&mut m, Path::new("d.yml"), text);
+        assert!(m.problems.is_empty(), "{:?}", m.problems);
+        assert_eq!(
+            (m.routers["r"].value.rule.as_str(), m.routers["r"].line),
+            ("b", Some(4))
+        );
+        // Anchors and aliases work; merge keys were never expanded and stay unknown keys.
+        let mut m = MergedConfig::default();
+        let text = "http:\n  routers:\n    a: &r {rule: a, service: s, middlewares: &m [x]}\n    b: {rule: b, service: s, middlewares: *m}\n    c:\n      <<: *r\n";
+        merge_text(&mut m, Path::new("a.yml"), text);
+        assert_eq!(m.problems.len(), 1, "{:?}", m.problems);
+        assert!(
+            m.problems[0]
+                .message
+                .starts_with("http.routers.c.<<: unknown key"),
+            "{}",
+            m.problems[0]
+        );
+        assert_eq!(m.problems[0].line, Some(6));
+        // Only YAML 1.2 booleans.
+        let mut m = MergedConfig::default();
+        let text =
+            "http:\n  middlewares:\n    m: {redirectScheme: {scheme: https, permanent: yes}}\n";
+        merge_text(&mut m, Path::new("b.yml"), text);
+        assert!(
+            m.problems[0]
+                .message
+                .contains("http.middlewares.m.redirectScheme.permanent"),
+            "{}",
+            m.problems[0]
+        );
+        // A file of comments only (the agent's "no routable apps") or a bare `---` is empty.
+        let mut m = MergedConfig::default();
+        merge_text(&mut m, Path::new("e.yml"), "# No routable apps installed\n");
+        merge_text(&mut m, Path::new("f.yml"), "---\n# nothing\n");
+        assert!(m.problems.is_empty(), "{:?}", m.problems);
+    }
+
+    #[test]
+    fn alias_bombs_are_refused_without_expanding_them() {
+        let mut text = String::from("a: &a [x, x, x, x, x, x, x, x, x, x]\n");
+        for (prev, name) in ["a", "b", "c", "d", "e", "f", "g", "h", "i"]
+            .iter()
+            .zip(["b", "c", "d", "e", "f", "g", "h", "i", "j"])
+        {
+            let refs = vec![format!("*{prev}"); 10].join(", ");
+            text.push_str(&format!("{name}: &{name} [{refs}]\n"));
+        }
+        // 10^10 strings if expanded. Typed sections never expand them (a list where a string
+        // belongs fails at once), and checking the syntax after that error stops at the budget.
+        text.push_str("http:\n  routers:\n    bomb: {rule: x, service: s, entryPoints: *j}\n");
+        let mut m = MergedConfig::default();
+        merge_text(&mut m, Path::new("bomb.yml"), &text);
+        assert!(m.routers.is_empty());
+        assert!(m.problems[0].is_error());
+        assert!(
+            m.problems[0].message.contains("too large or too complex"),
+            "{}",
+            m.problems[0]
+        );
+    }
+
+    #[test]
     fn directory_skips_tmp_and_dotfiles() {
         let dir = tempfile::tempdir().expect("tempdir");
         std::fs::write(dir.path().join("b.yml"), "http: {}\n").expect("write");
