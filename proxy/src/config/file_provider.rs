@@ -262,7 +262,7 @@ mod tests {
         assert!(
             m.problems[0]
                 .message
-                .starts_with("http.routers.c.<<: unknown key"),
+                .starts_with("http.routers.c: unknown field `<<`"),
             "{}",
             m.problems[0]
         );

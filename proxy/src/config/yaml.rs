@@ -114,11 +114,21 @@ fn first_error(text: &str, e: &serde_saphyr::Error, path: String) -> YamlError {
     }
 }
 
-fn error(e: &serde_saphyr::Error, path: String) -> YamlError {
+fn error(e: &serde_saphyr::Error, mut path: String) -> YamlError {
     let location = e.location().filter(|l| l.line() > 0);
     let message = match e.without_snippet() {
-        serde_saphyr::Error::SerdeUnknownField { expected, .. } => {
-            format!("unknown key; known keys here: {}", expected.join(", "))
+        // Traefik users know serde_yaml's wording: the path of the mapping, then the key.
+        serde_saphyr::Error::SerdeUnknownField {
+            field, expected, ..
+        } => {
+            if let Some(parent) = path.strip_suffix(field.as_str()) {
+                path.truncate(parent.strip_suffix('.').unwrap_or(parent).len());
+            }
+            let expected: Vec<String> = expected.iter().map(|k| format!("`{k}`")).collect();
+            format!(
+                "unknown field `{field}`, expected one of {}",
+                expected.join(", ")
+            )
         }
         other => {
             let formatter = UserMessageFormatter.with_localizer(&Bare);
@@ -129,7 +139,6 @@ fn error(e: &serde_saphyr::Error, path: String) -> YamlError {
         }
     };
     YamlError {
-        // The unknown key itself ends the path: `http.middlewares.auth.basicAuth`.
         path: if path == "." { String::new() } else { path },
         line: location.map(|l| l.line() as usize),
         column: location.map(|l| l.column() as usize),
