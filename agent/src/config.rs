@@ -186,7 +186,9 @@ impl Config {
                     ConfigError::Key {
                         file: file.to_string(),
                         line: e.line,
-                        key: e.path,
+                        // A `Spanned` value is read as a map with a `value` entry, which shows
+                        // up in the path (`listen.value`); no key of this file is named `value`.
+                        key: e.path.replace(".value", ""),
                         message: e.message,
                     }
                 }
@@ -465,6 +467,14 @@ mod tests {
             .to_string();
         assert!(
             err.starts_with("agent.yaml:3: queue.batchWindow: `soon`"),
+            "{err}"
+        );
+        // Type errors inside a value name the element.
+        let err = parse("rebuild:\n  mode: command\n  command: [a, [b]]\n", &[])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with("agent.yaml:3: rebuild.command[1]: "),
             "{err}"
         );
         // From the environment there is no line to name.
