@@ -357,7 +357,7 @@ async fn check_routes_file(sys: &System, port: u16) -> anyhow::Result<()> {
     let path = sys.routes_file();
     let text = std::fs::read_to_string(&path)
         .with_context(|| format!("the agent did not write {}", path.display()))?;
-    let doc: serde_yaml::Value = serde_yaml::from_str(&text)
+    let doc: serde_json::Value = serde_saphyr::from_str(&text)
         .with_context(|| format!("{} is not YAML:\n{text}", path.display()))?;
     let router = &doc["http"]["routers"][format!("{APP}-backend").as_str()];
     let rule = router["rule"].as_str().unwrap_or("");
@@ -731,9 +731,9 @@ async fn dependency_scenario(sys: &System) -> anyhow::Result<()> {
         page.describe()
     );
     let routes = std::fs::read_to_string(sys.routes_file()).context("reading apps-routes.yml")?;
-    let doc: serde_yaml::Value = serde_yaml::from_str(&routes).context("apps-routes.yml")?;
+    let doc: serde_json::Value = serde_saphyr::from_str(&routes).context("apps-routes.yml")?;
     let mws: Vec<String> = doc["http"]["routers"]["miniflux-backend"]["middlewares"]
-        .as_sequence()
+        .as_array()
         .map(|s| {
             s.iter()
                 .filter_map(|m| m.as_str().map(str::to_string))

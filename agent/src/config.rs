@@ -7,7 +7,10 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use serde_yaml::{Mapping, Value};
+use serde::Deserialize;
+use serde_saphyr::Spanned;
+
+use crate::yaml;
 
 /// How the agent applies a new app set.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -85,6 +88,63 @@ pub fn keys_help() -> String {
     out
 }
 
+/// The file's keys, as written. Values keep their line for errors found after parsing (a bad
+/// address, an unknown rebuild mode). `deny_unknown_fields` turns a typo into an error naming the
+/// key path instead of a silent default.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct FileConfig {
+    listen: Option<Spanned<String>>,
+    apps_dir: Option<Spanned<String>>,
+    data_dir: Option<Spanned<String>>,
+    routes_dir: Option<Spanned<String>>,
+    proxy_pid_file: Option<Spanned<String>>,
+    web_dir: Option<Spanned<String>>,
+    public_url: Option<Spanned<String>>,
+    rebuild: Option<RebuildSection>,
+    queue: Option<QueueSection>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct RebuildSection {
+    mode: Option<Spanned<String>>,
+    flake: Option<Spanned<String>>,
+    target: Option<Spanned<String>>,
+    command: Option<Spanned<Vec<String>>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct QueueSection {
+    batch_window: Option<Spanned<String>>,
+}
+
+impl FileConfig {
+    /// The file's value of a string key of [`KEYS`], with its line.
+    fn string(&self, path: &[&str]) -> Option<(String, Option<usize>)> {
+        let v = match path {
+            ["listen"] => self.listen.as_ref(),
+            ["appsDir"] => self.apps_dir.as_ref(),
+            ["dataDir"] => self.data_dir.as_ref(),
+            ["routesDir"] => self.routes_dir.as_ref(),
+            ["proxyPidFile"] => self.proxy_pid_file.as_ref(),
+            ["webDir"] => self.web_dir.as_ref(),
+            ["publicUrl"] => self.public_url.as_ref(),
+            ["rebuild", "mode"] => self.rebuild.as_ref()?.mode.as_ref(),
+            ["rebuild", "flake"] => self.rebuild.as_ref()?.flake.as_ref(),
+            ["rebuild", "target"] => self.rebuild.as_ref()?.target.as_ref(),
+            ["queue", "batchWindow"] => self.queue.as_ref()?.batch_window.as_ref(),
+            _ => None,
+        }?;
+        Some((v.value.clone(), line(&v.referenced)))
+    }
+}
+
+fn line(l: &serde_saphyr::Location) -> Option<usize> {
+    (l.line() > 0).then_some(l.line() as usize)
+}
+
 impl Config {
     /// Reads `file` (when given) and applies the environment.
     pub fn load(file: Option<&Path>) -> Result<Config, ConfigError> {
@@ -115,146 +175,101 @@ impl Config {
         file: &str,
         env: impl Fn(&str) -> Option<String>,
     ) -> Result<Config, ConfigError> {
-        let doc: Value = if text.trim().is_empty() {
-            Value::Mapping(Mapping::new())
-        } else {
-            serde_yaml::from_str(text).map_err(|e| ConfigError::Parse {
-                file: file.to_string(),
-                message: e.to_string(),
+        let doc: FileConfig = yaml::parse(text)
+            .map_err(|e| {
+                if e.path.is_empty() {
+                    ConfigError::Parse {
+                        file: file.to_string(),
+                        message: e.to_string(),
+                    }
+                } else {
+                    ConfigError::Key {
+                        file: file.to_string(),
+                        line: e.line,
+                        // A `Spanned` value is read as a map with a `value` entry, which shows
+                        // up in the path (`listen.value`); no key of this file is named `value`.
+                        key: e.path.replace(".value", ""),
+                        message: e.message,
+                    }
+                }
             })?
-        };
-        let doc = match doc {
-            Value::Mapping(m) => m,
-            Value::Null => Mapping::new(),
-            _ => {
-                return Err(ConfigError::Parse {
-                    file: file.to_string(),
-                    message: "the config must be a mapping of keys (listen, appsDir, …)".into(),
-                })
-            }
-        };
-        let mut reader = Reader {
+            .unwrap_or_default();
+        Reader {
             file,
-            text,
             doc: &doc,
             env: &env,
-        };
-        reader.check_unknown(&doc, &[])?;
-        reader.build()
+        }
+        .build()
     }
 }
 
 struct Reader<'a, E: Fn(&str) -> Option<String>> {
     file: &'a str,
-    text: &'a str,
-    doc: &'a Mapping,
+    doc: &'a FileConfig,
     env: &'a E,
 }
 
-/// A value found for a key: from the file or from the environment.
-enum Found {
-    File(Value),
-    Env(String),
+/// A value found for a key, with the line it is written on when it comes from the file.
+struct Found {
+    value: String,
+    line: Option<usize>,
 }
 
 impl<E: Fn(&str) -> Option<String>> Reader<'_, E> {
-    fn err(&self, key: &str, message: impl Into<String>) -> ConfigError {
-        let last = key.rsplit('.').next().unwrap_or(key);
+    fn err(&self, key: &str, line: Option<usize>, message: impl Into<String>) -> ConfigError {
         ConfigError::Key {
             file: self.file.to_string(),
-            line: line_of_key(self.text, last),
+            line,
             key: key.to_string(),
             message: message.into(),
         }
     }
 
-    fn check_unknown(&mut self, map: &Mapping, prefix: &[&str]) -> Result<(), ConfigError> {
-        for (k, v) in map {
-            let Some(k) = k.as_str() else {
-                return Err(self.err(&prefix.join("."), "keys must be strings"));
-            };
-            let mut path: Vec<&str> = prefix.to_vec();
-            path.push(k);
-            let is_leaf = KEYS.iter().any(|key| key.path == path.as_slice());
-            let is_section = KEYS
-                .iter()
-                .any(|key| key.path.len() > path.len() && key.path[..path.len()] == path[..]);
-            if is_leaf {
-                continue;
-            }
-            if is_section {
-                match v {
-                    Value::Mapping(m) => self.check_unknown(m, &path)?,
-                    Value::Null => {}
-                    _ => return Err(self.err(&path.join("."), "must be a mapping")),
-                }
-                continue;
-            }
-            let known: Vec<String> = KEYS
-                .iter()
-                .filter(|key| key.path.len() > prefix.len() && key.path[..prefix.len()] == *prefix)
-                .map(|key| key.path[prefix.len()].to_string())
-                .fold(Vec::new(), |mut acc, s| {
-                    if !acc.contains(&s) {
-                        acc.push(s);
-                    }
-                    acc
-                });
-            return Err(self.err(
-                &path.join("."),
-                format!("unknown key; known keys here: {}", known.join(", ")),
-            ));
-        }
-        Ok(())
-    }
-
-    fn find(&self, path: &[&str]) -> Option<Found> {
+    fn env(&self, path: &[&str]) -> Option<String> {
         let key = KEYS.iter().find(|k| k.path == path)?;
-        if let Some(v) = (self.env)(key.env).filter(|v| !v.is_empty()) {
-            return Some(Found::Env(v));
-        }
-        let mut cur = self.doc;
-        for (i, part) in path.iter().enumerate() {
-            let v = cur.get(*part)?;
-            if i + 1 == path.len() {
-                return (!v.is_null()).then(|| Found::File(v.clone()));
-            }
-            cur = v.as_mapping()?;
-        }
-        None
+        (self.env)(key.env).filter(|v| !v.is_empty())
     }
 
-    fn string(&self, path: &[&str], default: &str) -> Result<String, ConfigError> {
-        match self.find(path) {
-            None => Ok(default.to_string()),
-            Some(Found::Env(s)) => Ok(s),
-            Some(Found::File(Value::String(s))) => Ok(s),
-            Some(Found::File(Value::Number(n))) => Ok(n.to_string()),
-            Some(Found::File(_)) => Err(self.err(&path.join("."), "must be a string")),
+    /// The environment's value, else the file's, else `default`.
+    fn string(&self, path: &[&str], default: &str) -> Found {
+        if let Some(value) = self.env(path) {
+            return Found { value, line: None };
+        }
+        match self.doc.string(path) {
+            Some((value, line)) => Found { value, line },
+            None => Found {
+                value: default.to_string(),
+                line: None,
+            },
         }
     }
 
-    fn build(&mut self) -> Result<Config, ConfigError> {
-        let listen_s = self.string(&["listen"], "127.0.0.1:3000")?;
-        let listen: SocketAddr = listen_s.parse().map_err(|_| {
+    fn build(&self) -> Result<Config, ConfigError> {
+        let listen_s = self.string(&["listen"], "127.0.0.1:3000");
+        let listen: SocketAddr = listen_s.value.parse().map_err(|_| {
             self.err(
                 "listen",
-                format!("`{listen_s}` is not an address like 127.0.0.1:3000"),
+                listen_s.line,
+                format!("`{}` is not an address like 127.0.0.1:3000", listen_s.value),
             )
         })?;
-        let data_dir = PathBuf::from(self.string(&["dataDir"], "/var/lib/bloud")?);
+        let data_dir = PathBuf::from(self.string(&["dataDir"], "/var/lib/bloud").value);
         let routes_default = data_dir.join("routes").display().to_string();
-        let mode = self.string(&["rebuild", "mode"], "nixos")?;
-        let rebuild = match mode.as_str() {
+        let mode = self.string(&["rebuild", "mode"], "nixos");
+        let rebuild = match mode.value.as_str() {
             "nixos" => RebuildMode::Nixos {
-                flake: PathBuf::from(self.string(&["rebuild", "flake"], "/var/lib/bloud/flake")?),
-                target: self.string(&["rebuild", "target"], "bloud")?,
+                flake: PathBuf::from(
+                    self.string(&["rebuild", "flake"], "/var/lib/bloud/flake")
+                        .value,
+                ),
+                target: self.string(&["rebuild", "target"], "bloud").value,
             },
             "command" => {
-                let argv = self.command()?;
+                let (argv, line) = self.command()?;
                 if argv.is_empty() {
                     return Err(self.err(
                         "rebuild.command",
+                        line.or(mode.line),
                         "mode `command` needs a non-empty argv, e.g. [./demo/rebuild.sh]",
                     ));
                 }
@@ -263,79 +278,64 @@ impl<E: Fn(&str) -> Option<String>> Reader<'_, E> {
             other => {
                 return Err(self.err(
                     "rebuild.mode",
+                    mode.line,
                     format!("`{other}` is not a rebuild mode; use nixos or command"),
                 ))
             }
         };
-        let window = self.string(&["queue", "batchWindow"], "5s")?;
-        let batch_window = parse_duration(&window).ok_or_else(|| {
+        let window = self.string(&["queue", "batchWindow"], "5s");
+        let batch_window = parse_duration(&window.value).ok_or_else(|| {
             self.err(
                 "queue.batchWindow",
-                format!("`{window}` is not a duration like 5s, 500ms or 1m"),
+                window.line,
+                format!("`{}` is not a duration like 5s, 500ms or 1m", window.value),
             )
         })?;
-        let public_url = self.string(&["publicUrl"], "http://bloud.local")?;
-        if !(public_url.starts_with("http://") || public_url.starts_with("https://")) {
+        let public_url = self.string(&["publicUrl"], "http://bloud.local");
+        if !(public_url.value.starts_with("http://") || public_url.value.starts_with("https://")) {
             return Err(self.err(
                 "publicUrl",
-                format!("`{public_url}` must start with http:// or https://"),
+                public_url.line,
+                format!("`{}` must start with http:// or https://", public_url.value),
             ));
         }
         Ok(Config {
             listen,
-            apps_dir: PathBuf::from(self.string(&["appsDir"], "./apps")?),
-            routes_dir: PathBuf::from(self.string(&["routesDir"], &routes_default)?),
+            apps_dir: PathBuf::from(self.string(&["appsDir"], "./apps").value),
+            routes_dir: PathBuf::from(self.string(&["routesDir"], &routes_default).value),
             proxy_pid_file: PathBuf::from(
-                self.string(&["proxyPidFile"], "/run/bloud-proxy/bloud-proxy.pid")?,
+                self.string(&["proxyPidFile"], "/run/bloud-proxy/bloud-proxy.pid")
+                    .value,
             ),
-            web_dir: PathBuf::from(self.string(&["webDir"], "./web/dist")?),
+            web_dir: PathBuf::from(self.string(&["webDir"], "./web/dist").value),
             data_dir,
-            public_url,
+            public_url: public_url.value,
             rebuild,
             batch_window,
         })
     }
 
-    fn command(&self) -> Result<Vec<String>, ConfigError> {
-        match self.find(&["rebuild", "command"]) {
-            None => Ok(Vec::new()),
-            Some(Found::Env(s)) => {
-                if s.trim_start().starts_with('[') {
-                    serde_json::from_str::<Vec<String>>(&s).map_err(|e| {
-                        self.err(
-                            "rebuild.command",
-                            format!("BLOUD_REBUILD_COMMAND is not a JSON list of strings: {e}"),
-                        )
-                    })
-                } else {
-                    Ok(s.split_whitespace().map(str::to_string).collect())
-                }
+    /// The rebuild argv and the line it is written on.
+    fn command(&self) -> Result<(Vec<String>, Option<usize>), ConfigError> {
+        if let Some(s) = self.env(&["rebuild", "command"]) {
+            if s.trim_start().starts_with('[') {
+                let argv = serde_json::from_str::<Vec<String>>(&s).map_err(|e| {
+                    self.err(
+                        "rebuild.command",
+                        None,
+                        format!("BLOUD_REBUILD_COMMAND is not a JSON list of strings: {e}"),
+                    )
+                })?;
+                return Ok((argv, None));
             }
-            Some(Found::File(Value::Sequence(items))) => items
-                .iter()
-                .map(|v| match v {
-                    Value::String(s) => Ok(s.clone()),
-                    Value::Number(n) => Ok(n.to_string()),
-                    _ => Err(self.err("rebuild.command", "every argv element must be a string")),
-                })
-                .collect(),
-            Some(Found::File(_)) => Err(self.err(
-                "rebuild.command",
-                "must be a list, e.g. [./demo/rebuild.sh, --fast]",
-            )),
+            return Ok((s.split_whitespace().map(str::to_string).collect(), None));
         }
-    }
-}
-
-/// First line (1-based) where `key:` starts a YAML entry; good enough for error messages.
-fn line_of_key(text: &str, key: &str) -> Option<usize> {
-    let needle = format!("{key}:");
-    text.lines()
-        .position(|l| {
-            let t = l.trim_start().trim_start_matches("- ");
-            t.starts_with(&needle) || t.starts_with(&format!("\"{key}\":"))
+        let command = self.doc.rebuild.as_ref().and_then(|r| r.command.as_ref());
+        Ok(match command {
+            Some(c) => (c.value.clone(), line(&c.referenced)),
+            None => (Vec::new(), None),
         })
-        .map(|i| i + 1)
+    }
 }
 
 /// `500ms`, `5s`, `2m`, `1h`, or a bare number of seconds.
@@ -428,6 +428,60 @@ mod tests {
         assert!(err.contains("flake"), "{err}");
         let err = parse("dataDirectory: /x\n", &[]).unwrap_err().to_string();
         assert!(err.contains("dataDirectory: unknown key"), "{err}");
+    }
+
+    #[test]
+    fn every_documented_key_is_read_from_the_file() {
+        let mut text = String::new();
+        for (i, k) in KEYS.iter().enumerate() {
+            if k.path == ["rebuild", "command"] {
+                continue;
+            }
+            match k.path {
+                [key] => text.push_str(&format!("{key}: v{i}\n")),
+                [section, key] => text.push_str(&format!("{section}: {{{key}: v{i}}}\n")),
+                _ => unreachable!("keys are at most two deep"),
+            }
+        }
+        // Sections repeat above; read each line alone so every key is checked.
+        for (i, line) in text.lines().enumerate() {
+            let doc: FileConfig = yaml::parse(line).unwrap().unwrap();
+            let k = KEYS
+                .iter()
+                .filter(|k| k.path != ["rebuild", "command"])
+                .nth(i)
+                .unwrap();
+            assert!(
+                doc.string(k.path)
+                    .is_some_and(|(v, l)| v.starts_with('v') && l == Some(1)),
+                "{} is documented but not read",
+                k.path.join(".")
+            );
+        }
+    }
+
+    #[test]
+    fn value_errors_point_at_the_line() {
+        let err = parse("listen: 127.0.0.1:1\nqueue:\n  batchWindow: soon\n", &[])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with("agent.yaml:3: queue.batchWindow: `soon`"),
+            "{err}"
+        );
+        // Type errors inside a value name the element.
+        let err = parse("rebuild:\n  mode: command\n  command: [a, [b]]\n", &[])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with("agent.yaml:3: rebuild.command[1]: "),
+            "{err}"
+        );
+        // From the environment there is no line to name.
+        let err = parse("", &[("BLOUD_LISTEN", "everywhere")])
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with("agent.yaml: listen: `everywhere`"), "{err}");
     }
 
     #[test]

@@ -37,3 +37,5 @@ pub mod server;
 pub mod service;
 /// CPU, memory and disk use.
 pub mod system_stats;
+/// YAML parsing with key paths and positions.
+pub mod yaml;

@@ -228,11 +228,11 @@ fn a_bad_app_is_reported_with_file_field_and_line_and_the_others_load() {
     let e = find(&wrong_type);
     assert_eq!(e.len(), 1, "{e:?}");
     assert!(
-        e[0].contains("wrongtype/metadata.yaml:6: routing.stripPrefix: invalid type"),
+        e[0].contains("wrongtype/metadata.yaml:6: routing.stripPrefix: invalid boolean"),
         "{}",
         e[0]
     );
-    assert!(e[0].ends_with("expected a boolean"), "{}", e[0]);
+    assert!(e[0].ends_with("(true or false expected)"), "{}", e[0]);
 
     let e = find(&missing);
     assert!(
@@ -341,4 +341,36 @@ fn json_shape_matches_upstream_catalog_entries() {
     let store: Vec<&str> = catalog.store_apps().map(|a| a.name.as_str()).collect();
     assert!(!store.contains(&"postgres") && !store.contains(&"redis"));
     assert!(store.contains(&"authentik") && store.contains(&"miniflux"));
+}
+
+#[test]
+fn an_alias_bomb_in_free_form_metadata_is_refused_not_expanded() {
+    let dir = tempfile::tempdir().unwrap();
+    // traefikConfig is read as a free-form value, so every alias would be expanded: 10^10
+    // strings. The parser's budget refuses the file instead.
+    let mut bomb = String::from(
+        "name: bomb\ndisplayName: B\ndescription: d\ncategory: media\ntraefikConfig:\n  a: &a [x, x, x, x, x, x, x, x, x, x]\n",
+    );
+    for (prev, name) in ["a", "b", "c", "d", "e", "f", "g", "h", "i"]
+        .iter()
+        .zip(["b", "c", "d", "e", "f", "g", "h", "i", "j"])
+    {
+        let refs = vec![format!("*{prev}"); 10].join(", ");
+        bomb.push_str(&format!("  {name}: &{name} [{refs}]\n"));
+    }
+    let file = write_app(dir.path(), "bomb", &bomb);
+    write_app(
+        dir.path(),
+        "good",
+        "name: good\ndisplayName: Good\ndescription: fine\ncategory: media\n",
+    );
+    let load = Catalog::load(dir.path());
+    assert!(load.catalog.get("good").is_some());
+    assert!(load.catalog.get("bomb").is_none());
+    let e: Vec<String> = load.errors.iter().map(|e| e.to_string()).collect();
+    assert_eq!(e.len(), 1, "{e:?}");
+    assert!(
+        e[0].starts_with(&file.display().to_string()) && e[0].contains("too large or too complex"),
+        "{e:?}"
+    );
 }

@@ -57,7 +57,7 @@ fn generated_routes_pass_bloud_proxy_check() {
         .expect("authentik's root routes in the catalog");
     std::fs::write(
         routes.join("authentik.yml"),
-        serde_yaml::to_string(&authentik).unwrap(),
+        serde_saphyr::to_string(&authentik).unwrap(),
     )
     .unwrap();
     let static_file = dir.path().join("static.yml");

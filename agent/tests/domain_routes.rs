@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use bloud_agent::catalog::{AppMeta, Catalog, Routing};
 use bloud_agent::routes::{self, generate, write_atomic, ROUTES_FILE};
-use serde_yaml::Value;
+use serde_json::Value;
 
 const PUBLIC_URL: &str = "http://bloud.local";
 
@@ -88,17 +88,13 @@ fn map<'a>(v: &'a Value, path: &[&str]) -> BTreeMap<String, &'a Value> {
             None => return BTreeMap::new(),
         }
     }
-    cur.as_mapping()
-        .map(|m| {
-            m.iter()
-                .map(|(k, v)| (k.as_str().unwrap().to_string(), v))
-                .collect()
-        })
+    cur.as_object()
+        .map(|m| m.iter().map(|(k, v)| (k.clone(), v)).collect())
         .unwrap_or_default()
 }
 
 fn strings(v: Option<&Value>) -> Vec<String> {
-    v.and_then(Value::as_sequence)
+    v.and_then(Value::as_array)
         .map(|s| s.iter().map(|x| x.as_str().unwrap().to_string()).collect())
         .unwrap_or_default()
 }
@@ -112,8 +108,8 @@ const SHARED: [&str; 3] = [
 /// Same routers, middlewares and services as upstream, in our rule form: segment-exact rule,
 /// `<app>-embed` added after the strip, shared middlewares defined here, 127.0.0.1 targets.
 fn assert_equivalent_to_upstream(ours: &str, upstream: &str) {
-    let ours: Value = serde_yaml::from_str(ours).unwrap();
-    let up: Value = serde_yaml::from_str(upstream).unwrap();
+    let ours: Value = serde_saphyr::from_str(ours).unwrap();
+    let up: Value = serde_saphyr::from_str(upstream).unwrap();
     let (our_routers, up_routers) = (
         map(&ours, &["http", "routers"]),
         map(&up, &["http", "routers"]),
@@ -196,7 +192,7 @@ fn assert_equivalent_to_upstream(ours: &str, upstream: &str) {
 
 /// Every router's middlewares and service are defined in the same file: it works on its own.
 fn assert_self_contained(content: &str) {
-    let doc: Value = serde_yaml::from_str(content).unwrap();
+    let doc: Value = serde_saphyr::from_str(content).unwrap();
     let mws = map(&doc, &["http", "middlewares"]);
     let svcs = map(&doc, &["http", "services"]);
     for (name, r) in map(&doc, &["http", "routers"]) {
@@ -260,7 +256,7 @@ fn real_catalog_with_authentik() {
     let content = generate(&c, all_names(&c), PUBLIC_URL, true).unwrap();
     check_golden("catalog_all", &content);
     assert_self_contained(&content);
-    let doc: Value = serde_yaml::from_str(&content).unwrap();
+    let doc: Value = serde_saphyr::from_str(&content).unwrap();
 
     // System apps get no route.
     for system in ["authentik", "postgres", "redis"] {
@@ -359,7 +355,7 @@ fn without_authentik_there_is_no_forward_auth() {
 fn public_url_sets_the_forwarded_host() {
     let c = our_catalog();
     let content = generate(&c, ["jellyfin"], "https://192.168.1.5:8443/", false).unwrap();
-    let doc: Value = serde_yaml::from_str(&content).unwrap();
+    let doc: Value = serde_saphyr::from_str(&content).unwrap();
     let fwd =
         &doc["http"]["middlewares"]["embed-forwarded-headers"]["headers"]["customRequestHeaders"];
     assert_eq!(fwd["X-Forwarded-Host"], "192.168.1.5:8443");

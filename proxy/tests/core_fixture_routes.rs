@@ -323,10 +323,10 @@ async fn check_names_an_unknown_static_key_and_exits_1() -> anyhow::Result<()> {
     let (code, text) = RouteFixtures::own()
         .check_copy(|dir| {
             let path = dir.join("traefik.yml");
-            let mut doc: serde_yaml::Value =
-                serde_yaml::from_str(&std::fs::read_to_string(&path)?)?;
+            let mut doc: serde_json::Value =
+                serde_saphyr::from_str(&std::fs::read_to_string(&path)?)?;
             doc["entryPoints"]["web"]["adress"] = "127.0.0.1:1".into();
-            Ok(std::fs::write(&path, serde_yaml::to_string(&doc)?)?)
+            Ok(std::fs::write(&path, serde_saphyr::to_string(&doc)?)?)
         })
         .await?;
     ensure!(

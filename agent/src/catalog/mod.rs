@@ -14,9 +14,7 @@
 //! URLs, proxy rules, Nix attribute names and file paths); an unknown `sso.strategy` is an error
 //! instead of silently meaning "no SSO".
 
-mod locate;
 mod schema;
-mod unknown;
 mod validate;
 
 use std::collections::BTreeMap;

@@ -57,7 +57,7 @@ pub struct AppMeta {
     /// Raw proxy routes of a system app (Authentik's root-level routes). Kept for the NixOS
     /// layer, which writes them to their own route file; never part of the API.
     #[serde(default, skip_serializing)]
-    pub traefik_config: Option<serde_yaml::Value>,
+    pub traefik_config: Option<serde_json::Value>,
 }
 
 /// An explicit `null` (a key whose children are all commented out) counts as absent, as it

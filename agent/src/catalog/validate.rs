@@ -3,11 +3,8 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use serde_yaml::Value;
-
-use super::locate::line_of;
-use super::unknown::unknown_keys;
 use super::{AppMeta, Catalog, CatalogIssue, SsoStrategy};
+use crate::yaml::{self, KeyLines};
 
 /// Longest app name we accept (a DNS label, and well within unit-name limits).
 const MAX_NAME_LEN: usize = 63;
@@ -60,76 +57,63 @@ pub fn load_app(
     let text = std::fs::read_to_string(file)
         .map_err(|e| vec![issue(None, None, format!("cannot read the file: {e}"))])?;
 
-    let doc: Value = serde_yaml::from_str(&text).map_err(|e| {
-        let line = e.location().map(|l| l.line());
-        vec![issue(line, None, format!("not valid YAML: {e}"))]
-    })?;
-    if !matches!(doc, Value::Mapping(_)) {
-        return Err(vec![issue(
-            None,
-            None,
-            "expected a mapping of metadata keys (name, displayName, …)".to_string(),
-        )]);
-    }
-    let app: AppMeta = serde_yaml::from_str(&text).map_err(|e| {
-        let line = e.location().map(|l| l.line());
-        let (field, message) = split_type_error(&e);
-        vec![issue(line, field, message)]
-    })?;
+    // Unknown keys are accepted, as upstream does, but listed so that they can be reported.
+    let mut unknown = Vec::new();
+    let app: AppMeta = match yaml::parse_lenient(&text, &mut unknown) {
+        Ok(Some(app)) => app,
+        Ok(None) => {
+            return Err(vec![issue(
+                None,
+                None,
+                "expected a mapping of metadata keys (name, displayName, …)".to_string(),
+            )])
+        }
+        Err(e) if e.path.is_empty() => {
+            return Err(vec![issue(e.line, None, format!("not valid YAML: {e}"))])
+        }
+        Err(e) => return Err(vec![issue(e.line, Some(e.path), e.message)]),
+    };
 
     let mut problems = Problems::default();
     validate_app(&app, dir_name, &mut problems);
+    // Lines are looked up only when there is something to report.
+    let lines = || KeyLines::of(&text);
     if !problems.0.is_empty() {
+        let lines = lines();
         return Err(problems
             .0
             .into_iter()
-            .map(|(field, message)| issue(line_of(&text, &field), Some(field), message))
+            .map(|(field, message)| issue(lines.line_of(&field), Some(field), message))
             .collect());
     }
 
-    let mut warnings: Vec<CatalogIssue> = unknown_keys(&doc)
+    let mut warnings: Vec<(String, String)> = unknown
         .into_iter()
         .map(|field| {
-            issue(
-                line_of(&text, &field),
-                Some(field),
+            (
+                field,
                 "unknown key, ignored (check its spelling against docs/catalog.md)".to_string(),
             )
         })
         .collect();
     let has_embed = app.routing.as_ref().is_some_and(|r| r.embed.is_some());
     if has_embed && !app.strip_prefix() {
-        let field = "routing.embed".to_string();
-        warnings.push(issue(
-            line_of(&text, &field),
-            Some(field),
+        warnings.push((
+            "routing.embed".to_string(),
             "ignored: rewriting applies only when the prefix is stripped (routing.stripPrefix is false)"
                 .to_string(),
         ));
     }
-    Ok((app, warnings))
-}
-
-/// serde_yaml's message is `<key path>: <problem> at line L column C`; the path becomes the
-/// field and the location is reported as the line.
-fn split_type_error(e: &serde_yaml::Error) -> (Option<String>, String) {
-    let full = e.to_string();
-    let mut text = full.as_str();
-    if let Some(loc) = e.location() {
-        let suffix = format!(" at line {} column {}", loc.line(), loc.column());
-        text = text.strip_suffix(&suffix).unwrap_or(text);
-    }
-    let is_path = |p: &str| {
-        !p.is_empty()
-            && p.chars()
-                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '[' | ']' | '_' | '-'))
+    let warnings = if warnings.is_empty() {
+        Vec::new()
+    } else {
+        let lines = lines();
+        warnings
+            .into_iter()
+            .map(|(field, message)| issue(lines.line_of(&field), Some(field), message))
+            .collect()
     };
-    match text.split_once(": ") {
-        Some((path, rest)) if is_path(path) && !rest.is_empty() => {
-            (Some(path.to_string()), rest.to_string())
-        }
-        _ => (None, text.to_string()),
-    }
+    Ok((app, warnings))
 }
 
 fn validate_app(app: &AppMeta, dir_name: &str, p: &mut Problems) {
@@ -282,15 +266,16 @@ pub fn cross_app_warnings(catalog: &Catalog) -> Vec<CatalogIssue> {
     for app in catalog.apps() {
         let file = catalog.dir().join(&app.name).join(super::METADATA_FILE);
         // Only read back for the line number, and only when there is something to report.
-        let mut text: Option<String> = None;
+        let mut lines: Option<KeyLines> = None;
         for (name, integration) in &app.integrations {
             for (i, compat) in integration.compatible.iter().enumerate() {
                 if !catalog.contains(&compat.app) {
                     let field = format!("integrations.{name}.compatible[{i}].app");
-                    let text = text
-                        .get_or_insert_with(|| std::fs::read_to_string(&file).unwrap_or_default());
+                    let lines = lines.get_or_insert_with(|| {
+                        KeyLines::of(&std::fs::read_to_string(&file).unwrap_or_default())
+                    });
                     out.push(CatalogIssue {
-                        line: line_of(text, &field),
+                        line: lines.line_of(&field),
                         file: file.clone(),
                         field: Some(field),
                         message: format!(

@@ -160,7 +160,7 @@ mod tests {
             "ünïcode",
             "PathRegexp(`^/x\\d+$`)",
         ] {
-            let parsed: String = serde_yaml::from_str(&quote(s)).unwrap();
+            let parsed: String = serde_saphyr::from_str(&quote(s)).unwrap();
             assert_eq!(parsed, s);
         }
     }

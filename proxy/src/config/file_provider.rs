@@ -4,8 +4,9 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use super::dynamic::{DynamicFile, MiddlewareConfig, RouterConfig, ServiceConfig};
-use super::{find_child_key_lines, yaml_error_line, Problem};
+use super::dynamic::{DynamicFile, MiddlewareConfig, RouterConfig, Section, ServiceConfig};
+use super::yaml::{self, Named};
+use super::Problem;
 
 /// Where the dynamic configuration lives.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -90,17 +91,18 @@ pub fn load(source: &Source) -> MergedConfig {
 /// Parses one file's text and merges it into `merged` (used for files and for in-memory YAML).
 pub fn merge_text(merged: &mut MergedConfig, file: &Path, text: &str) {
     merged.files.push(file.to_path_buf());
-    let parsed: DynamicFile = if is_blank_yaml(text) {
-        DynamicFile::default()
-    } else {
-        match serde_yaml::from_str(text) {
-            Ok(p) => p,
-            Err(e) => {
-                merged
-                    .problems
-                    .push(Problem::error(file, yaml_error_line(&e), e.to_string()));
-                return;
-            }
+    let parsed: DynamicFile = match yaml::parse(text) {
+        Ok(p) => p,
+        Err(first) => {
+            // Names read with their line cannot appear in the error's key path; read the file
+            // again with plain names to report `http.routers.r.priority`, not `http.routers.?`.
+            let err = yaml::parse::<DynamicFile<String>>(text)
+                .err()
+                .unwrap_or(first);
+            merged
+                .problems
+                .push(Problem::error(file, err.line, err.to_string()));
+            return;
         }
     };
     let Some(http) = parsed.http else { return };
@@ -108,7 +110,6 @@ pub fn merge_text(merged: &mut MergedConfig, file: &Path, text: &str) {
         &mut merged.routers,
         &mut merged.problems,
         file,
-        text,
         "routers",
         http.routers,
     );
@@ -116,7 +117,6 @@ pub fn merge_text(merged: &mut MergedConfig, file: &Path, text: &str) {
         &mut merged.middlewares,
         &mut merged.problems,
         file,
-        text,
         "middlewares",
         http.middlewares,
     );
@@ -124,7 +124,6 @@ pub fn merge_text(merged: &mut MergedConfig, file: &Path, text: &str) {
         &mut merged.services,
         &mut merged.problems,
         file,
-        text,
         "services",
         http.services,
     );
@@ -134,15 +133,11 @@ fn insert_all<T>(
     into: &mut BTreeMap<String, Sourced<T>>,
     problems: &mut Vec<Problem>,
     file: &Path,
-    text: &str,
     section: &str,
-    items: Option<BTreeMap<String, T>>,
+    items: Option<Section<Named, T>>,
 ) {
     let Some(items) = items else { return };
-    // One pass over the text for every item's line (a scan per item was quadratic).
-    let lines = find_child_key_lines(text, &["http", section]);
-    for (name, value) in items {
-        let line = lines.get(name.as_str()).copied();
+    for (Named { name, line }, value) in items.0 {
         if let Some(first) = into.get(&name) {
             problems.push(Problem::warning(
                 file,
@@ -163,14 +158,6 @@ fn insert_all<T>(
             },
         );
     }
-}
-
-/// A file with only comments (like upstream's "No routable apps installed") is valid and empty.
-fn is_blank_yaml(text: &str) -> bool {
-    text.lines().all(|l| {
-        let t = l.trim();
-        t.is_empty() || t.starts_with('#') || t == "---"
-    })
 }
 
 #[cfg(test)]
@@ -216,6 +203,110 @@ mod tests {
             m.problems[1].message.contains("tcp"),
             "{}",
             m.problems[1].message
+        );
+    }
+
+    #[test]
+    fn item_lines_come_from_the_parser_whatever_the_style() {
+        let mut m = MergedConfig::default();
+        let text = "# routers first\nhttp:\n  routers: {a: {rule: x, service: s},\n    # a comment mentioning b: here\n    \"b\": {rule: y, service: s}}\n  services:\n\n    s:\n      loadBalancer: {servers: [{url: 'http://127.0.0.1:1'}]}\n";
+        merge_text(&mut m, Path::new("f.yml"), text);
+        assert!(m.problems.is_empty(), "{:?}", m.problems);
+        assert_eq!(m.routers["a"].line, Some(3));
+        assert_eq!(m.routers["b"].line, Some(5));
+        assert_eq!(m.services["s"].line, Some(8));
+    }
+
+    #[test]
+    fn type_errors_name_the_full_key_path_and_line() {
+        let mut m = MergedConfig::default();
+        let text =
+            "http:\n  routers:\n    r:\n      rule: x\n      service: s\n      priority: high\n";
+        merge_text(&mut m, Path::new("x.yml"), text);
+        let p = &m.problems[0];
+        assert!(
+            p.message.starts_with("http.routers.r.priority: "),
+            "{}",
+            p.message
+        );
+        assert!(p.message.ends_with(" at line 6 column 17"), "{}", p.message);
+        assert_eq!(p.line, Some(6));
+    }
+
+    #[test]
+    fn broken_syntax_is_reported_before_what_it_breaks() {
+        let mut m = MergedConfig::default();
+        merge_text(&mut m, Path::new("x.yml"), "http:\n  routers: {r: [\n");
+        let p = &m.problems[0];
+        assert!(!p.message.starts_with("http"), "{}", p.message);
+        assert!(p.line.is_some(), "{p:?}");
+    }
+
+    #[test]
+    fn plain_yaml_reads_as_serde_yaml_read_it() {
+        // A name written twice in one file: the last definition, as before.
+        let mut m = MergedConfig::default();
+        let text =
+            "http:\n  routers:\n    r: {rule: a, service: s}\n    r: {rule: b, service: s}\n";
+        merge_text(&mut m, Path::new("d.yml"), text);
+        assert!(m.problems.is_empty(), "{:?}", m.problems);
+        assert_eq!(
+            (m.routers["r"].value.rule.as_str(), m.routers["r"].line),
+            ("b", Some(4))
+        );
+        // Anchors and aliases work; merge keys were never expanded and stay unknown keys.
+        let mut m = MergedConfig::default();
+        let text = "http:\n  routers:\n    a: &r {rule: a, service: s, middlewares: &m [x]}\n    b: {rule: b, service: s, middlewares: *m}\n    c:\n      <<: *r\n";
+        merge_text(&mut m, Path::new("a.yml"), text);
+        assert_eq!(m.problems.len(), 1, "{:?}", m.problems);
+        assert!(
+            m.problems[0]
+                .message
+                .starts_with("http.routers.c: unknown field `<<`"),
+            "{}",
+            m.problems[0]
+        );
+        assert_eq!(m.problems[0].line, Some(6));
+        // Only YAML 1.2 booleans.
+        let mut m = MergedConfig::default();
+        let text =
+            "http:\n  middlewares:\n    m: {redirectScheme: {scheme: https, permanent: yes}}\n";
+        merge_text(&mut m, Path::new("b.yml"), text);
+        assert!(
+            m.problems[0]
+                .message
+                .contains("http.middlewares.m.redirectScheme.permanent"),
+            "{}",
+            m.problems[0]
+        );
+        // A file of comments only (the agent's "no routable apps") or a bare `---` is empty.
+        let mut m = MergedConfig::default();
+        merge_text(&mut m, Path::new("e.yml"), "# No routable apps installed\n");
+        merge_text(&mut m, Path::new("f.yml"), "---\n# nothing\n");
+        assert!(m.problems.is_empty(), "{:?}", m.problems);
+    }
+
+    #[test]
+    fn alias_bombs_are_refused_without_expanding_them() {
+        let mut text = String::from("a: &a [x, x, x, x, x, x, x, x, x, x]\n");
+        for (prev, name) in ["a", "b", "c", "d", "e", "f", "g", "h", "i"]
+            .iter()
+            .zip(["b", "c", "d", "e", "f", "g", "h", "i", "j"])
+        {
+            let refs = vec![format!("*{prev}"); 10].join(", ");
+            text.push_str(&format!("{name}: &{name} [{refs}]\n"));
+        }
+        // 10^10 strings if expanded. Typed sections never expand them (a list where a string
+        // belongs fails at once), and checking the syntax after that error stops at the budget.
+        text.push_str("http:\n  routers:\n    bomb: {rule: x, service: s, entryPoints: *j}\n");
+        let mut m = MergedConfig::default();
+        merge_text(&mut m, Path::new("bomb.yml"), &text);
+        assert!(m.routers.is_empty());
+        assert!(m.problems[0].is_error());
+        assert!(
+            m.problems[0].message.contains("too large or too complex"),
+            "{}",
+            m.problems[0]
         );
     }
 

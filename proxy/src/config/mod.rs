@@ -6,8 +6,8 @@
 pub mod dynamic;
 pub mod file_provider;
 pub mod static_config;
+pub mod yaml;
 
-use std::collections::HashMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -62,7 +62,7 @@ impl fmt::Display for Problem {
             Severity::Warning => "warning: ",
         };
         write!(f, "{}: {}{}", self.file.display(), sev, self.message)?;
-        // serde_yaml already appends "at line L column C"; only add ours when it is missing.
+        // YAML errors already end in "at line L column C"; only add ours when it is missing.
         if let Some(line) = self.line {
             if !self.message.contains(" at line ") {
                 write!(f, " (line {line})")?;
@@ -99,11 +99,6 @@ impl fmt::Display for Problems {
 }
 
 impl std::error::Error for Problems {}
-
-/// Line number (1-based) reported by serde_yaml, if any.
-pub fn yaml_error_line(err: &serde_yaml::Error) -> Option<usize> {
-    err.location().map(|l| l.line())
-}
 
 /// Parses a Traefik duration: `10s`, `1m30s`, `250ms`, `1h`, or a bare number of seconds.
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
@@ -172,82 +167,9 @@ impl<'de> serde::Deserialize<'de> for YamlDuration {
     }
 }
 
-/// Best-effort line of every key nested under the given parent keys (the first line in the
-/// parents' block with that key), for errors that serde cannot locate (e.g. a router naming a
-/// missing service). Indentation-based; good enough for the block-style YAML people write by
-/// hand and that generators emit. One pass over the text: a scan per item made loading a file
-/// of N routers take O(N²).
-pub fn find_child_key_lines<'t>(text: &'t str, parents: &[&str]) -> HashMap<&'t str, usize> {
-    let mut lines = HashMap::new();
-    let mut depth = 0usize;
-    let mut min_indent: Option<usize> = None;
-    for (idx, line) in text.lines().enumerate() {
-        let trimmed = line.trim_start();
-        if trimmed.is_empty() || trimmed.starts_with('#') {
-            continue;
-        }
-        let indent = line.len() - trimmed.len();
-        if let Some(min) = min_indent {
-            if indent <= min && depth > 0 {
-                break;
-            }
-        }
-        if !trimmed.contains(':') {
-            continue;
-        }
-        let key = trimmed
-            .split(':')
-            .next()
-            .unwrap_or("")
-            .trim()
-            .trim_matches(|c| c == '"' || c == '\'');
-        if depth == parents.len() {
-            lines.entry(key).or_insert(idx + 1);
-        } else if key == parents[depth] {
-            depth += 1;
-            min_indent = Some(indent);
-        }
-    }
-    lines
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// The single-key scan `find_child_key_lines` replaced, kept as the reference it must agree
-    /// with.
-    fn find_key_line(text: &str, path: &[&str]) -> Option<usize> {
-        let mut depth = 0usize;
-        let mut min_indent: Option<usize> = None;
-        for (idx, line) in text.lines().enumerate() {
-            let trimmed = line.trim_start();
-            if trimmed.is_empty() || trimmed.starts_with('#') {
-                continue;
-            }
-            let indent = line.len() - trimmed.len();
-            if let Some(min) = min_indent {
-                if indent <= min && depth > 0 {
-                    // Left the block of the previous match without finding the next key.
-                    return None;
-                }
-            }
-            let key = trimmed
-                .split(':')
-                .next()
-                .unwrap_or("")
-                .trim()
-                .trim_matches(|c| c == '"' || c == '\'');
-            if trimmed.contains(':') && key == path[depth] {
-                depth += 1;
-                if depth == path.len() {
-                    return Some(idx + 1);
-                }
-                min_indent = Some(indent);
-            }
-        }
-        None
-    }
 
     #[test]
     fn durations() {
@@ -257,41 +179,5 @@ mod tests {
         assert_eq!(parse_duration("3"), Ok(Duration::from_secs(3)));
         assert!(parse_duration("10 parsecs").is_err());
         assert!(parse_duration("").is_err());
-    }
-
-    #[test]
-    fn key_lines() {
-        let text = "http:\n  routers:\n    a:\n      rule: x\n    b:\n      rule: y\n  services:\n    b:\n      x: 1\n";
-        let routers = find_child_key_lines(text, &["http", "routers"]);
-        assert_eq!((routers.get("a"), routers.get("b")), (Some(&3), Some(&5)));
-        assert_eq!(
-            find_child_key_lines(text, &["http", "services"]).get("b"),
-            Some(&8)
-        );
-        assert!(find_child_key_lines(text, &["http", "middlewares"]).is_empty());
-    }
-
-    #[test]
-    fn child_key_lines_agree_with_find_key_line() {
-        let texts = [
-            "http:\n  routers:\n    a:\n      rule: x\n    b:\n      rule: y\n  services:\n    b:\n      x: 1\n",
-            // Comments, blank lines, quoted keys, a key repeated deeper, a second `routers:`
-            // outside `http`, and a key named like a nested field.
-            "# top\nhttp:\n\n  routers:\n    # c\n    \"q.r\":\n      rule: x\n      service: s\n    service:\n      rule: z\n    a:\n      rule: y\n  middlewares:\n    m: {}\nrouters:\n  late: 1\n",
-            "routers:\n  a: 1\nhttp:\n  routers: {}\n",
-            "",
-        ];
-        for text in texts {
-            for section in ["routers", "middlewares", "services"] {
-                let all = find_child_key_lines(text, &["http", section]);
-                for key in ["a", "b", "q.r", "rule", "service", "m", "late", "x", "zz"] {
-                    assert_eq!(
-                        all.get(key).copied(),
-                        find_key_line(text, &["http", section, key]),
-                        "{section}.{key} in {text:?}"
-                    );
-                }
-            }
-        }
     }
 }

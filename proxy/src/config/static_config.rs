@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use super::{yaml_error_line, Problem, YamlDuration};
+use super::{yaml, Problem, YamlDuration};
 
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
@@ -145,12 +145,8 @@ impl StaticConfig {
     }
 
     pub fn parse(path: &Path, text: &str) -> Result<(StaticConfig, Vec<Problem>), Problem> {
-        let cfg: StaticConfig = if text.trim().is_empty() {
-            StaticConfig::default()
-        } else {
-            serde_yaml::from_str(text)
-                .map_err(|e| Problem::error(path, yaml_error_line(&e), e.to_string()))?
-        };
+        let cfg: StaticConfig =
+            yaml::parse(text).map_err(|e| Problem::error(path, e.line, e.to_string()))?;
         let warnings = cfg.check(path)?;
         Ok((cfg, warnings))
     }

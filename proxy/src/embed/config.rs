@@ -371,8 +371,9 @@ fn escape_script(s: &str) -> String {
 mod tests {
     use super::*;
 
-    fn parse(yaml: &str) -> Result<EmbedConfig, serde_yaml::Error> {
-        serde_yaml::from_str(yaml)
+    fn parse(yaml: &str) -> Result<EmbedConfig, crate::config::yaml::YamlError> {
+        let doc = crate::config::yaml::parse_document(yaml)?;
+        Ok(doc.expect("test documents are not empty"))
     }
 
     #[test]

@@ -61,12 +61,12 @@ impl RouteFixtures {
         &self,
         web_port: u16,
         routes_dir: &Path,
-    ) -> anyhow::Result<serde_yaml::Value> {
+    ) -> anyhow::Result<serde_json::Value> {
         let path = self.dir.join("traefik.yml");
         let text = std::fs::read_to_string(&path)
             .with_context(|| format!("reading {}", path.display()))?;
-        let mut doc: serde_yaml::Value =
-            serde_yaml::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
+        let mut doc: serde_json::Value =
+            serde_saphyr::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
         doc["entryPoints"]["web"]["address"] = format!("127.0.0.1:{web_port}").into();
         doc["providers"]["file"]["directory"] = routes_dir.display().to_string().into();
         Ok(doc)
@@ -120,7 +120,7 @@ impl RouteFixtures {
         let static_path = dir.join("traefik.yml");
         std::fs::write(
             &static_path,
-            serde_yaml::to_string(&self.static_doc(8080, &dynamic)?)?,
+            serde_saphyr::to_string(&self.static_doc(8080, &dynamic)?)?,
         )
         .with_context(|| format!("writing {}", static_path.display()))?;
         Ok(static_path)
@@ -134,7 +134,7 @@ impl RouteFixtures {
         let set = self.clone();
         let mut builder = ProxyBuilder::default().static_config(move |ports, _dir, routes| {
             set.static_doc(ports.web, routes)
-                .unwrap_or(serde_yaml::Value::Null)
+                .unwrap_or(serde_json::Value::Null)
         });
         for (name, text) in self.dynamic_texts(rewrite)? {
             builder = builder.route_file(&name, text);

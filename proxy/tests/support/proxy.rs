@@ -29,7 +29,7 @@ pub struct Ports {
     pub admin: u16,
 }
 
-type StaticFn = Box<dyn Fn(Ports, &Path, &Path) -> serde_yaml::Value + Send>;
+type StaticFn = Box<dyn Fn(Ports, &Path, &Path) -> serde_json::Value + Send>;
 
 /// Builds the temp dir (static config + routes dir) and starts the proxy.
 pub struct ProxyBuilder {
@@ -80,7 +80,7 @@ impl ProxyBuilder {
     /// routes dir and must put the web entry point on `127.0.0.1:<ports.web>` with `/ping`.
     pub fn static_config(
         mut self,
-        f: impl Fn(Ports, &Path, &Path) -> serde_yaml::Value + Send + 'static,
+        f: impl Fn(Ports, &Path, &Path) -> serde_json::Value + Send + 'static,
     ) -> Self {
         self.custom_static = Some(Box::new(f));
         self
@@ -93,8 +93,8 @@ impl ProxyBuilder {
         self
     }
 
-    fn default_static(&self, ports: Ports, dir: &Path, routes: &Path) -> serde_yaml::Value {
-        let doc = serde_json::json!({
+    fn default_static(&self, ports: Ports, dir: &Path, routes: &Path) -> serde_json::Value {
+        serde_json::json!({
             "entryPoints": {
                 "web": {
                     "address": format!("127.0.0.1:{}", ports.web),
@@ -110,9 +110,7 @@ impl ProxyBuilder {
             "log": { "level": "info" },
             "pidFile": dir.join("bloud-proxy.pid"),
             "lifeCycle": { "graceTimeOut": self.grace },
-        });
-        // json! -> YAML value: both are plain data, so this conversion cannot lose anything.
-        serde_yaml::to_value(doc).unwrap_or(serde_yaml::Value::Null)
+        })
     }
 
     pub async fn start(self) -> anyhow::Result<Proxy> {
@@ -145,15 +143,16 @@ impl ProxyBuilder {
                 None => self.default_static(ports, dir.path(), &routes_dir),
             };
             for extra in &self.static_extra {
-                let extra: serde_yaml::Mapping =
-                    serde_yaml::from_str(extra).context("static_yaml must be a YAML mapping")?;
-                let serde_yaml::Value::Mapping(doc) = &mut static_value else {
+                let extra: serde_json::Map<String, serde_json::Value> =
+                    serde_saphyr::from_str(extra).context("static_yaml must be a YAML mapping")?;
+                let serde_json::Value::Object(doc) = &mut static_value else {
                     bail!("the static config is not a mapping");
                 };
                 doc.extend(extra);
             }
             let config_path = dir.path().join("bloud-proxy.yml");
-            let text = serde_yaml::to_string(&static_value).context("serialising static config")?;
+            let text =
+                serde_saphyr::to_string(&static_value).context("serialising static config")?;
             std::fs::write(&config_path, text)
                 .with_context(|| format!("writing {}", config_path.display()))?;
 
