@@ -13,10 +13,13 @@ use std::hint::black_box;
 use std::time::Duration;
 
 use bloud_proxy::header_edit::{edit_request, edit_response};
-use bloud_proxy::middleware::{apply_ops, Outcome, RequestState};
+use bloud_proxy::middleware::{
+    apply_ops, ready, MiddlewareCtx, Outcome, RequestCx, RequestState, ResponseCx,
+};
 use bloud_proxy::{RequestView, RouteTable};
 use criterion::{criterion_group, criterion_main, BatchSize, BenchmarkId, Criterion};
 use http::HeaderMap;
+use pingora::connectors::http::Connector;
 use pingora::http::{RequestHeader, ResponseHeader};
 
 const SIZES: [usize; 4] = [10, 100, 1_000, 10_000];
@@ -176,9 +179,15 @@ fn bench_request_phase(c: &mut Criterion) {
         };
         let _ = upstream.insert_header("Host", "bloud.local");
         let _ = upstream.insert_header("Accept", "*/*");
+        let connector = Connector::new(None);
+        let cx = RequestCx {
+            original: &upstream,
+            client_ip: None,
+            connector: &connector,
+        };
 
         // Behaviour check before timing: prefix stripped, forwarded headers set.
-        let st = run_request_side(&t, &path, &headers);
+        let st = run_request_side(&t, &path, &headers, &cx);
         assert_eq!(st.path, "/api/v1/items", "strip prefix with {n} routers");
         let mut probe = upstream.clone();
         edit_request(&mut probe, |p| apply_ops(&mut p.headers, &st.header_ops));
@@ -195,13 +204,13 @@ fn bench_request_phase(c: &mut Criterion) {
         );
 
         g.bench_function(BenchmarkId::new("route_and_middlewares", n), |b| {
-            b.iter(|| run_request_side(&t, black_box(&path), &headers))
+            b.iter(|| run_request_side(&t, black_box(&path), &headers, &cx))
         });
         g.bench_function(BenchmarkId::new("route_chain_and_header_edits", n), |b| {
             b.iter_batched_ref(
                 || upstream.clone(),
                 |req| {
-                    let st = run_request_side(&t, black_box(&path), &headers);
+                    let st = run_request_side(&t, black_box(&path), &headers, &cx);
                     edit_request(req, |p| apply_ops(&mut p.headers, &st.header_ops));
                 },
                 BatchSize::SmallInput,
@@ -225,10 +234,21 @@ fn bench_request_phase(c: &mut Criterion) {
     ] {
         let _ = resp.insert_header(k, v);
     }
+    let request = RequestHeader::build("GET", path.as_bytes(), None)
+        .unwrap_or_else(|e| panic!("request header: {e}"));
+    let cx = ResponseCx {
+        request: &request,
+        scheme: "http",
+        host: "bloud.local",
+        upstream: Some("127.0.0.1:8080"),
+        downstream_h2: false,
+    };
+    let run = |r: &mut ResponseHeader| {
+        let mut mcx = MiddlewareCtx::default();
+        edit_response(r, |p| router.run_response_hooks(p, &cx, &mut mcx));
+    };
     let mut probe = resp.clone();
-    edit_response(&mut probe, |p| {
-        router.apply_response_headers(&mut p.headers)
-    });
+    run(&mut probe);
     assert!(probe.headers.get("x-frame-options").is_none());
     assert_eq!(
         probe
@@ -238,16 +258,17 @@ fn bench_request_phase(c: &mut Criterion) {
         Some(&b"credentialless"[..])
     );
     c.bench_function("response_phase/header_edits", |b| {
-        b.iter_batched_ref(
-            || resp.clone(),
-            |r| edit_response(r, |p| router.apply_response_headers(&mut p.headers)),
-            BatchSize::SmallInput,
-        )
+        b.iter_batched_ref(|| resp.clone(), |r| run(r), BatchSize::SmallInput)
     });
 }
 
 /// Route (by index) + middleware chain, mirroring the proxy's `request_filter`.
-fn run_request_side<'a>(t: &RouteTable, path: &'a str, headers: &HeaderMap) -> RequestState<'a> {
+fn run_request_side<'a>(
+    t: &RouteTable,
+    path: &'a str,
+    headers: &HeaderMap,
+    cx: &RequestCx<'_>,
+) -> RequestState<'a> {
     let req = view("bloud.local", path, headers);
     // The proxy keeps the router's index in its per-request context.
     let Some(id) = t.route_id("web", &req) else {
@@ -264,12 +285,11 @@ fn run_request_side<'a>(t: &RouteTable, path: &'a str, headers: &HeaderMap) -> R
         query: None,
         header_ops: Vec::new(),
     };
-    for m in &router.middlewares {
-        if let Outcome::Respond(r) = m.on_request(&mut st) {
-            panic!("middleware answered {} for {path}", r.status);
-        }
+    let mut mcx = MiddlewareCtx::default();
+    match ready(router.run_request_hooks(&mut st, cx, &mut mcx)) {
+        Some(Outcome::Continue) => st,
+        other => panic!("middlewares answered {other:?} for {path}"),
     }
-    st
 }
 
 fn bench_build(c: &mut Criterion) {

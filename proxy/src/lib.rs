@@ -9,6 +9,7 @@ pub mod embed;
 pub mod error_page;
 pub mod header_edit;
 pub mod health_check;
+pub mod ipnet;
 pub mod metrics;
 pub mod middleware;
 pub mod proxy;

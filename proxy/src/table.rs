@@ -6,10 +6,11 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use crate::config::file_provider::{merge_text, MergedConfig};
+use crate::config::dynamic::{MiddlewareConfig, RouterConfig};
+use crate::config::file_provider::{merge_text, MergedConfig, Sourced};
 use crate::config::{Problem, Problems};
 use crate::metrics::{Metrics, RouterMetrics};
-use crate::middleware::{self, chain, HeaderOp, Middleware};
+use crate::middleware::{self, chain, Compiled, Middleware};
 use crate::router::{effective_priority, IndexEntry, RouterIndex};
 use crate::rules::{self, RequestView};
 use crate::service::{Internal, Service};
@@ -25,7 +26,7 @@ pub struct CompiledRouter {
     pub priority: i64,
     pub entry_points: Vec<String>,
     /// Leaf middlewares in order (chains expanded).
-    pub middlewares: Vec<Arc<Middleware>>,
+    pub middlewares: Vec<Arc<Compiled>>,
     /// Middleware names as written on the router.
     pub middleware_names: Vec<String>,
     pub service_name: String,
@@ -41,27 +42,25 @@ pub struct CompiledRouter {
 }
 
 impl CompiledRouter {
-    /// Runs the synchronous request-phase middlewares (everything but forwardAuth, which needs
-    /// the network) in order; `Some` is a response the proxy answers itself. Used by the proxy
-    /// and by benchmarks of the middleware chain.
-    pub fn apply_request_middlewares(
+    /// Runs the request hooks of the chain in order, as the proxy does.
+    pub async fn run_request_hooks(
         &self,
-        st: &mut middleware::RequestState,
-    ) -> Option<middleware::LocalResponse> {
-        for m in &self.middlewares {
-            if let middleware::Outcome::Respond(r) = m.on_request(st) {
-                return Some(r);
-            }
-        }
-        None
+        st: &mut middleware::RequestState<'_>,
+        cx: &middleware::RequestCx<'_>,
+        mcx: &mut middleware::MiddlewareCtx,
+    ) -> middleware::Outcome {
+        middleware::run_request(&self.middlewares, st, cx, mcx).await
     }
 
-    /// Applies the response-header edits of the chain (last middleware first, as Traefik
-    /// nests them) to a header map. `embed` rewriting is not included.
-    pub fn apply_response_headers(&self, headers: &mut http::HeaderMap) {
-        for m in self.middlewares.iter().rev() {
-            middleware::apply_ops(headers, m.response_ops());
-        }
+    /// Runs the response-header hooks of the chain (last middleware first, as Traefik nests
+    /// them), as the proxy does.
+    pub fn run_response_hooks(
+        &self,
+        resp: &mut http::response::Parts,
+        cx: &middleware::ResponseCx<'_>,
+        mcx: &mut middleware::MiddlewareCtx,
+    ) {
+        middleware::run_response_headers(&self.middlewares, resp, cx, mcx);
     }
 }
 
@@ -184,33 +183,80 @@ impl RouteTable {
     /// Compiles merged configuration. Any error (including problems recorded while reading files)
     /// fails the whole build, so a broken file never replaces a working table.
     pub fn build(merged: &MergedConfig, opts: &BuildOptions) -> Result<RouteTable, Problems> {
-        let mut problems: Vec<Problem> = merged.problems.clone();
-        let err = |problems: &mut Vec<Problem>, file: &Path, line: Option<usize>, msg: String| {
-            problems.push(Problem::error(file, line, msg));
-        };
+        let mut b = Builder::new(merged, opts);
+        b.middlewares();
+        b.services();
+        b.routers();
+        if b.problems.iter().any(Problem::is_error) {
+            return Err(Problems(b.problems));
+        }
+        b.internal_routers();
+        let indexes = b.indexes();
+        Ok(RouteTable {
+            generation: opts.generation,
+            routers: b.routers,
+            indexes,
+            middlewares: b.middleware_info,
+            services: b.services,
+            warnings: b.problems,
+            files: merged.files.clone(),
+        })
+    }
+}
 
-        // Middlewares: compile every leaf once; remember chain configs for flattening.
-        let configs: BTreeMap<String, crate::config::dynamic::MiddlewareConfig> = merged
-            .middlewares
-            .iter()
-            .map(|(k, v)| (k.clone(), v.value.clone()))
-            .collect();
-        let mut compiled: BTreeMap<String, Arc<Middleware>> = BTreeMap::new();
-        let mut middlewares: BTreeMap<String, MiddlewareInfo> = BTreeMap::new();
+/// One table build in progress: each step adds what it compiled and the problems it met.
+struct Builder<'a> {
+    merged: &'a MergedConfig,
+    opts: &'a BuildOptions,
+    problems: Vec<Problem>,
+    /// Every middleware's config by name, to flatten chains.
+    configs: BTreeMap<String, MiddlewareConfig>,
+    /// Leaf middlewares, compiled once and shared by the routers that use them.
+    compiled: BTreeMap<String, Arc<Compiled>>,
+    middleware_info: BTreeMap<String, MiddlewareInfo>,
+    services: BTreeMap<String, ServiceInfo>,
+    routers: Vec<CompiledRouter>,
+    /// Each router's rule, by position in `routers`, for the indexes.
+    matchers: Vec<(usize, Arc<rules::Matcher>)>,
+}
+
+impl<'a> Builder<'a> {
+    fn new(merged: &'a MergedConfig, opts: &'a BuildOptions) -> Self {
+        Builder {
+            merged,
+            opts,
+            problems: merged.problems.clone(),
+            configs: merged
+                .middlewares
+                .iter()
+                .map(|(k, v)| (k.clone(), v.value.clone()))
+                .collect(),
+            compiled: BTreeMap::new(),
+            middleware_info: BTreeMap::new(),
+            services: BTreeMap::new(),
+            routers: Vec::new(),
+            matchers: Vec::new(),
+        }
+    }
+
+    fn error<T>(&mut self, src: &Sourced<T>, message: String) {
+        self.problems
+            .push(Problem::error(&src.file, src.line, message));
+    }
+
+    /// Compiles every leaf middleware once; chains are only checked here (they are flattened
+    /// per router).
+    fn middlewares(&mut self) {
+        let merged = self.merged;
         for (name, src) in &merged.middlewares {
             let kind = match middleware::single_kind(&src.value) {
                 Ok(k) => k,
                 Err(e) => {
-                    err(
-                        &mut problems,
-                        &src.file,
-                        src.line,
-                        format!("http.middlewares.{name}: {e}"),
-                    );
+                    self.error(src, format!("http.middlewares.{name}: {e}"));
                     continue;
                 }
             };
-            middlewares.insert(
+            self.middleware_info.insert(
                 name.clone(),
                 MiddlewareInfo {
                     kind,
@@ -219,35 +265,26 @@ impl RouteTable {
                 },
             );
             if kind == "chain" {
-                if let Err(e) = chain::flatten(std::slice::from_ref(name), &configs) {
-                    err(
-                        &mut problems,
-                        &src.file,
-                        src.line,
-                        format!("http.middlewares.{name}.chain: {e}"),
-                    );
+                if let Err(e) = chain::flatten(std::slice::from_ref(name), &self.configs) {
+                    self.error(src, format!("http.middlewares.{name}.chain: {e}"));
                 }
                 continue;
             }
             match middleware::compile(&src.value) {
                 Ok(m) => {
-                    compiled.insert(name.clone(), Arc::new(m));
+                    self.compiled.insert(name.clone(), Arc::new(m));
                 }
-                Err(e) => err(
-                    &mut problems,
-                    &src.file,
-                    src.line,
-                    format!("http.middlewares.{name}.{e}"),
-                ),
+                Err(e) => self.error(src, format!("http.middlewares.{name}.{e}")),
             }
         }
+    }
 
-        // Services.
-        let mut services: BTreeMap<String, ServiceInfo> = BTreeMap::new();
+    fn services(&mut self) {
+        let merged = self.merged;
         for (name, src) in &merged.services {
             match Service::new(&src.value) {
                 Ok(s) => {
-                    services.insert(
+                    self.services.insert(
                         name.clone(),
                         ServiceInfo {
                             service: Arc::new(s),
@@ -256,126 +293,87 @@ impl RouteTable {
                         },
                     );
                 }
-                Err(e) => err(
-                    &mut problems,
-                    &src.file,
-                    src.line,
-                    format!("http.services.{name}.{e}"),
-                ),
+                Err(e) => self.error(src, format!("http.services.{name}.{e}")),
             }
         }
+    }
 
-        // Routers.
-        let mut routers: Vec<CompiledRouter> = Vec::new();
-        let mut matchers: Vec<(usize, Arc<rules::Matcher>)> = Vec::new();
+    fn routers(&mut self) {
+        let merged = self.merged;
         for (name, src) in &merged.routers {
-            let r = &src.value;
-            let at = |m: String| format!("http.routers.{name}: {m}");
-            let matcher = match rules::parse(&r.rule) {
-                Ok(m) => Arc::new(m),
-                Err(e) => {
-                    err(&mut problems, &src.file, src.line, at(format!("rule: {e}")));
-                    continue;
-                }
-            };
-            let leaf_names = match chain::flatten(&r.middlewares, &configs) {
-                Ok(n) => n,
-                Err(e) => {
-                    err(
-                        &mut problems,
-                        &src.file,
-                        src.line,
-                        at(format!("middlewares: {e}")),
-                    );
-                    continue;
-                }
-            };
-            // Leaves that failed to compile were already reported; skip the router quietly.
-            let Some(mws) = leaf_names
-                .iter()
-                .map(|n| compiled.get(n).cloned())
-                .collect::<Option<Vec<_>>>()
-            else {
-                continue;
-            };
-            for n in &r.middlewares {
-                if let Some(info) = chain::local_name(n)
-                    .ok()
-                    .and_then(|n| middlewares.get_mut(n))
-                {
-                    info.used_by.push(name.clone());
-                }
+            if let Err(e) = self.router(name, src) {
+                self.error(src, format!("http.routers.{name}: {e}"));
             }
-            let service = match resolve_service(&r.service, &mut services) {
-                Ok(s) => s,
-                Err(e) => {
-                    err(
-                        &mut problems,
-                        &src.file,
-                        src.line,
-                        at(format!("service: {e}")),
-                    );
-                    continue;
-                }
-            };
-            if let Some(info) = services.get_mut(local_service_name(&r.service)) {
-                info.used_by.push(name.clone());
-            }
-            let entry_points = match &r.entry_points {
-                Some(eps) => {
-                    if let Some(bad) = eps.iter().find(|e| !opts.entry_points.contains(e)) {
-                        err(
-                            &mut problems,
-                            &src.file,
-                            src.line,
-                            at(format!(
-                                "entryPoints: no entry point named {bad:?} (defined: {})",
-                                opts.entry_points.join(", ")
-                            )),
-                        );
-                        continue;
-                    }
-                    eps.clone()
-                }
-                None => opts.default_entry_points.clone(),
-            };
-            let edits_response = mws
-                .iter()
-                .any(|m| matches!(&**m, Middleware::Embed(_)) || !m.response_ops().is_empty());
-            let mut forwarded_overrides = crate::edge::ForwardedOverrides::default();
-            for m in &mws {
-                if let Middleware::Headers(h) = &**m {
-                    for op in h.request_ops() {
-                        if let HeaderOp::Set(n, _) | HeaderOp::Remove(n) = op {
-                            forwarded_overrides.note(n);
-                        }
-                    }
-                }
-            }
-            routers.push(CompiledRouter {
-                name: name.as_str().into(),
-                priority: effective_priority(r.priority, &r.rule),
-                rule: r.rule.clone(),
-                entry_points,
-                middlewares: mws,
-                middleware_names: r.middlewares.clone(),
-                service_name: r.service.clone(),
-                service,
-                file: Some(src.file.clone()),
-                line: src.line,
-                metrics: opts.metrics.router(name),
-                edits_response,
-                forwarded_overrides,
-            });
-            matchers.push((routers.len() - 1, matcher));
         }
+    }
 
-        if problems.iter().any(Problem::is_error) {
-            return Err(Problems(problems));
+    /// One configured router. `Ok` also when it is skipped quietly because one of its
+    /// middlewares failed to compile (that failure is already reported).
+    fn router(&mut self, name: &str, src: &Sourced<RouterConfig>) -> Result<(), String> {
+        let r = &src.value;
+        let matcher = rules::parse(&r.rule).map_err(|e| format!("rule: {e}"))?;
+        let leaf_names = chain::flatten(&r.middlewares, &self.configs)
+            .map_err(|e| format!("middlewares: {e}"))?;
+        let Some(mws) = leaf_names
+            .iter()
+            .map(|n| self.compiled.get(n).cloned())
+            .collect::<Option<Vec<_>>>()
+        else {
+            return Ok(());
+        };
+        for n in &r.middlewares {
+            if let Some(info) = chain::local_name(n)
+                .ok()
+                .and_then(|n| self.middleware_info.get_mut(n))
+            {
+                info.used_by.push(name.to_string());
+            }
         }
+        let service =
+            resolve_service(&r.service, &self.services).map_err(|e| format!("service: {e}"))?;
+        if let Some(info) = self.services.get_mut(local_service_name(&r.service)) {
+            info.used_by.push(name.to_string());
+        }
+        let entry_points = match &r.entry_points {
+            Some(eps) => {
+                if let Some(bad) = eps.iter().find(|e| !self.opts.entry_points.contains(e)) {
+                    return Err(format!(
+                        "entryPoints: no entry point named {bad:?} (defined: {})",
+                        self.opts.entry_points.join(", ")
+                    ));
+                }
+                eps.clone()
+            }
+            None => self.opts.default_entry_points.clone(),
+        };
+        let edits_response = mws.iter().any(|m| m.edits_response());
+        let mut forwarded_overrides = crate::edge::ForwardedOverrides::default();
+        for m in &mws {
+            m.note_overrides(&mut forwarded_overrides);
+        }
+        self.routers.push(CompiledRouter {
+            name: name.into(),
+            priority: effective_priority(r.priority, &r.rule),
+            rule: r.rule.clone(),
+            entry_points,
+            middlewares: mws,
+            middleware_names: r.middlewares.clone(),
+            service_name: r.service.clone(),
+            service,
+            file: Some(src.file.clone()),
+            line: src.line,
+            metrics: self.opts.metrics.router(name),
+            edits_response,
+            forwarded_overrides,
+        });
+        self.matchers
+            .push((self.routers.len() - 1, Arc::new(matcher)));
+        Ok(())
+    }
 
-        // Internal routers (ping, metrics, api) on their entry points.
-        for (ep, internal) in &opts.internal {
+    /// The ping, metrics and API routers on the entry points the static config names.
+    fn internal_routers(&mut self) {
+        for (ep, internal) in &self.opts.internal {
             let (name, rule) = match internal {
                 Internal::Ping => ("ping@internal", "Path(`/ping`)"),
                 Internal::Prometheus => ("prometheus@internal", "Path(`/metrics`)"),
@@ -383,7 +381,7 @@ impl RouteTable {
                 Internal::Noop => continue,
             };
             let Ok(m) = rules::parse(rule) else { continue };
-            routers.push(CompiledRouter {
+            self.routers.push(CompiledRouter {
                 name: name.into(),
                 rule: rule.to_string(),
                 priority: INTERNAL_PRIORITY,
@@ -394,20 +392,24 @@ impl RouteTable {
                 service: Arc::new(Service::Internal(*internal)),
                 file: None,
                 line: None,
-                metrics: opts.metrics.router(name),
+                metrics: self.opts.metrics.router(name),
                 edits_response: false,
                 forwarded_overrides: Default::default(),
             });
-            matchers.push((routers.len() - 1, Arc::new(m)));
+            self.matchers.push((self.routers.len() - 1, Arc::new(m)));
         }
+    }
 
-        let mut per_ep: HashMap<String, Vec<IndexEntry>> = opts
+    /// One router index per entry point, over the routers that listen there.
+    fn indexes(&mut self) -> Vec<(Box<str>, RouterIndex)> {
+        let mut per_ep: HashMap<String, Vec<IndexEntry>> = self
+            .opts
             .entry_points
             .iter()
             .map(|e| (e.clone(), Vec::new()))
             .collect();
-        for (id, matcher) in matchers {
-            let r = &routers[id];
+        for (id, matcher) in std::mem::take(&mut self.matchers) {
+            let r = &self.routers[id];
             for ep in &r.entry_points {
                 if let Some(list) = per_ep.get_mut(ep) {
                     list.push(IndexEntry {
@@ -419,19 +421,10 @@ impl RouteTable {
                 }
             }
         }
-        let indexes = per_ep
+        per_ep
             .into_iter()
             .map(|(ep, entries)| (ep.into_boxed_str(), RouterIndex::new(entries)))
-            .collect();
-        Ok(RouteTable {
-            generation: opts.generation,
-            routers,
-            indexes,
-            middlewares,
-            services,
-            warnings: problems,
-            files: merged.files.clone(),
-        })
+            .collect()
     }
 }
 
@@ -441,7 +434,7 @@ fn local_service_name(reference: &str) -> &str {
 
 fn resolve_service(
     reference: &str,
-    services: &mut BTreeMap<String, ServiceInfo>,
+    services: &BTreeMap<String, ServiceInfo>,
 ) -> Result<Arc<Service>, String> {
     match reference.split_once('@') {
         Some((name, "internal")) => Internal::from_name(name)
@@ -601,11 +594,33 @@ mod tests {
             query: None,
             header_ops: Vec::new(),
         };
-        assert!(r.apply_request_middlewares(&mut st).is_none());
+        let original =
+            pingora::http::RequestHeader::build("GET", b"/embed/miniflux/x", None).expect("req");
+        let connector = pingora::connectors::http::Connector::new(None);
+        let cx = middleware::RequestCx {
+            original: &original,
+            client_ip: None,
+            connector: &connector,
+        };
+        let mut mcx = middleware::MiddlewareCtx::default();
+        let outcome = middleware::ready(r.run_request_hooks(&mut st, &cx, &mut mcx));
+        assert!(
+            matches!(outcome, Some(middleware::Outcome::Continue)),
+            "{outcome:?}"
+        );
         assert_eq!(st.path, "/x");
-        let mut resp = HeaderMap::new();
-        resp.insert("x-frame-options", http::HeaderValue::from_static("DENY"));
-        r.apply_response_headers(&mut resp);
+        let (mut resp, ()) = http::Response::new(()).into_parts();
+        resp.headers
+            .insert("x-frame-options", http::HeaderValue::from_static("DENY"));
+        let rcx = middleware::ResponseCx {
+            request: &original,
+            scheme: "http",
+            host: "bloud.local",
+            upstream: Some("127.0.0.1:8085"),
+            downstream_h2: false,
+        };
+        r.run_response_hooks(&mut resp, &rcx, &mut mcx);
+        let resp = resp.headers;
         assert!(resp.get("x-frame-options").is_none());
         assert_eq!(resp["cross-origin-embedder-policy"], "credentialless");
         assert!(r.edits_response, "{} edits responses", r.name);

@@ -167,7 +167,7 @@ impl StaticConfig {
             })?;
             if let Some(fh) = &ep.forwarded_headers {
                 for ip in &fh.trusted_ips {
-                    crate::edge::IpNet::parse(ip).map_err(|e| {
+                    crate::ipnet::IpNet::parse(ip).map_err(|e| {
                         Problem::error(
                             path,
                             None,

@@ -1,4 +1,4 @@
-//! Server-side rewriting of embedded apps' responses (the `embed` middleware).
+//! Server-side rewriting of embedded apps' responses; `middleware::embed` puts it in a chain.
 //!
 //! An app served under `/embed/<app>/` with its prefix stripped still writes root-absolute
 //! URLs (`/login`, `/static/app.js`). This module prefixes them on the way out, so the

@@ -42,4 +42,23 @@ mod tests {
         m.apply(&mut st);
         assert_eq!(st.request_uri(), "/base/x?q=1");
     }
+
+    #[test]
+    fn table() {
+        // (prefix, path, query, upstream target)
+        let cases = [
+            ("/base", "/x", Some("q=1"), "/base/x?q=1"),
+            ("base", "/x", None, "/base/x"),
+            ("/api/v1", "/", None, "/api/v1/"),
+        ];
+        for (prefix, path, query, want) in cases {
+            let m = AddPrefix::new(&dynamic::AddPrefix {
+                prefix: prefix.into(),
+            })
+            .expect("valid");
+            let (outcome, st) = crate::middleware::run_hook(&m, path, query);
+            assert_eq!(crate::middleware::describe(&outcome), "continue");
+            assert_eq!(st.request_uri(), want, "{prefix} + {path}");
+        }
+    }
 }

@@ -15,7 +15,10 @@ use pingora::http::RequestHeader;
 use pingora::upstreams::peer::HttpPeer;
 use regex::Regex;
 
-use super::{header_name, HeaderOp, LocalResponse, RequestState};
+use super::{
+    header_name, HeaderOp, LocalResponse, Middleware, MiddlewareCtx, Outcome, RequestCx,
+    RequestState, ResponseCx,
+};
 use crate::config::dynamic;
 use crate::edge;
 
@@ -363,6 +366,43 @@ impl ForwardAuth {
     }
 }
 
+impl Middleware for ForwardAuth {
+    async fn request(
+        &self,
+        st: &mut RequestState<'_>,
+        cx: &RequestCx<'_>,
+        mcx: &mut MiddlewareCtx,
+    ) -> Outcome {
+        match self
+            .check(cx.connector, cx.original, st, cx.client_ip)
+            .await
+        {
+            Ok(Decision::Allow { ops, cookies }) => {
+                st.header_ops.extend(ops);
+                mcx.auth_cookies.extend(cookies);
+                Outcome::Continue
+            }
+            Ok(Decision::Deny(resp)) => Outcome::Respond(resp),
+            Err(error) => Outcome::Fail {
+                error,
+                detail: "The authentication server could not be reached.",
+            },
+        }
+    }
+
+    /// The auth server's cookies go on whatever response the client finally gets.
+    fn response_headers(
+        &self,
+        resp: &mut http::response::Parts,
+        _cx: &ResponseCx<'_>,
+        mcx: &mut MiddlewareCtx,
+    ) {
+        for cookie in std::mem::take(&mut mcx.auth_cookies) {
+            resp.headers.append(http::header::SET_COOKIE, cookie);
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -494,5 +534,93 @@ mod tests {
             ..Default::default()
         };
         assert!(ForwardAuth::new(&body).is_err());
+    }
+
+    #[test]
+    fn decide_table() {
+        let signin = fa(|c| c.auth_signin_url = Some("http://bloud.local/signin".into()));
+        let plain = fa(|_| {});
+        // (middleware, auth status, auth Location, decision)
+        let cases = [
+            (&plain, 200, None, "allow"),
+            (&plain, 204, None, "allow"),
+            (
+                &plain,
+                302,
+                Some("/flow"),
+                "deny 302 http://127.0.0.1:9001/flow",
+            ),
+            (
+                &plain,
+                302,
+                Some("http://sso.local/x"),
+                "deny 302 http://sso.local/x",
+            ),
+            (&plain, 401, None, "deny 401"),
+            (&signin, 401, None, "deny 302 http://bloud.local/signin"),
+            (&plain, 403, None, "deny 403"),
+        ];
+        for (m, status, location, want) in cases {
+            let mut h = http::HeaderMap::new();
+            if let Some(l) = location {
+                h.insert("location", HeaderValue::from_static(l));
+            }
+            let status = http::StatusCode::from_u16(status).expect("status");
+            let got = match m.decide(&status, &h, Bytes::new()) {
+                Decision::Allow { .. } => "allow".to_string(),
+                Decision::Deny(r) => match r.headers.iter().find(|(n, _)| n == "location") {
+                    Some((_, l)) => format!("deny {} {}", r.status, l.to_str().unwrap_or("?")),
+                    None => format!("deny {}", r.status),
+                },
+            };
+            assert_eq!(got, want, "{status} {location:?}");
+        }
+    }
+
+    #[tokio::test]
+    async fn unreachable_auth_server_fails_closed() {
+        // Port 1 on loopback: nothing listens, the connection is refused at once.
+        let m = ForwardAuth::new(&dynamic::ForwardAuth {
+            address: "http://127.0.0.1:1/auth".into(),
+            ..Default::default()
+        })
+        .expect("valid");
+        let original = RequestHeader::build("GET", b"/app", None).expect("req");
+        let connector = Connector::new(None);
+        let cx = RequestCx {
+            original: &original,
+            client_ip: None,
+            connector: &connector,
+        };
+        let mut st = state("/app", None);
+        let outcome = m.request(&mut st, &cx, &mut MiddlewareCtx::default()).await;
+        assert!(
+            matches!(outcome, Outcome::Fail { .. }),
+            "{}",
+            crate::middleware::describe(&Some(outcome))
+        );
+    }
+
+    #[test]
+    fn allowed_cookies_reach_the_response_once() {
+        let m = fa(|_| {});
+        let mut mcx = MiddlewareCtx::default();
+        mcx.auth_cookies
+            .push(HeaderValue::from_static("sess=1; Path=/"));
+        assert!(mcx.response_pending());
+        let req = RequestHeader::build("GET", b"/", None).expect("req");
+        let cx = ResponseCx {
+            request: &req,
+            scheme: "http",
+            host: "bloud.local",
+            upstream: None,
+            downstream_h2: false,
+        };
+        let (mut parts, ()) = http::Response::new(()).into_parts();
+        m.response_headers(&mut parts, &cx, &mut mcx);
+        m.response_headers(&mut parts, &cx, &mut mcx);
+        let cookies: Vec<_> = parts.headers.get_all("set-cookie").iter().collect();
+        assert_eq!(cookies, vec!["sess=1; Path=/"]);
+        assert!(!mcx.response_pending());
     }
 }

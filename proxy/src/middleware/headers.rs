@@ -1,7 +1,11 @@
 //! `headers`: `customRequestHeaders` and `customResponseHeaders`; an empty value deletes.
 
-use super::{header_name, header_value, HeaderOp};
+use super::{
+    apply_ops, header_name, header_value, HeaderOp, Middleware, MiddlewareCtx, Outcome, RequestCx,
+    RequestState, ResponseCx,
+};
 use crate::config::dynamic;
+use crate::edge::ForwardedOverrides;
 
 #[derive(Debug)]
 pub struct Headers {
@@ -41,6 +45,39 @@ impl Headers {
     }
 }
 
+impl Middleware for Headers {
+    async fn request(
+        &self,
+        st: &mut RequestState<'_>,
+        _cx: &RequestCx<'_>,
+        _mcx: &mut MiddlewareCtx,
+    ) -> Outcome {
+        st.header_ops.extend_from_slice(&self.request);
+        Outcome::Continue
+    }
+
+    fn response_headers(
+        &self,
+        resp: &mut http::response::Parts,
+        _cx: &ResponseCx<'_>,
+        _mcx: &mut MiddlewareCtx,
+    ) {
+        apply_ops(&mut resp.headers, &self.response);
+    }
+
+    fn edits_response(&self) -> bool {
+        !self.response.is_empty()
+    }
+
+    fn note_overrides(&self, overrides: &mut ForwardedOverrides) {
+        for op in &self.request {
+            if let HeaderOp::Set(n, _) | HeaderOp::Remove(n) = op {
+                overrides.note(n);
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -73,5 +110,63 @@ mod tests {
         cfg.custom_request_headers
             .insert("Bad Header".into(), "x".into());
         assert!(Headers::new(&cfg).is_err());
+    }
+
+    #[test]
+    fn table() {
+        // (section, key, configured value, value the request/response had, value after)
+        let cases = [
+            ("response", "X-Frame-Options", "", Some("DENY"), None),
+            (
+                "response",
+                "Cross-Origin-Opener-Policy",
+                "same-origin",
+                Some("unsafe-none"),
+                Some("same-origin"),
+            ),
+            ("response", "X-New", "1", None, Some("1")),
+            (
+                "request",
+                "X-Forwarded-Proto",
+                "https",
+                Some("http"),
+                Some("https"),
+            ),
+            ("request", "X-Secret", "", Some("x"), None),
+        ];
+        for (section, key, value, before, after) in cases {
+            let mut cfg = dynamic::Headers::default();
+            let map = match section {
+                "request" => &mut cfg.custom_request_headers,
+                _ => &mut cfg.custom_response_headers,
+            };
+            map.insert(key.into(), value.into());
+            let h = Headers::new(&cfg).expect("valid");
+            let (mut parts, ()) = http::Response::new(()).into_parts();
+            if let Some(b) = before {
+                parts.headers.insert(
+                    http::HeaderName::from_bytes(key.as_bytes()).expect("name"),
+                    HeaderValue::from_static(b),
+                );
+            }
+            let (outcome, st) = crate::middleware::run_hook(&h, "/", None);
+            assert_eq!(crate::middleware::describe(&outcome), "continue");
+            if section == "request" {
+                apply_ops(&mut parts.headers, &st.header_ops);
+            } else {
+                let req = pingora::http::RequestHeader::build("GET", b"/", None).expect("req");
+                let cx = ResponseCx {
+                    request: &req,
+                    scheme: "http",
+                    host: "bloud.local",
+                    upstream: None,
+                    downstream_h2: false,
+                };
+                h.response_headers(&mut parts, &cx, &mut MiddlewareCtx::default());
+            }
+            let got = parts.headers.get(key).map(|v| v.to_str().unwrap_or("?"));
+            assert_eq!(got, after, "{section} {key}: {value:?}");
+            assert_eq!(h.edits_response(), section == "response", "{section} {key}");
+        }
     }
 }

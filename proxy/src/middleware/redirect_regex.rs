@@ -98,12 +98,12 @@ mod tests {
                 assert_eq!(r.status, 302);
                 assert_eq!(location(&r), "/embed/miniflux/oauth2/oidc/redirect");
             }
-            Outcome::Continue => panic!("must redirect"),
+            other => panic!("must redirect, got {other:?}"),
         }
         st.method = "POST";
         match m.apply(&mut st) {
             Outcome::Respond(r) => assert_eq!(r.status, 307),
-            Outcome::Continue => panic!("must redirect"),
+            other => panic!("must redirect, got {other:?}"),
         }
     }
 
@@ -121,9 +121,55 @@ mod tests {
                 assert_eq!(r.status, 301);
                 assert_eq!(location(&r), "http://bloud.local/new/a?x=1");
             }
-            Outcome::Continue => panic!("must redirect"),
+            other => panic!("must redirect, got {other:?}"),
         }
         let mut st = state("/other", None);
         assert!(matches!(m.apply(&mut st), Outcome::Continue));
+    }
+
+    #[test]
+    fn table() {
+        // (regex, replacement, permanent, path, query, answer)
+        let cases = [
+            (
+                ".*",
+                "/embed/m/oidc",
+                false,
+                "/embed/m/login",
+                None,
+                "302 /embed/m/oidc",
+            ),
+            (
+                ".*",
+                "/embed/m/oidc",
+                true,
+                "/embed/m/login",
+                None,
+                "301 /embed/m/oidc",
+            ),
+            (
+                "^http://bloud.local/old/(.*)",
+                "http://bloud.local/new/${1}",
+                false,
+                "/old/a",
+                Some("x=1"),
+                "302 http://bloud.local/new/a?x=1",
+            ),
+            ("^http://other/", "/x", false, "/old/a", None, "continue"),
+        ];
+        for (regex, replacement, permanent, path, query, want) in cases {
+            let m = RedirectRegex::new(&dynamic::RedirectRegex {
+                regex: regex.into(),
+                replacement: replacement.into(),
+                permanent,
+            })
+            .expect("valid");
+            let (outcome, _) = crate::middleware::run_hook(&m, path, query);
+            assert_eq!(
+                crate::middleware::describe(&outcome),
+                want,
+                "{regex} on {path}"
+            );
+        }
     }
 }

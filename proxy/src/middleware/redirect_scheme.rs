@@ -64,7 +64,7 @@ mod tests {
                 assert_eq!(r.status, 301);
                 assert_eq!(r.headers[1].1, "https://bloud.local:8443/a?b=1");
             }
-            Outcome::Continue => panic!("must redirect"),
+            other => panic!("must redirect, got {other:?}"),
         }
         let same = RedirectScheme::new(&dynamic::RedirectScheme {
             scheme: "http".into(),
@@ -73,5 +73,50 @@ mod tests {
         })
         .expect("valid");
         assert!(matches!(same.apply(&mut st), Outcome::Continue));
+    }
+
+    #[test]
+    fn table() {
+        // (scheme, port, permanent, Host, answer)
+        let cases = [
+            (
+                "https",
+                Some(8443),
+                true,
+                "bloud.local:8080",
+                "301 https://bloud.local:8443/a?b=1",
+            ),
+            (
+                "https",
+                Some(443),
+                false,
+                "bloud.local",
+                "302 https://bloud.local/a?b=1",
+            ),
+            (
+                "https",
+                None,
+                false,
+                "bloud.local:8080",
+                "302 https://bloud.local/a?b=1",
+            ),
+            ("http", None, false, "bloud.local", "continue"),
+        ];
+        for (scheme, port, permanent, host, want) in cases {
+            let m = RedirectScheme::new(&dynamic::RedirectScheme {
+                scheme: scheme.into(),
+                port: port.map(dynamic::PortValue::Num),
+                permanent,
+            })
+            .expect("valid");
+            let mut st = state("/a", Some("b=1"));
+            st.host = host;
+            let (outcome, _) = crate::middleware::run_hook_on(&m, st);
+            assert_eq!(
+                crate::middleware::describe(&outcome),
+                want,
+                "{scheme} {port:?} {host}"
+            );
+        }
     }
 }

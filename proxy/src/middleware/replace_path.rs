@@ -60,4 +60,35 @@ mod tests {
             )]
         );
     }
+
+    #[test]
+    fn table() {
+        // (replacement, path, query, upstream target, X-Replaced-Path)
+        let cases = [
+            (
+                "/health",
+                "/embed/x/ping",
+                Some("a"),
+                "/health?a",
+                "/embed/x/ping",
+            ),
+            ("/", "/deep/path", None, "/", "/deep/path"),
+        ];
+        for (replacement, path, query, want, replaced) in cases {
+            let m = ReplacePath::new(&dynamic::ReplacePath {
+                path: replacement.into(),
+            })
+            .expect("valid");
+            let (outcome, st) = crate::middleware::run_hook(&m, path, query);
+            assert_eq!(crate::middleware::describe(&outcome), "continue");
+            assert_eq!(st.request_uri(), want);
+            assert_eq!(
+                st.header_ops,
+                vec![HeaderOp::Set(
+                    X_REPLACED_PATH,
+                    HeaderValue::from_str(replaced).expect("value")
+                )]
+            );
+        }
+    }
 }

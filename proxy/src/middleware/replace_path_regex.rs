@@ -61,4 +61,31 @@ mod tests {
         assert_eq!(st.path, "/other");
         assert!(st.header_ops.is_empty());
     }
+
+    #[test]
+    fn table() {
+        // (regex, replacement, path, upstream path, whether X-Replaced-Path is sent)
+        let cases = [
+            ("^/old/(.*)", "/new/$1", "/old/a/b", "/new/a/b", true),
+            ("^/old/(.*)", "/new/$1", "/other", "/other", false),
+            (
+                "^/api/v(\\d+)/(.*)",
+                "/v$1-${2}",
+                "/api/v2/items",
+                "/v2-items",
+                true,
+            ),
+        ];
+        for (regex, replacement, path, want, replaced) in cases {
+            let m = ReplacePathRegex::new(&dynamic::ReplacePathRegex {
+                regex: regex.into(),
+                replacement: replacement.into(),
+            })
+            .expect("valid");
+            let (outcome, st) = crate::middleware::run_hook(&m, path, None);
+            assert_eq!(crate::middleware::describe(&outcome), "continue");
+            assert_eq!(st.path, want, "{regex} on {path}");
+            assert_eq!(!st.header_ops.is_empty(), replaced, "{regex} on {path}");
+        }
+    }
 }

@@ -123,12 +123,68 @@ mod tests {
         let mut st = state("/embed/x../etc", None);
         match mw(&["/embed/x"]).apply(&mut st) {
             Outcome::Respond(r) => assert_eq!(r.status, 400),
-            Outcome::Continue => panic!("expected 400 for {}", st.path),
+            other => panic!("expected 400 for {}, got {other:?}", st.path),
         }
         let mut st = state("/embed/x%2e%2e/etc", None);
         assert!(matches!(
             mw(&["/embed/x"]).apply(&mut st),
             Outcome::Respond(_)
         ));
+    }
+
+    #[test]
+    fn table() {
+        /// (prefixes, path, outcome, upstream path, X-Forwarded-Prefix)
+        type Case = (
+            &'static [&'static str],
+            &'static str,
+            &'static str,
+            &'static str,
+            Option<&'static str>,
+        );
+        let cases: &[Case] = &[
+            (
+                &["/embed/app"],
+                "/embed/app/x",
+                "continue",
+                "/x",
+                Some("/embed/app"),
+            ),
+            (
+                &["/embed/app"],
+                "/embed/app",
+                "continue",
+                "/",
+                Some("/embed/app"),
+            ),
+            (
+                &["/embed/app/"],
+                "/embed/app/x",
+                "continue",
+                "/x",
+                Some("/embed/app/"),
+            ),
+            (&["/x", "/a"], "/a/b", "continue", "/b", Some("/a")),
+            (&["/x"], "/a/b", "continue", "/a/b", None),
+            (
+                &["/embed/x"],
+                "/embed/x../etc",
+                "400",
+                "/embed/x../etc",
+                None,
+            ),
+        ];
+        for (prefixes, path, outcome, want, forwarded) in cases {
+            let (got, st) = crate::middleware::run_hook(&mw(prefixes), path, None);
+            assert_eq!(crate::middleware::describe(&got), *outcome, "{path}");
+            assert_eq!(st.path, *want, "{path}");
+            let sent: Vec<HeaderOp> = forwarded
+                .iter()
+                .map(|p| {
+                    HeaderOp::Append(X_FORWARDED_PREFIX, HeaderValue::from_str(p).expect("value"))
+                })
+                .collect();
+            assert_eq!(st.header_ops, sent, "{path}");
+        }
     }
 }

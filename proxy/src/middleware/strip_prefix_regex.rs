@@ -72,4 +72,35 @@ mod tests {
         })
         .is_err());
     }
+
+    #[test]
+    fn table() {
+        // (regex, path, upstream path, X-Forwarded-Prefix)
+        let cases = [
+            (
+                "/embed/[a-z-]+",
+                "/embed/adguard-home/status",
+                "/status",
+                Some("/embed/adguard-home"),
+            ),
+            ("/embed/[a-z-]+", "/embed/app", "/", Some("/embed/app")),
+            ("/embed/[a-z-]+", "/x/embed/a", "/x/embed/a", None),
+        ];
+        for (regex, path, want, forwarded) in cases {
+            let m = StripPrefixRegex::new(&dynamic::StripPrefixRegex {
+                regex: vec![regex.into()],
+            })
+            .expect("valid");
+            let (outcome, st) = crate::middleware::run_hook(&m, path, None);
+            assert_eq!(crate::middleware::describe(&outcome), "continue");
+            assert_eq!(st.path, want, "{path}");
+            let sent: Vec<HeaderOp> = forwarded
+                .iter()
+                .map(|p| {
+                    HeaderOp::Append(X_FORWARDED_PREFIX, HeaderValue::from_str(p).expect("value"))
+                })
+                .collect();
+            assert_eq!(st.header_ops, sent, "{path}");
+        }
+    }
 }

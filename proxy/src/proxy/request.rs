@@ -1,0 +1,278 @@
+//! The steps of `request_filter`: from the client's request to either an answer the proxy
+//! writes itself ([`Answer`]) or an upstream request ready to send.
+
+use std::sync::Arc;
+
+use http::HeaderValue;
+use pingora::http::RequestHeader;
+use pingora::proxy::Session;
+
+use super::{EntryProxy, LoggedHeaders, RequestCtx};
+use crate::edge;
+use crate::embed::service_worker;
+use crate::middleware::{self, HeaderOp, LocalResponse, Outcome, RequestCx, RequestState};
+use crate::rules::RequestView;
+use crate::service::{Internal, Service};
+use crate::table::{CompiledRouter, RouteTable};
+
+/// Why the proxy answers a request itself instead of sending it upstream.
+pub(super) enum Answer {
+    /// An error page, naming the matched router if there is one.
+    Page {
+        status: u16,
+        detail: &'static str,
+        /// Close the connection afterwards: the request's framing cannot be trusted.
+        close: bool,
+    },
+    /// A response a middleware (or a global check) built.
+    Local(LocalResponse),
+    /// One of the proxy's own endpoints.
+    Internal(Internal),
+}
+
+impl Answer {
+    const fn page(status: u16, detail: &'static str) -> Answer {
+        Answer::Page {
+            status,
+            detail,
+            close: false,
+        }
+    }
+}
+
+impl EntryProxy {
+    /// The route table this request uses from start to end, and who sent it.
+    pub(super) fn take_snapshot(&self, session: &Session, ctx: &mut RequestCtx) -> Arc<RouteTable> {
+        let table = self.shared.table.load_full();
+        ctx.table = Some(table.clone());
+        ctx.client_ip = session
+            .client_addr()
+            .and_then(|a| a.as_inet())
+            .map(|a| a.ip());
+        ctx.trusted = self.trust.trusts(ctx.client_ip);
+        table
+    }
+
+    /// Forwarding headers are only believed from trusted peers; from anyone else they go.
+    pub(super) fn drop_spoofed_headers(&self, session: &mut Session, ctx: &RequestCtx) {
+        if ctx.trusted {
+            return;
+        }
+        // One pass over the few headers a request has, instead of a lookup per spoofable
+        // name; removal only for what is there.
+        let mut found: Vec<http::HeaderName> = Vec::new();
+        for name in session.req_header().headers.keys() {
+            if edge::is_spoofable(name.as_str()) {
+                found.push(name.clone());
+            }
+        }
+        let req = session.req_header_mut();
+        for name in &found {
+            req.remove_header(name);
+        }
+    }
+
+    /// The access log reports `User-Agent` and `Referer` as the client sent them, before the
+    /// middlewares' edits.
+    pub(super) fn keep_logged_headers(&self, session: &Session, ctx: &mut RequestCtx) {
+        if self.shared.access_log.is_none() {
+            return;
+        }
+        let headers = &session.req_header().headers;
+        ctx.logged_headers = Some(LoggedHeaders {
+            user_agent: headers.get(http::header::USER_AGENT).cloned(),
+            referer: headers.get(http::header::REFERER).cloned(),
+        });
+    }
+
+    /// Everything between the checks on the raw request and the upstream request's headers.
+    /// `Err` is the answer the client gets instead.
+    pub(super) async fn prepare_upstream_request(
+        &self,
+        session: &mut Session,
+        ctx: &mut RequestCtx,
+        table: &RouteTable,
+    ) -> Result<(), Answer> {
+        // Borrowed from the client's request for routing and the middlewares; copied only
+        // where later phases need them (the host) or a middleware changes them (the path).
+        let req = session.req_header();
+        let host = note_host(req, ctx);
+        refuse_smuggling(session)?;
+        refuse_bad_path(req.uri.path())?;
+        refuse_root_service_worker(req)?;
+        let router = self.route(table, req, host, ctx)?;
+        serve_internal(router)?;
+        let ops = self.run_middlewares(req, host, router, ctx).await?;
+        pick_server(router, ctx)?;
+        self.set_upstream_headers(session, ctx, router.forwarded_overrides, &ops);
+        Ok(())
+    }
+
+    fn route<'t>(
+        &self,
+        table: &'t RouteTable,
+        req: &RequestHeader,
+        host: &str,
+        ctx: &mut RequestCtx,
+    ) -> Result<&'t CompiledRouter, Answer> {
+        let view = RequestView {
+            method: req.method.as_str(),
+            host: edge::strip_port(host),
+            path: req.uri.path(),
+            query: req.uri.query(),
+            headers: &req.headers,
+        };
+        let (id, router) = table
+            .route_id(&self.entry_point, &view)
+            .and_then(|id| table.router_by_id(id).map(|r| (id, r)))
+            .ok_or(Answer::page(404, "No route matches this request."))?;
+        ctx.router = Some(id);
+        Ok(router)
+    }
+
+    /// The router's middlewares in order; returns the edits for the upstream request's headers.
+    async fn run_middlewares(
+        &self,
+        req: &RequestHeader,
+        host: &str,
+        router: &CompiledRouter,
+        ctx: &mut RequestCtx,
+    ) -> Result<Vec<HeaderOp>, Answer> {
+        let path = req.uri.path();
+        let mut st = RequestState {
+            method: req.method.as_str(),
+            scheme: "http",
+            host,
+            path: path.into(),
+            query: req.uri.query(),
+            header_ops: Vec::new(),
+        };
+        let cx = RequestCx {
+            original: req,
+            client_ip: ctx.client_ip,
+            connector: &self.shared.auth_connector,
+        };
+        match middleware::run_request(&router.middlewares, &mut st, &cx, &mut ctx.mw).await {
+            Outcome::Continue => {}
+            Outcome::Respond(resp) => return Err(Answer::Local(resp)),
+            Outcome::Fail { error, detail } => {
+                tracing::warn!(router = %router.name, error = %error, "middleware failed");
+                return Err(Answer::page(500, detail));
+            }
+        }
+        if st.path != path {
+            ctx.upstream_uri = Some(st.request_uri().into());
+        }
+        Ok(st.header_ops)
+    }
+}
+
+/// WebSockets may idle far longer than Pingora's 60 s default downstream read timeout.
+pub(super) fn keep_upgrades_open(session: &mut Session) {
+    if session.is_upgrade_req() {
+        session.set_read_timeout(None);
+    }
+}
+
+/// Keeps the Host the client sent (a shared copy of its value, not a new string) for later
+/// phases, and returns it as text: the Host header, else the request target's authority.
+fn note_host<'r>(req: &'r RequestHeader, ctx: &mut RequestCtx) -> &'r str {
+    match req.headers.get(http::header::HOST).map(|h| (h, h.to_str())) {
+        Some((h, Ok(text))) => {
+            ctx.host = h.clone();
+            text
+        }
+        _ => {
+            let authority = req.uri.authority().map_or("", |a| a.as_str());
+            ctx.host =
+                HeaderValue::from_str(authority).unwrap_or_else(|_| HeaderValue::from_static(""));
+            authority
+        }
+    }
+}
+
+/// Both framings at once is the classic smuggling shape (RFC 9112 §6.1): refuse it and close,
+/// rather than guess which one the sender meant.
+fn refuse_smuggling(session: &Session) -> Result<(), Answer> {
+    let chunked = session
+        .req_header()
+        .headers
+        .contains_key(http::header::TRANSFER_ENCODING);
+    if chunked && sent_content_length(session) {
+        return Err(Answer::Page {
+            status: 400,
+            detail: "Content-Length and Transfer-Encoding together are not allowed.",
+            close: true,
+        });
+    }
+    Ok(())
+}
+
+/// A path that is not origin-form, or that normalisation would change, could reach another
+/// route upstream than the one matched here.
+fn refuse_bad_path(path: &str) -> Result<(), Answer> {
+    if !path.starts_with('/') || edge::has_dot_segments(path) {
+        return Err(Answer::page(400, "The request path is not allowed."));
+    }
+    Ok(())
+}
+
+/// An embedded app must not register a service worker for the whole origin (any route).
+fn refuse_root_service_worker(req: &RequestHeader) -> Result<(), Answer> {
+    if !crate::embed::refuse_root_service_worker(req.uri.path(), &req.headers) {
+        return Ok(());
+    }
+    let mut resp =
+        LocalResponse::text(service_worker::REFUSED_STATUS, service_worker::REFUSED_BODY);
+    resp.headers[0].1 = HeaderValue::from_static("text/plain; charset=utf-8");
+    Err(Answer::Local(resp))
+}
+
+/// Internal services (ping, metrics, API) are answered here, without middlewares.
+fn serve_internal(router: &CompiledRouter) -> Result<(), Answer> {
+    match &*router.service {
+        Service::Internal(internal) => Err(Answer::Internal(*internal)),
+        Service::LoadBalancer(_) => Ok(()),
+    }
+}
+
+/// Chooses the first server to try; retries move on in `fail_to_connect`.
+fn pick_server(router: &CompiledRouter, ctx: &mut RequestCtx) -> Result<(), Answer> {
+    let Service::LoadBalancer(lb) = &*router.service else {
+        return Ok(());
+    };
+    match lb.pick() {
+        Some(i) if lb.servers.get(i).is_some_and(|s| !s.addrs.is_empty()) => {
+            ctx.server = i;
+            Ok(())
+        }
+        Some(_) => Err(Answer::page(
+            502,
+            "The upstream host name cannot be resolved.",
+        )),
+        None => Err(Answer::page(
+            502,
+            "No healthy upstream server is available.",
+        )),
+    }
+}
+
+/// Whether the client sent a Content-Length header. Pingora drops it from the parsed header
+/// when Transfer-Encoding is also present, so look at the raw HTTP/1 head.
+fn sent_content_length(session: &Session) -> bool {
+    if session
+        .req_header()
+        .headers
+        .contains_key(http::header::CONTENT_LENGTH)
+    {
+        return true;
+    }
+    let Some(h1) = session.as_downstream().as_http1() else {
+        return false;
+    };
+    let raw = h1.get_headers_raw_bytes();
+    raw.split(|b| *b == b'\n').skip(1).any(|line| {
+        let line = line.strip_prefix(b" ").unwrap_or(line);
+        line.len() >= 15 && line[..15].eq_ignore_ascii_case(b"content-length:")
+    })
+}
