@@ -1,24 +1,24 @@
 //! bloud-proxy: Traefik-compatible routing on Pingora.
 
-pub mod access_log;
-pub mod admin;
+pub(crate) mod access_log;
+pub(crate) mod admin;
 pub mod config;
-pub mod edge;
+pub(crate) mod edge;
 /// Server-side rewriting for apps embedded under `/embed/<app>/` (pure functions, no Pingora).
 pub mod embed;
-pub mod error_page;
+pub(crate) mod error_page;
 pub mod header_edit;
-pub mod health_check;
-pub mod ipnet;
+pub(crate) mod health_check;
+pub(crate) mod ipnet;
 pub mod metrics;
 pub mod middleware;
-pub mod proxy;
+pub(crate) mod proxy;
 pub mod reload;
-pub mod router;
+pub(crate) mod router;
 pub mod rules;
 pub mod server;
-pub mod service;
-pub mod state;
+pub(crate) mod service;
+pub(crate) mod state;
 pub mod table;
 
 pub use rules::RequestView;

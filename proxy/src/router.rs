@@ -161,14 +161,6 @@ impl RouterIndex {
         }
     }
 
-    pub fn len(&self) -> usize {
-        self.sorted.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.sorted.is_empty()
-    }
-
     /// Routers in match order.
     pub fn entries(&self) -> &[IndexEntry] {
         &self.sorted

@@ -97,7 +97,10 @@ impl LoadBalancer {
                 }
                 Some(HealthCheck {
                     path: h.path.clone(),
-                    interval: h.interval.map(|d| d.0).unwrap_or(Duration::from_secs(30)),
+                    interval: h
+                        .interval
+                        .map(|d| d.0)
+                        .unwrap_or(crate::health_check::DEFAULT_INTERVAL),
                     timeout: h.timeout.map(|d| d.0).unwrap_or(Duration::from_secs(5)),
                 })
             }
