@@ -3,10 +3,10 @@
 //! Parsing is typed (`serde` with `deny_unknown_fields`) so that a misspelt or unsupported key is
 //! reported with its key path instead of being silently ignored.
 
-pub mod dynamic;
-pub mod file_provider;
+pub(crate) mod dynamic;
+pub(crate) mod file_provider;
 pub mod static_config;
-pub mod yaml;
+pub(crate) mod yaml;
 
 use std::fmt;
 use std::path::{Path, PathBuf};

@@ -52,13 +52,13 @@ pub(crate) const fn is_ascii_ws(b: u8) -> bool {
     matches!(b, b' ' | b'\t' | b'\n' | b'\r' | b'\x0c')
 }
 
-pub mod config;
-pub mod cookie;
-pub mod css;
-pub mod encoding;
-pub mod html;
-pub mod location;
-pub mod service_worker;
+pub(crate) mod config;
+pub(crate) mod cookie;
+pub(crate) mod css;
+pub(crate) mod encoding;
+pub(crate) mod html;
+pub(crate) mod location;
+pub(crate) mod service_worker;
 
 pub use config::{EmbedConfig, EmbedConfigError, EmbedRewriter, InjectConfig};
 pub use css::CssStream;

@@ -5,17 +5,17 @@
 //! middleware rewrites the body. What a middleware carries from one phase to a later one lives in
 //! the request's [`MiddlewareCtx`].
 
-pub mod add_prefix;
-pub mod chain;
-pub mod embed;
-pub mod forward_auth;
-pub mod headers;
-pub mod redirect_regex;
-pub mod redirect_scheme;
-pub mod replace_path;
-pub mod replace_path_regex;
-pub mod strip_prefix;
-pub mod strip_prefix_regex;
+pub(crate) mod add_prefix;
+pub(crate) mod chain;
+pub(crate) mod embed;
+pub(crate) mod forward_auth;
+pub(crate) mod headers;
+pub(crate) mod redirect_regex;
+pub(crate) mod redirect_scheme;
+pub(crate) mod replace_path;
+pub(crate) mod replace_path_regex;
+pub(crate) mod strip_prefix;
+pub(crate) mod strip_prefix_regex;
 
 use std::borrow::Cow;
 use std::future::Future;
