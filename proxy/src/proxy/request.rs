@@ -93,6 +93,7 @@ impl EntryProxy {
         ctx: &mut RequestCtx,
         table: &RouteTable,
     ) -> Result<(), Answer> {
+        strip_connection_nominated(session.req_header_mut())?;
         // Borrowed from the client's request for routing and the middlewares; copied only
         // where later phases need them (the host) or a middleware changes them (the path).
         let req = session.req_header();
@@ -189,6 +190,78 @@ fn note_host<'r>(req: &'r RequestHeader, ctx: &mut RequestCtx) -> &'r str {
             authority
         }
     }
+}
+
+/// More options than any client needs; past this the request is refused rather than scanned.
+const MAX_CONNECTION_OPTIONS: usize = 16;
+
+/// Headers the client names in `Connection` are hop-by-hop (RFC 9110 §7.6.1): the client's
+/// copies are removed here, and the names leave the `Connection` header with them. Otherwise
+/// Pingora, which removes nominated headers from the upstream request after every filter ran,
+/// would remove the ones the proxy and the middlewares set (`X-Real-Ip`, `X-Forwarded-Prefix`,
+/// a `headers` middleware's value: the class of Traefik's CVE-2024-45410). Only `close`,
+/// `keep-alive` and `upgrade` stay, which name no header the proxy sets.
+fn strip_connection_nominated(req: &mut RequestHeader) -> Result<(), Answer> {
+    let Some(first) = req.headers.get(http::header::CONNECTION) else {
+        return Ok(());
+    };
+    // Fast path: the usual `keep-alive`, `close` or `Upgrade` alone.
+    if req.headers.get_all(http::header::CONNECTION).iter().count() == 1
+        && connection_options(first).all(is_connection_management)
+    {
+        return Ok(());
+    }
+    let malformed = || Answer::Page {
+        status: 400,
+        detail: "The Connection header is not allowed.",
+        close: true,
+    };
+    let mut kept: Vec<&[u8]> = Vec::new();
+    let mut nominated: Vec<http::HeaderName> = Vec::new();
+    for value in req.headers.get_all(http::header::CONNECTION) {
+        for option in connection_options(value) {
+            if kept.len() + nominated.len() >= MAX_CONNECTION_OPTIONS {
+                return Err(malformed());
+            }
+            if is_connection_management(option) {
+                kept.push(option);
+                continue;
+            }
+            let name = http::HeaderName::from_bytes(option).map_err(|_| malformed())?;
+            // Framing and routing are end to end; a client asking to drop them is up to no good.
+            if matches!(
+                name.as_str(),
+                "host" | "content-length" | "transfer-encoding"
+            ) {
+                return Err(malformed());
+            }
+            nominated.push(name);
+        }
+    }
+    let rewritten = HeaderValue::from_bytes(&kept.join(&b", "[..])).map_err(|_| malformed())?;
+    for name in &nominated {
+        req.remove_header(name);
+    }
+    req.remove_header(&http::header::CONNECTION);
+    if !rewritten.is_empty() {
+        req.insert_header(http::header::CONNECTION, rewritten)
+            .map_err(|_| malformed())?;
+    }
+    Ok(())
+}
+
+fn connection_options(value: &HeaderValue) -> impl Iterator<Item = &[u8]> {
+    value
+        .as_bytes()
+        .split(|b| *b == b',')
+        .map(<[u8]>::trim_ascii)
+        .filter(|t| !t.is_empty())
+}
+
+fn is_connection_management(option: &[u8]) -> bool {
+    [&b"close"[..], b"keep-alive", b"upgrade"]
+        .iter()
+        .any(|o| option.eq_ignore_ascii_case(o))
 }
 
 /// Both framings at once is the classic smuggling shape (RFC 9112 §6.1): refuse it and close,
