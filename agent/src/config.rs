@@ -7,6 +7,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use bloud_common::yaml::line;
 use serde::Deserialize;
 use serde_saphyr::Spanned;
 
@@ -139,10 +140,6 @@ impl FileConfig {
         }?;
         Some((v.value.clone(), line(&v.referenced)))
     }
-}
-
-fn line(l: &serde_saphyr::Location) -> Option<usize> {
-    (l.line() > 0).then_some(l.line() as usize)
 }
 
 impl Config {

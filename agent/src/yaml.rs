@@ -1,69 +1,21 @@
-//! The one place that reads YAML (serde-saphyr; docs/config-errors.md says why that crate):
-//! parser options, errors with key path and position, the keys a lenient schema skipped, and the
-//! line of any key for problems found after parsing.
+//! The agent's side of reading YAML (the parser options and the error shape are
+//! `bloud_common::yaml`, shared with the proxy): its wording of unknown keys, the keys a lenient
+//! schema skipped, and the line of any key for problems found after parsing.
 
-use std::borrow::Cow;
 use std::collections::HashMap;
 use std::fmt;
 
+use bloud_common::yaml::{self, line, push_key};
 use serde::de::{self, DeserializeOwned, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde::Deserialize;
-use serde_saphyr::{Localizer, Location, MessageFormatter, Spanned, UserMessageFormatter};
+use serde_saphyr::Spanned;
 
-/// A YAML problem with the key path and position serde found it at.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct YamlError {
-    /// Key path (`routing.absolutePaths[0].rule`), empty for problems of the document itself.
-    pub path: String,
-    pub line: Option<usize>,
-    pub column: Option<usize>,
-    /// What is wrong, without path or position.
-    pub message: String,
-}
-
-impl fmt::Display for YamlError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if !self.path.is_empty() {
-            write!(f, "{}: ", self.path)?;
-        }
-        f.write_str(&self.message)?;
-        if let (Some(line), Some(column)) = (self.line, self.column) {
-            write!(f, " at line {line} column {column}")?;
-        }
-        Ok(())
-    }
-}
-
-/// Parser settings, chosen to read what serde_yaml 0.9 read the same way: catalog metadata and
-/// configs written for upstream must keep their meaning.
-fn options() -> serde_saphyr::Options {
-    serde_saphyr::options! {
-        // serde_yaml let a repeated key silently replace the earlier one in maps and rejected
-        // it in structs; PassThrough hands both to serde, which does exactly that.
-        duplicate_keys: serde_saphyr::DuplicateKeyPolicy::PassThrough,
-        // serde_yaml did not expand `<<`; it stays an ordinary (here: unknown) key.
-        merge_keys: serde_saphyr::MergeKeyPolicy::AsOrdinary,
-        // YAML 1.2 booleans only, as serde_yaml: `stripPrefix: maybe` or `yes` is a mistake.
-        strict_booleans: true,
-        // A billion-laughs file must fail fast instead of expanding aliases until memory runs
-        // out; real metadata reuses an anchor a handful of times at most.
-        alias_limits: serde_saphyr::alias_limits! {
-            max_total_replayed_events: 100_000,
-        },
-    }
-}
+pub use bloud_common::yaml::YamlError;
 
 /// Parses one document of `T`; `None` when the document has no content (empty, comments only,
 /// a bare `---`).
 pub fn parse<T: DeserializeOwned>(text: &str) -> Result<Option<T>, YamlError> {
-    let mut path = String::new();
-    serde_saphyr::with_deserializer_from_str_with_options(text, options(), |de| {
-        serde_path_to_error::deserialize::<_, Option<T>>(de).map_err(|e| {
-            path = error_path(e.path());
-            e.into_inner()
-        })
-    })
-    .map_err(|e| first_error(text, &e, path))
+    yaml::parse_document(text, unknown_key)
 }
 
 /// Like [`parse`], also listing the keys `T` does not know (`routing.stripPrefx`), for schemas
@@ -72,36 +24,15 @@ pub fn parse_lenient<T: DeserializeOwned>(
     text: &str,
     unknown: &mut Vec<String>,
 ) -> Result<Option<T>, YamlError> {
-    let mut path = String::new();
-    serde_saphyr::with_deserializer_from_str_with_options(text, options(), |de| {
+    yaml::parse_with(text, unknown_key, |de, path| {
         let mut note = |p: serde_ignored::Path<'_>| unknown.push(ignored_path(&p));
-        let de = serde_ignored::Deserializer::new(de, &mut note);
-        serde_path_to_error::deserialize::<_, Option<T>>(de).map_err(|e| {
-            path = error_path(e.path());
-            e.into_inner()
-        })
+        yaml::tracked(serde_ignored::Deserializer::new(de, &mut note), path)
     })
-    .map_err(|e| first_error(text, &e, path))
 }
 
-fn push_key(out: &mut String, key: &str) {
-    if !out.is_empty() {
-        out.push('.');
-    }
-    out.push_str(key);
-}
-
-fn error_path(path: &serde_path_to_error::Path) -> String {
-    use serde_path_to_error::Segment;
-    let mut out = String::new();
-    for seg in path.iter() {
-        match seg {
-            Segment::Seq { index } => out.push_str(&format!("[{index}]")),
-            Segment::Map { key } | Segment::Enum { variant: key } => push_key(&mut out, key),
-            Segment::Unknown => push_key(&mut out, "?"),
-        }
-    }
-    out
+/// The unknown key itself ends the path (`rebuild.flak`), so the message only lists the others.
+fn unknown_key(_path: &mut String, _key: &str, known: &[&str]) -> String {
+    format!("unknown key; known keys here: {}", known.join(", "))
 }
 
 fn ignored_path(path: &serde_ignored::Path<'_>) -> String {
@@ -120,49 +51,6 @@ fn ignored_path(path: &serde_ignored::Path<'_>) -> String {
     }
 }
 
-/// serde-saphyr's own rendering appends "at line L, column C" or a source snippet; the message
-/// is rendered bare so that callers place the position the way their messages do.
-struct Bare;
-
-impl Localizer for Bare {
-    fn attach_location<'a>(&self, base: Cow<'a, str>, _loc: Location) -> Cow<'a, str> {
-        base
-    }
-}
-
-/// The error to report for a failed parse of `text`. Values are read while the text is parsed,
-/// so `name: [unclosed` first fails as "expected a string"; a document that is not YAML at all is
-/// reported as such, since that is what needs fixing.
-fn first_error(text: &str, e: &serde_saphyr::Error, path: String) -> YamlError {
-    match serde_saphyr::from_str_with_options::<de::IgnoredAny>(text, options()) {
-        Err(syntax) => error(&syntax, String::new()),
-        Ok(_) => error(e, path),
-    }
-}
-
-fn error(e: &serde_saphyr::Error, path: String) -> YamlError {
-    let location = e.location().filter(|l| l.line() > 0);
-    let message = match e.without_snippet() {
-        serde_saphyr::Error::SerdeUnknownField { expected, .. } => {
-            format!("unknown key; known keys here: {}", expected.join(", "))
-        }
-        other => {
-            let formatter = UserMessageFormatter.with_localizer(&Bare);
-            other.render_with_options(serde_saphyr::render_options! {
-                formatter: &formatter as &dyn MessageFormatter,
-                snippets: serde_saphyr::SnippetMode::Off,
-            })
-        }
-    };
-    YamlError {
-        // The unknown key itself ends the path: `rebuild.flak`.
-        path: if path == "." { String::new() } else { path },
-        line: location.map(|l| l.line() as usize),
-        column: location.map(|l| l.column() as usize),
-        message,
-    }
-}
-
 /// Where each key of a document is written: `routing.absolutePaths[0].rule` → its line. Built
 /// from the parser's own positions, so flow style, quoting and comments cannot mislead it.
 #[derive(Debug, Default)]
@@ -172,7 +60,8 @@ impl KeyLines {
     /// Indexes `text`; a document that does not parse has no lines.
     pub fn of(text: &str) -> Self {
         let mut lines = HashMap::new();
-        if let Ok(Some(root)) = serde_saphyr::from_str_with_options::<Option<Node>>(text, options())
+        if let Ok(Some(root)) =
+            serde_saphyr::from_str_with_options::<Option<Node>>(text, yaml::options())
         {
             root.index(String::new(), &mut lines);
         }
@@ -225,10 +114,6 @@ impl Node {
             }
         }
     }
-}
-
-fn line(l: &Location) -> Option<usize> {
-    (l.line() > 0).then_some(l.line() as usize)
 }
 
 impl<'de> Deserialize<'de> for Node {
@@ -390,9 +275,6 @@ integrations:
             #[allow(dead_code)]
             n: Vec<u16>,
         }
-        let err = parse::<Doc>("n:\n  - 1\n  - lots\n").expect_err("not a number");
-        assert_eq!(err.path, "n[1]");
-        assert_eq!((err.line, err.column), (Some(3), Some(5)));
         let err = parse::<Doc>("n: []\nm: 1\n").expect_err("unknown key");
         assert_eq!(
             err.to_string(),
