@@ -137,3 +137,52 @@ async fn connection_names_cannot_remove_the_proxys_headers() -> anyhow::Result<(
     );
     Ok(())
 }
+
+/// RFC 9112 §3.2: an HTTP/1.1 request without `Host` gets 400; HTTP/1.0 may omit it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http11_without_host_is_refused() -> anyhow::Result<()> {
+    let (app, proxy) = setup().await?;
+    // (case, request, expected status, forwarded upstream)
+    let cases = [
+        (
+            "HTTP/1.1, no Host",
+            "GET /embed/app/no-host-11 HTTP/1.1\r\nConnection: close\r\n\r\n",
+            400,
+            false,
+        ),
+        (
+            "HTTP/1.1, two Host headers",
+            "GET /embed/app/two-hosts HTTP/1.1\r\nHost: bloud.local\r\nHost: evil.example\r\nConnection: close\r\n\r\n",
+            400,
+            false,
+        ),
+        (
+            "HTTP/1.0, no Host",
+            "GET /embed/app/no-host-10 HTTP/1.0\r\n\r\n",
+            200,
+            true,
+        ),
+        (
+            "HTTP/1.1 with Host",
+            "GET /embed/app/with-host HTTP/1.1\r\nHost: bloud.local\r\nConnection: close\r\n\r\n",
+            200,
+            true,
+        ),
+    ];
+    for (case, request, status, forwarded) in cases {
+        let out = raw::send_default(proxy.web, request.as_bytes()).await?;
+        ensure!(
+            out.first_status() == Some(status),
+            "{case}: expected {status}: {}",
+            out.summary()
+        );
+        let path = request
+            .split_whitespace()
+            .nth(1)
+            .and_then(|p| p.strip_prefix("/embed/app"))
+            .unwrap_or_default();
+        let seen = app.requests().iter().any(|r| r.path_and_query == path);
+        ensure!(seen == forwarded, "{case}: forwarded upstream = {seen}");
+    }
+    Ok(())
+}

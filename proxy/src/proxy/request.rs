@@ -97,6 +97,7 @@ impl EntryProxy {
         // Borrowed from the client's request for routing and the middlewares; copied only
         // where later phases need them (the host) or a middleware changes them (the path).
         let req = session.req_header();
+        refuse_bad_host(req)?;
         let host = note_host(req, ctx);
         refuse_smuggling(session)?;
         refuse_bad_path(req.uri.path())?;
@@ -173,6 +174,22 @@ pub(super) fn keep_upgrades_open(session: &mut Session) {
     if session.is_upgrade_req() {
         session.set_read_timeout(None);
     }
+}
+
+/// RFC 9112 §3.2: an HTTP/1.1 request must carry exactly one `Host`, any request at most one.
+/// Otherwise the proxy would route on one name and the upstream might read another (or none).
+fn refuse_bad_host(req: &RequestHeader) -> Result<(), Answer> {
+    let mut hosts = req.headers.get_all(http::header::HOST).iter();
+    let (first, second) = (hosts.next(), hosts.next());
+    let missing = first.is_none() && req.version == http::Version::HTTP_11;
+    if missing || second.is_some() {
+        return Err(Answer::Page {
+            status: 400,
+            detail: "An HTTP/1.1 request needs exactly one Host header.",
+            close: true,
+        });
+    }
+    Ok(())
 }
 
 /// Keeps the Host the client sent (a shared copy of its value, not a new string) for later
