@@ -186,3 +186,32 @@ async fn http11_without_host_is_refused() -> anyhow::Result<()> {
     }
     Ok(())
 }
+
+/// A request target that is not origin-form (`/path`) is refused: the proxy must not route one
+/// target and send the upstream another. (A raw TAB or NUL in the target is still forwarded
+/// percent-encoded, `/t%09ab`: issue 11 item 6, open.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn odd_request_targets_are_refused() -> anyhow::Result<()> {
+    let (app, proxy) = setup().await?;
+    let cases: [(&str, &[u8]); 1] = [(
+        "no leading slash",
+        b"GET embed/app/rel HTTP/1.1\r\nHost: bloud.local\r\nConnection: close\r\n\r\n",
+    )];
+    for (case, request) in cases {
+        let before = app.requests().len();
+        let out = raw::send_default(proxy.web, request).await?;
+        let status = out.first_status();
+        ensure!(
+            status.is_none() || status.is_some_and(|s| (400..500).contains(&s)),
+            "{case}: expected a 4xx or a closed connection: {} (upstream saw {:?})",
+            out.summary(),
+            app.requests().last().map(|r| r.path_and_query.clone())
+        );
+        ensure!(
+            app.requests().len() == before,
+            "{case}: nothing may reach the upstream: {:?}",
+            app.requests().last()
+        );
+    }
+    Ok(())
+}
