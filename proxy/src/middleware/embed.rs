@@ -9,7 +9,7 @@ use bytes::{Bytes, BytesMut};
 use http::HeaderValue;
 use pingora::{Error, ErrorType};
 
-use super::{Middleware, MiddlewareCtx, Outcome, RequestCx, RequestState, ResponseCx};
+use super::{Middleware, MiddlewareCtx, ResponseCx};
 use crate::embed::{EmbedConfig, EmbedRewriter, Origins};
 
 #[derive(Debug)]
@@ -35,15 +35,6 @@ impl Embed {
 }
 
 impl Middleware for Embed {
-    async fn request(
-        &self,
-        _st: &mut RequestState<'_>,
-        _cx: &RequestCx<'_>,
-        _mcx: &mut MiddlewareCtx,
-    ) -> Outcome {
-        Outcome::Continue
-    }
-
     fn response_headers(
         &self,
         resp: &mut http::response::Parts,

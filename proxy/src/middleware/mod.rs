@@ -34,13 +34,15 @@ use crate::edge::ForwardedOverrides;
 /// the auth server); the response hooks run inside Pingora's synchronous filters.
 pub trait Middleware {
     /// Runs before the request goes upstream, in chain order. A middleware without I/O returns a
-    /// future that is ready on its first poll.
+    /// future that is ready on its first poll; one that only edits responses keeps this default.
     fn request(
         &self,
-        st: &mut RequestState<'_>,
-        cx: &RequestCx<'_>,
-        mcx: &mut MiddlewareCtx,
-    ) -> impl Future<Output = Outcome> + Send;
+        _st: &mut RequestState<'_>,
+        _cx: &RequestCx<'_>,
+        _mcx: &mut MiddlewareCtx,
+    ) -> impl Future<Output = Outcome> + Send {
+        std::future::ready(Outcome::Continue)
+    }
 
     /// Edits the upstream response's head, last middleware first.
     fn response_headers(
