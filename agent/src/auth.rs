@@ -32,6 +32,14 @@ use crate::service::Service;
 pub const SESSION_COOKIE: &str = "bloud_session";
 pub const SESSION_TTL: Duration = Duration::from_secs(7 * 24 * 3600);
 
+/// Request extension: the request came over the agent's Unix socket from a peer whose
+/// credentials (`SO_PEERCRED`) were accepted (root, the agent's own uid, or the admin group).
+/// Such a request acts as an administrator without a session; TCP requests never carry it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LocalAdmin {
+    pub uid: u32,
+}
+
 #[derive(Debug, thiserror::Error)]
 #[error("password hashing failed: {0}")]
 pub struct HashError(String);
