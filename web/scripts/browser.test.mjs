@@ -168,3 +168,88 @@ test('bootstrap intercepts reach the app page', { skip: !haveChromium && 'no chr
   await page.goto(base + '/apps/budget/');
   await page.frameLocator('iframe.app-frame').locator('#server').filter({ hasText: `server-url=${base}/embed/budget` }).waitFor();
 });
+
+/** Fills and submits the step-up dialog; returns after it closed. */
+async function confirmPassword(text, password = 'correct horse') {
+  const dlg = page.getByRole('dialog', { name: 'Confirm with your password' });
+  await dlg.getByText(text).waitFor();
+  await dlg.getByLabel('Your password').fill(password);
+  await dlg.getByRole('button', { name: 'Confirm' }).click();
+  await dlg.waitFor({ state: 'detached' });
+}
+
+async function signInAs(username, password) {
+  await page.getByRole('button', { name: 'Sign out' }).click();
+  await page.waitForURL(/\/login/);
+  await page.getByLabel('Username').fill(username);
+  await page.getByLabel('Password').fill(password);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await page.waitForURL(base + '/');
+}
+
+test('an admin adds a member after confirming the password, and gives them one app', { skip: !haveChromium && 'no chromium', timeout: 60_000 }, async () => {
+  await page.goto(base + '/');
+  await page.getByRole('link', { name: 'Users' }).click();
+  await page.waitForURL(base + '/users');
+  await page.getByRole('article', { name: 'alice' }).getByText('All apps (admin)').waitFor();
+  await page.getByLabel('Username').fill('bob');
+  await page.getByLabel('Password', { exact: true }).fill('bob-password');
+  await page.getByRole('button', { name: 'Add user' }).click();
+  // The agent wants the password again: a wrong one is refused inside the dialog.
+  const dlg = page.getByRole('dialog', { name: 'Confirm with your password' });
+  await dlg.getByText('Add a user.').waitFor();
+  await dlg.getByLabel('Your password').fill('not my password');
+  await dlg.getByRole('button', { name: 'Confirm' }).click();
+  await dlg.getByText(/Wrong password/).waitFor();
+  await confirmPassword('Add a user.');
+  const bob = page.getByRole('article', { name: 'bob' });
+  await bob.getByRole('checkbox', { name: 'Demo' }).check();
+  await bob.getByRole('button', { name: 'Save access' }).click();
+  await confirmPassword('Change which apps bob may open.');
+  await page.getByText('Saved the apps of bob.').waitFor();
+  assert.equal(await page.getByRole('article', { name: 'bob' }).getByRole('checkbox', { name: 'Demo' }).isChecked(), true);
+  assert.equal(await page.getByRole('article', { name: 'bob' }).getByRole('checkbox', { name: 'Needy' }).isChecked(), false);
+});
+
+test('a member sees only the apps they were given and no admin controls', { skip: !haveChromium && 'no chromium', timeout: 60_000 }, async () => {
+  await signInAs('bob', 'bob-password');
+  await page.getByRole('link', { name: /Demo, running/ }).waitFor();
+  assert.equal(await page.getByRole('link', { name: /Needy/ }).count(), 0);
+  assert.equal(await page.getByRole('link', { name: 'Users' }).count(), 0);
+  assert.equal(await page.getByRole('link', { name: 'Catalog' }).count(), 0);
+  assert.equal(await page.getByRole('link', { name: 'Add apps' }).count(), 0);
+  await page.goto(base + '/users');
+  await page.waitForURL(base + '/');
+  // Hidden is not the protection: the agent refuses a member's admin calls.
+  const status = await page.evaluate(() => fetch('/api/users').then((r) => r.status));
+  assert.equal(status, 403);
+  await signInAs('alice', 'correct horse');
+});
+
+test('uninstalling with its data asks for the password; a script in an app frame cannot skip it', { skip: !haveChromium && 'no chromium', timeout: 60_000 }, async () => {
+  // A script in the demo app (same origin) uses the shell's window and the ambient session.
+  await page.goto(base + '/apps/demo/');
+  await demoFrame().locator('#out').filter({ hasText: '"from":"demo"' }).waitFor();
+  const f = page.frames().find((x) => x.url().includes('/embed/demo/'));
+  assert.ok(f, 'demo frame present');
+  const attack = await f.evaluate(() =>
+    top
+      .fetch('/api/apps/needy/uninstall', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ clearData: true }) })
+      .then(async (r) => ({ status: r.status, body: await r.json() })),
+  );
+  assert.equal(attack.status, 403);
+  assert.equal(attack.body.stepUpRequired, true);
+  const installed = await page.evaluate(() => fetch('/api/apps/installed').then((r) => r.json()));
+  assert.ok(installed.some((a) => a.name === 'needy' && a.status === 'running'), JSON.stringify(installed));
+
+  // The user does it through the shell: the same request, then the password dialog.
+  await page.goto(base + '/catalog');
+  await page.getByRole('article').filter({ hasText: 'Needy' }).getByRole('button', { name: 'Uninstall' }).click();
+  const dialog = page.getByRole('dialog', { name: 'Uninstall Needy' });
+  await dialog.getByLabel('Also delete its data (cannot be undone)').check();
+  await dialog.getByRole('button', { name: 'Uninstall' }).click();
+  await page.waitForURL(base + '/install/needy?op=uninstall');
+  await confirmPassword('Uninstall needy and delete its data.');
+  await page.getByRole('log').getByText('Rebuild completed successfully').waitFor();
+  await page.getByRole('link', { name: 'Back to home' }).waitFor();
+});

@@ -30,8 +30,10 @@ const catalog = [
   { name: 'postgres', displayName: 'PostgreSQL', description: 'Database', category: 'infrastructure', isSystem: true, integrations: {} },
 ];
 
-const users = new Map(); // username -> password
+const users = new Map(); // username -> { id, password, role, apps: Set, createdAt }
 const sessions = new Map(); // sid -> username
+const stepUps = new Map(); // token -> { sid, action, expires }
+let nextUserId = 1;
 const installed = new Map(); // name -> InstalledApp
 const appSubs = new Set();
 const logSubs = new Set();
@@ -60,10 +62,33 @@ const setStatus = (name, status) => {
   broadcastApps();
 };
 
-function userOf(req) {
+function sidOf(req) {
   const m = /(?:^|;\s*)bloud_session=([^;]+)/.exec(req.headers.cookie ?? '');
-  return m ? sessions.get(m[1]) ?? null : null;
+  return m ? m[1] : null;
 }
+function userOf(req) {
+  const sid = sidOf(req);
+  return sid ? sessions.get(sid) ?? null : null;
+}
+const userJson = (name) => {
+  const u = users.get(name);
+  return { id: u.id, username: name, role: u.role };
+};
+const isAdmin = (name) => users.get(name)?.role === 'admin';
+const visible = (name) => (isAdmin(name) ? list() : list().filter((a) => users.get(name)?.apps.has(a.name)));
+/** The agent's step-up rule: a single-use token for this session and action (see docs/agent.md). */
+function stepUpOk(req, res, action) {
+  const token = req.headers['x-bloud-step-up'];
+  const s = token && stepUps.get(token);
+  if (s && s.sid === sidOf(req) && s.action === action && s.expires > Date.now()) {
+    stepUps.delete(token);
+    return true;
+  }
+  json(res, 403, { error: 'Confirm with your password to do this', stepUpRequired: true, action });
+  return false;
+}
+const newUser = (name, password, role) =>
+  users.set(name, { id: `u${nextUserId++}`, password, role, apps: new Set(), createdAt: now() });
 
 async function body(req) {
   const chunks = [];
@@ -156,26 +181,73 @@ const server = createServer(async (req, res) => {
       if (users.size > 0) return json(res, 409, { success: false, error: 'Setup already completed' });
       const b = await body(req);
       if (!b || !/^[A-Za-z0-9_]{3,30}$/.test(b.username ?? '') || (b.password ?? '').length < 8) return json(res, 400, { success: false, error: 'Invalid username or password' });
-      users.set(b.username, b.password);
+      newUser(b.username, b.password, 'admin');
       return json(res, 200, { success: true, loginUrl: '/login' });
     }
     if (path === '/api/auth/login' && m === 'POST') {
       const b = await body(req);
-      if (!b || users.get(b.username) !== b.password) return json(res, 401, { error: 'Invalid username or password' });
+      if (!b || users.get(b.username)?.password !== b.password) return json(res, 401, { error: 'Invalid username or password' });
       const sid = Math.random().toString(36).slice(2);
       sessions.set(sid, b.username);
-      return json(res, 200, { id: 1, username: b.username }, { 'set-cookie': `bloud_session=${sid}; Path=/; HttpOnly; SameSite=Lax` });
+      return json(res, 200, userJson(b.username), { 'set-cookie': `bloud_session=${sid}; Path=/; HttpOnly; SameSite=Lax` });
     }
     if (path === '/api/auth/logout' && m === 'POST') return json(res, 200, {}, { 'set-cookie': 'bloud_session=; Path=/; Max-Age=0' });
     if (path === '/api/auth/me') {
       const u = userOf(req);
-      return u ? json(res, 200, { id: 1, username: u }) : json(res, 401, { error: 'Not authenticated' });
+      return u ? json(res, 200, userJson(u)) : json(res, 401, { error: 'Not authenticated' });
     }
     if (path.startsWith('/api/')) {
-      if (!userOf(req)) return json(res, 401, { error: 'Not authenticated' });
+      const me = userOf(req);
+      if (!me) return json(res, 401, { error: 'Not authenticated' });
+      if (path === '/api/auth/step-up' && m === 'POST') {
+        const b = await body(req);
+        if (!b?.action) return json(res, 400, { error: 'action is required' });
+        if (users.get(me).password !== b.password) return json(res, 403, { error: 'Wrong password' });
+        const token = Math.random().toString(36).slice(2);
+        stepUps.set(token, { sid: sidOf(req), action: b.action, expires: Date.now() + 120_000 });
+        return json(res, 200, { token, action: b.action, expiresIn: 120 });
+      }
       if (path === '/api/apps') return json(res, 200, { apps: catalog.filter((a) => a.category !== 'infrastructure') });
-      if (path === '/api/apps/installed') return json(res, 200, list());
-      if (path === '/api/apps/events') return sse(res, appSubs, list());
+      if (path === '/api/apps/installed') return json(res, 200, visible(me));
+      // (The real agent filters live updates per member too; the mock sends members their list once.)
+      if (path === '/api/apps/events') return sse(res, isAdmin(me) ? appSubs : new Set(), visible(me));
+      if (!isAdmin(me) && !/^\/api\/apps\/[^/]+\/(metadata|icon)$/.test(path)) {
+        return json(res, 403, { error: "Only an administrator can do this; ask one of your Bloud's admins" });
+      }
+      if (path === '/api/users' && m === 'GET') {
+        return json(res, 200, [...users].map(([username, u]) => ({ id: u.id, username, role: u.role, createdAt: u.createdAt, apps: [...u.apps].sort() })));
+      }
+      if (path === '/api/users' && m === 'POST') {
+        const b = await body(req);
+        if (!b || !/^[A-Za-z0-9_]{3,30}$/.test(b.username ?? '') || (b.password ?? '').length < 8) return json(res, 400, { error: 'Invalid username or password' });
+        if (!stepUpOk(req, res, 'users.add')) return;
+        if (users.has(b.username)) return json(res, 409, { error: 'That username is taken' });
+        newUser(b.username, b.password, b.role === 'admin' ? 'admin' : 'member');
+        for (const a of b.apps ?? []) users.get(b.username).apps.add(a);
+        return json(res, 201, userJson(b.username));
+      }
+      const um = /^\/api\/users\/([^/]+)(?:\/(password|role|apps))?$/.exec(path);
+      if (um) {
+        const entry = [...users].find(([, u]) => u.id === um[1]);
+        const what = um[2] ?? 'remove';
+        const b = m === 'DELETE' ? {} : await body(req);
+        if (!stepUpOk(req, res, `users.${what}:${um[1]}`)) return;
+        if (!entry) return json(res, 404, { error: 'User not found' });
+        const [name, u] = entry;
+        const admins = [...users.values()].filter((x) => x.role === 'admin').length;
+        if ((what === 'remove' || (what === 'role' && b.role === 'member')) && u.role === 'admin' && admins === 1) {
+          return json(res, 409, { error: 'This is the last administrator; make another user an admin first' });
+        }
+        if (what === 'remove') {
+          users.delete(name);
+          for (const [sid, n] of sessions) if (n === name) sessions.delete(sid);
+        } else if (what === 'password') {
+          u.password = b.password;
+          for (const [sid, n] of sessions) if (n === name && sid !== sidOf(req)) sessions.delete(sid);
+        } else if (what === 'role') u.role = b.role === 'admin' ? 'admin' : 'member';
+        else u.apps = new Set(b.apps ?? []);
+        return json(res, 200, { status: 'ok', id: u.id });
+      }
       if (path === '/api/rebuilds/stream') return sse(res, logSubs);
       const am = /^\/api\/apps\/([^/]+)\/([a-z-]+)$/.exec(path);
       const app = am && catalog.find((a) => a.name === am[1]);
@@ -204,8 +276,15 @@ const server = createServer(async (req, res) => {
               }, 200);
             });
           }
+          case 'clear-data': {
+            if (m !== 'POST') break;
+            if (!stepUpOk(req, res, `apps.clear-data:${name}`)) return;
+            return json(res, 200, { status: 'data cleared', app: name });
+          }
           case 'uninstall': {
             if (m !== 'POST') break;
+            const b = await body(req);
+            if (b?.clearData && !stepUpOk(req, res, `apps.uninstall-data:${name}`)) return;
             setStatus(name, 'uninstalling');
             return runRebuild([name], () => {
               installed.delete(name);

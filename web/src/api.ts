@@ -9,9 +9,12 @@ import type {
   InstalledApp,
   RemovePlan,
   SetupStatus,
+  Role,
   UninstallResult,
   User,
+  UserInfo,
 } from './types';
+import { STEP_UP_HEADER, stepUpAction } from './stepup';
 
 export const ENDPOINTS = {
   setupStatus: '/api/setup/status',
@@ -23,6 +26,9 @@ export const ENDPOINTS = {
   installed: '/api/apps/installed',
   appEvents: '/api/apps/events',
   rebuildStream: '/api/rebuilds/stream',
+  stepUp: '/api/auth/step-up',
+  users: '/api/users',
+  user: (id: string) => `/api/users/${encodeURIComponent(id)}`,
   app: (name: string) => `/api/apps/${encodeURIComponent(name)}`,
 } as const;
 
@@ -33,6 +39,7 @@ export const appEndpoint = {
   planRemove: (n: string) => `${ENDPOINTS.app(n)}/plan-remove`,
   install: (n: string) => `${ENDPOINTS.app(n)}/install`,
   uninstall: (n: string) => `${ENDPOINTS.app(n)}/uninstall`,
+  clearData: (n: string) => `${ENDPOINTS.app(n)}/clear-data`,
 };
 
 export class ApiError extends Error {
@@ -49,6 +56,15 @@ export class ApiError extends Error {
 let onUnauthorized: () => void = () => undefined;
 export function setUnauthorizedHandler(fn: () => void): void {
   onUnauthorized = fn;
+}
+
+/**
+ * Called when an action answers "confirm your password" (see stepup.ts): resolves with a
+ * step-up token, or null when the user cancels.
+ */
+let onStepUp: ((action: string) => Promise<string | null>) | null = null;
+export function setStepUpHandler(fn: (action: string) => Promise<string | null>): void {
+  onStepUp = fn;
 }
 
 /** The agent's error bodies are `{"error": "..."}` (sometimes with `success:false`) or plain text. */
@@ -83,19 +99,23 @@ interface CallOptions {
   /** Some endpoints answer an error status with a meaningful JSON body (InstallResult). */
   acceptError?: boolean;
   signal?: AbortSignal;
+  /** A step-up token for this request (set on the retry after the password was confirmed). */
+  stepUpToken?: string;
 }
 
 async function call<T>(path: string, what: string, opts: CallOptions = {}): Promise<T> {
+  const headers: Record<string, string> = { accept: 'application/json' };
   const init: RequestInit = {
     method: opts.method ?? 'GET',
     credentials: 'same-origin',
-    headers: { accept: 'application/json' },
+    headers,
     signal: opts.signal,
   };
   if (opts.body !== undefined) {
     init.body = JSON.stringify(opts.body);
-    init.headers = { accept: 'application/json', 'content-type': 'application/json' };
+    headers['content-type'] = 'application/json';
   }
+  if (opts.stepUpToken !== undefined) headers[STEP_UP_HEADER] = opts.stepUpToken;
   let resp: Response;
   try {
     resp = await fetch(path, init);
@@ -104,6 +124,13 @@ async function call<T>(path: string, what: string, opts: CallOptions = {}): Prom
   }
   const body = await readBody(resp);
   if (resp.status === 401 && !opts.quiet401) onUnauthorized();
+  // Before acceptError: a step-up demand is never the operation's result.
+  const action = stepUpAction(resp.status, body);
+  if (action !== null && onStepUp !== null) {
+    const token = await onStepUp(action);
+    if (token === null) throw new ApiError(403, `${what}: cancelled (the password was not confirmed)`, body);
+    return call<T>(path, what, { ...opts, stepUpToken: token });
+  }
   if (!resp.ok && !(opts.acceptError && typeof body === 'object' && body !== null)) {
     throw new ApiError(resp.status, `${what}: ${errorMessage(resp.status, body, 'request failed')}`, body);
   }
@@ -143,6 +170,21 @@ export const api = {
       body: Object.keys(choices).length > 0 ? { choices } : undefined,
       acceptError: true,
     }),
+  clearData: (name: string) =>
+    call<unknown>(appEndpoint.clearData(name), `Deleting the data of ${name}`, { method: 'POST' }),
+  /** The step-up token for `action`; a wrong password is an ApiError (403 "Wrong password"). */
+  stepUp: async (password: string, action: string): Promise<string> =>
+    (await call<{ token: string }>(ENDPOINTS.stepUp, 'Confirming', { method: 'POST', body: { password, action } })).token,
+  users: () => call<UserInfo[]>(ENDPOINTS.users, 'Loading users'),
+  addUser: (username: string, password: string, role: Role, apps: string[]) =>
+    call<User>(ENDPOINTS.users, `Adding ${username}`, { method: 'POST', body: { username, password, role, apps } }),
+  removeUser: (id: string, name: string) => call<unknown>(ENDPOINTS.user(id), `Removing ${name}`, { method: 'DELETE' }),
+  setPassword: (id: string, name: string, password: string) =>
+    call<unknown>(`${ENDPOINTS.user(id)}/password`, `Setting the password of ${name}`, { method: 'PUT', body: { password } }),
+  setRole: (id: string, name: string, role: Role) =>
+    call<unknown>(`${ENDPOINTS.user(id)}/role`, `Changing the role of ${name}`, { method: 'PUT', body: { role } }),
+  setApps: (id: string, name: string, apps: string[]) =>
+    call<unknown>(`${ENDPOINTS.user(id)}/apps`, `Changing the apps of ${name}`, { method: 'PUT', body: { apps } }),
   uninstall: (name: string, clearData: boolean) =>
     call<UninstallResult>(appEndpoint.uninstall(name), `Removing ${name}`, {
       method: 'POST',

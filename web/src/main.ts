@@ -2,9 +2,10 @@
  * Shell entry: session gate (setup → login → app), client-side routing, layout.
  */
 import './styles.css';
-import { api, setUnauthorizedHandler } from './api';
-import { clear, h } from './dom';
+import { api, setStepUpHandler, setUnauthorizedHandler } from './api';
+import { append, clear, h } from './dom';
 import { parseRoute, type Route } from './routes';
+import { isAdmin } from './stepup';
 import { registerServiceWorker } from './swClient';
 import type { User } from './types';
 import { loginView, setupView } from './views/auth';
@@ -13,6 +14,8 @@ import { errorBox, messageOf, type Ctx, type View } from './views/common';
 import { frameView } from './views/frame';
 import { homeView } from './views/home';
 import { progressView } from './views/progress';
+import { confirmWithPassword } from './views/stepup';
+import { usersView } from './views/users';
 
 const root = document.getElementById('app');
 if (root === null) throw new Error('index.html lacks <div id="app">');
@@ -59,15 +62,19 @@ setUnauthorizedHandler(() => {
   }
 });
 
+// Destructive and account actions ask for the password again (views/stepup.ts).
+setStepUpHandler(confirmWithPassword);
+
 function renderNav(): void {
   clear(nav);
   if (ctx.user === null) return;
   const here = location.pathname;
   const link = (href: string, label: string, active: boolean) =>
     h('a', { href, 'aria-current': active ? 'page' : null }, label);
-  nav.append(
+  append(nav, [
     link('/', 'Home', here === '/'),
-    link('/catalog', 'Catalog', here.startsWith('/catalog')),
+    isAdmin(ctx.user) ? link('/catalog', 'Catalog', here.startsWith('/catalog')) : null,
+    isAdmin(ctx.user) ? link('/users', 'Users', here.startsWith('/users')) : null,
     h('span', { class: 'who' }, ctx.user.username),
     h(
       'button',
@@ -85,7 +92,7 @@ function renderNav(): void {
       },
       'Sign out',
     ),
-  );
+  ]);
 }
 
 /** The route to show instead when the session does not allow `r`. */
@@ -96,6 +103,8 @@ function gate(r: Route): string | null {
     return r.name === 'login' ? null : `/login?next=${encodeURIComponent(location.pathname + location.search + location.hash)}`;
   }
   if (r.name === 'login') return r.next ?? '/';
+  // Members manage nothing (the agent refuses it too); their home is their apps.
+  if (!isAdmin(ctx.user) && (r.name === 'catalog' || r.name === 'users' || r.name === 'progress')) return '/';
   return null;
 }
 
@@ -109,6 +118,8 @@ function mount(r: Route): View {
       return homeView(ctx);
     case 'catalog':
       return catalogView(ctx);
+    case 'users':
+      return usersView(ctx);
     case 'progress':
       return progressView(ctx, r.app, r.op);
     case 'app':

@@ -6,6 +6,7 @@
 export type Route =
   | { name: 'home' }
   | { name: 'catalog' }
+  | { name: 'users' }
   | { name: 'login'; next: string | null }
   | { name: 'setup' }
   | { name: 'progress'; app: string; op: 'install' | 'uninstall' }
@@ -35,6 +36,7 @@ export function parseRoute(pathname: string, search = '', hash = ''): Route {
   const params = new URLSearchParams(search);
   if (pathname === '/' || pathname === '') return { name: 'home' };
   if (pathname === '/catalog' || pathname === '/catalog/') return { name: 'catalog' };
+  if (pathname === '/users' || pathname === '/users/') return { name: 'users' };
   if (pathname === '/login') return { name: 'login', next: safeNext(params.get('next')) };
   if (pathname === '/setup') return { name: 'setup' };
   const progress = /^\/install\/([^/]+)\/?$/.exec(pathname);

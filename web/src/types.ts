@@ -110,7 +110,27 @@ export interface CreateUserResult {
   loginUrl?: string;
 }
 
+export type Role = 'admin' | 'member';
+
 export interface User {
   id: string | number;
   username: string;
+  /** Absent from agents older than roles: treated as admin (they had a single account). */
+  role?: Role;
+}
+
+/** `GET /api/users` items (**ours**). `apps`: what a member may open (admins open everything). */
+export interface UserInfo {
+  id: string;
+  username: string;
+  role: Role;
+  createdAt: string;
+  apps: string[];
+}
+
+/** The 403 answer of an action that needs the password again (**ours**). */
+export interface StepUpRequired {
+  error: string;
+  stepUpRequired: true;
+  action: string;
 }

@@ -45,7 +45,16 @@ export function catalogView(ctx: Ctx): View {
 function card(ctx: Ctx, app: CatalogApp, row: InstalledApp | undefined, names: Map<string, string>): HTMLElement {
   const actions = h('div', { class: 'actions' });
   if (row === undefined) {
-    actions.append(h('button', { type: 'button', class: 'primary', onclick: () => void openInstall(ctx, app, names) }, 'Install'));
+    // Data left behind by an earlier uninstall; the password dialog doubles as the confirmation.
+    const clearData = () =>
+      void api
+        .clearData(app.name)
+        .then(() => ctx.announce(`Deleted the data of ${app.displayName}.`))
+        .catch((err: unknown) => ctx.announce(messageOf(err)));
+    actions.append(
+      h('button', { type: 'button', class: 'small', onclick: clearData }, 'Delete data'),
+      h('button', { type: 'button', class: 'primary', onclick: () => void openInstall(ctx, app, names) }, 'Install'),
+    );
   } else {
     if (row.status === 'running') actions.append(h('a', { href: shellAppPath(app.name), class: 'button primary' }, 'Open'));
     else if (row.status === 'installing' || row.status === 'starting') {

@@ -3,6 +3,7 @@ import { clear, h } from '../dom';
 import { parseAppsSnapshot } from '../progress';
 import { shellAppPath } from '../routes';
 import { streamSse } from '../sse';
+import { isAdmin } from '../stepup';
 import type { InstalledApp } from '../types';
 import { appIcon, errorBox, loading, messageOf, statusBadge, type Ctx, type View } from './common';
 
@@ -22,7 +23,11 @@ export function homeView(ctx: Ctx): View {
     clear(list);
     const visible = apps.filter((a) => !a.is_system).sort((a, b) => (a.display_name || a.name).localeCompare(b.display_name || b.name));
     if (visible.length === 0) {
-      list.append(h('div', { class: 'empty' }, h('p', {}, 'No apps installed yet.'), h('a', { href: '/catalog', class: 'button primary' }, 'Browse the catalog')));
+      list.append(
+        isAdmin(ctx.user)
+          ? h('div', { class: 'empty' }, h('p', {}, 'No apps installed yet.'), h('a', { href: '/catalog', class: 'button primary' }, 'Browse the catalog'))
+          : h('div', { class: 'empty' }, h('p', {}, 'No apps for you yet.'), h('p', { class: 'muted' }, 'An administrator of this Bloud chooses which apps you can open.')),
+      );
       return;
     }
     list.append(
@@ -69,6 +74,6 @@ export function homeView(ctx: Ctx): View {
     { signal: ctrl.signal },
   );
 
-  const el = h('section', {}, h('div', { class: 'page-head' }, h('h1', {}, 'Home'), h('a', { href: '/catalog', class: 'button' }, 'Add apps')), live, list);
+  const el = h('section', {}, h('div', { class: 'page-head' }, h('h1', {}, 'Home'), isAdmin(ctx.user) ? h('a', { href: '/catalog', class: 'button' }, 'Add apps') : null), live, list);
   return { el, title: 'Home', cleanup: () => ctrl.abort() };
 }
