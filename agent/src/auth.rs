@@ -185,8 +185,11 @@ pub async fn require_session(
             req.extensions_mut().insert(user);
             next.run(req).await
         }
-        // Local requests pass without a user.
-        _ if local => next.run(req).await,
+        // Local requests pass without a user, as the administrator (the CLI).
+        _ if local => {
+            req.extensions_mut().insert(LocalAdmin { uid: 0 });
+            next.run(req).await
+        }
         Err(e) => session_lookup_failed(e),
         Ok(None) if had_cookie => {
             let mut resp = json_error(StatusCode::UNAUTHORIZED, "Session expired");

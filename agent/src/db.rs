@@ -24,11 +24,16 @@ pub struct DbError {
 
 pub type DbResult<T> = Result<T, DbError>;
 
-/// A signed-in (or first) user.
+mod users;
+pub use users::{AdminChange, Role, UserInfo};
+
+/// A signed-in (or first) user. The role is read with the session on every request, so a
+/// change of role takes effect on the user's next request.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct User {
     pub id: String,
     pub username: String,
+    pub role: Role,
 }
 
 /// `GET /api/apps/installed` item: upstream's snake_case `InstalledApp`.
@@ -127,7 +132,8 @@ CREATE TABLE IF NOT EXISTS users (
     username TEXT NOT NULL UNIQUE,
     password_hash TEXT NOT NULL,
     layout TEXT NOT NULL DEFAULT '[]',
-    created_at TEXT NOT NULL
+    created_at TEXT NOT NULL,
+    role TEXT NOT NULL DEFAULT 'member'
 );
 CREATE TABLE IF NOT EXISTS sessions (
     id TEXT PRIMARY KEY,
@@ -198,6 +204,7 @@ impl Db {
         .map_err(err("cannot set pragmas"))?;
         conn.execute_batch(SCHEMA)
             .map_err(err("cannot create the schema"))?;
+        users::migrate(&conn).map_err(err("cannot add roles and app access"))?;
         Ok(Db {
             path: path.to_path_buf(),
             conn: Mutex::new(conn),
@@ -233,14 +240,15 @@ impl Db {
         let n = self
             .conn()
             .execute(
-                "INSERT INTO users (id, username, password_hash, created_at)
-                 SELECT ?1, ?2, ?3, ?4 WHERE NOT EXISTS (SELECT 1 FROM users)",
+                "INSERT INTO users (id, username, password_hash, created_at, role)
+                 SELECT ?1, ?2, ?3, ?4, 'admin' WHERE NOT EXISTS (SELECT 1 FROM users)",
                 params![id, username, password_hash, now_rfc3339()],
             )
             .map_err(self.e("cannot create the first user"))?;
         Ok((n == 1).then(|| User {
             id,
             username: username.to_string(),
+            role: Role::Admin,
         }))
     }
 
@@ -248,17 +256,9 @@ impl Db {
     pub fn user_by_name(&self, username: &str) -> DbResult<Option<(User, String)>> {
         self.conn()
             .query_row(
-                "SELECT id, username, password_hash FROM users WHERE username = ?1",
+                "SELECT id, username, role, password_hash FROM users WHERE username = ?1",
                 [username],
-                |r| {
-                    Ok((
-                        User {
-                            id: r.get(0)?,
-                            username: r.get(1)?,
-                        },
-                        r.get(2)?,
-                    ))
-                },
+                |r| Ok((users::user_from_row(r)?, r.get(3)?)),
             )
             .optional()
             .map_err(self.e("cannot look up the user"))
@@ -309,15 +309,10 @@ impl Db {
         let now = OffsetDateTime::now_utc().unix_timestamp();
         self.conn()
             .query_row(
-                "SELECT u.id, u.username FROM sessions s JOIN users u ON u.id = s.user_id
+                "SELECT u.id, u.username, u.role FROM sessions s JOIN users u ON u.id = s.user_id
                  WHERE s.id = ?1 AND s.expires_at >= ?2",
                 params![token, now],
-                |r| {
-                    Ok(User {
-                        id: r.get(0)?,
-                        username: r.get(1)?,
-                    })
-                },
+                users::user_from_row,
             )
             .optional()
             .map_err(self.e("cannot read the session"))

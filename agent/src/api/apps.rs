@@ -4,14 +4,16 @@ use std::collections::BTreeMap;
 
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
-use axum::http::{header, StatusCode};
+use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use futures_util::stream::{self, StreamExt};
 use serde::Deserialize;
 use tokio::sync::broadcast::error::RecvError;
 
-use super::{error, sse, Api};
+use super::admin_only::Caller;
+use super::{error, sse, stepup, Api};
+use crate::db::{DbResult, InstalledApp};
 use crate::plan;
 use crate::queue::{OpKind, OpResult, Operation};
 
@@ -21,8 +23,21 @@ pub async fn catalog(State(api): State<Api>) -> Json<serde_json::Value> {
     Json(serde_json::json!({ "apps": apps }))
 }
 
-pub async fn installed(State(api): State<Api>) -> Response {
-    match api.service.db.list_apps() {
+/// The installed apps this caller may see: all for admins, the ones they may open for members.
+fn visible_apps(api: &Api, caller: &Caller) -> DbResult<Vec<InstalledApp>> {
+    let apps = api.service.db.list_apps()?;
+    let Some(member) = caller.member() else {
+        return Ok(apps);
+    };
+    let access = api.service.db.app_access(&member.id)?;
+    Ok(apps
+        .into_iter()
+        .filter(|a| access.contains(&a.name))
+        .collect())
+}
+
+pub async fn installed(State(api): State<Api>, caller: Caller) -> Response {
+    match visible_apps(&api, &caller) {
         Ok(apps) => Json(apps).into_response(),
         Err(e) => {
             tracing::error!(error = %e, "cannot list installed apps");
@@ -35,31 +50,27 @@ pub async fn installed(State(api): State<Api>) -> Response {
 }
 
 /// Full installed list on connect, then after every change.
-pub async fn events(State(api): State<Api>) -> Response {
+pub async fn events(State(api): State<Api>, caller: Caller) -> Response {
     let rx = api.service.events.subscribe_apps();
-    let snapshot = || -> Option<String> {
-        api.service
-            .db
-            .list_apps()
+    let filtered = caller.member().is_some();
+    let snapshot = move |api: &Api| -> Option<String> {
+        visible_apps(api, &caller)
             .ok()
             .and_then(|apps| serde_json::to_string(&apps).ok())
     };
-    let first = snapshot().unwrap_or_else(|| "[]".to_string());
-    let service = api.service.clone();
+    let first = snapshot(&api).unwrap_or_else(|| "[]".to_string());
+    let api2 = api.clone();
     let live = stream::unfold(rx, move |mut rx| {
-        let service = service.clone();
+        let api = api2.clone();
+        let snapshot = snapshot.clone();
         async move {
             loop {
                 match rx.recv().await {
-                    Ok(json) => return Some((sse::frame(&json), rx)),
+                    // A member's list is filtered, so it is read again for them.
+                    Ok(json) if !filtered => return Some((sse::frame(&json), rx)),
                     // Snapshots supersede each other: after a lag, send the current one.
-                    Err(RecvError::Lagged(_)) => {
-                        if let Some(json) = service
-                            .db
-                            .list_apps()
-                            .ok()
-                            .and_then(|a| serde_json::to_string(&a).ok())
-                        {
+                    Ok(_) | Err(RecvError::Lagged(_)) => {
+                        if let Some(json) = snapshot(&api) {
                             return Some((sse::frame(&json), rx));
                         }
                     }
@@ -224,6 +235,8 @@ pub async fn install(
 
 pub async fn uninstall(
     State(api): State<Api>,
+    headers: HeaderMap,
+    caller: Caller,
     Path(name): Path<String>,
     Query(q): Query<WaitQuery>,
     body: Bytes,
@@ -232,6 +245,13 @@ pub async fn uninstall(
         Ok(b) => b,
         Err(r) => return r,
     };
+    // Deleting data cannot be undone: it needs the password again.
+    if body.clear_data {
+        let action = format!("apps.uninstall-data:{name}");
+        if let Err(r) = stepup::require(&api, &headers, &caller, &action) {
+            return r;
+        }
+    }
     // Not installed yet may still be fine: an install of it can be waiting in the same batch.
     match api.service.db.get_app(&name) {
         Ok(None) if !api.service.catalog().contains(&name) => {
@@ -250,9 +270,17 @@ pub async fn uninstall(
 }
 
 /// Installed: a queued uninstall with `clearData`. Not installed: deletes `<dataDir>/<app>`.
-pub async fn clear_data(State(api): State<Api>, Path(name): Path<String>) -> Response {
+pub async fn clear_data(
+    State(api): State<Api>,
+    headers: HeaderMap,
+    caller: Caller,
+    Path(name): Path<String>,
+) -> Response {
     if !api.service.catalog().contains(&name) {
         return error(StatusCode::NOT_FOUND, "app not found in catalog");
+    }
+    if let Err(r) = stepup::require(&api, &headers, &caller, &format!("apps.clear-data:{name}")) {
+        return r;
     }
     match api.service.db.get_app(&name) {
         Ok(Some(_)) => {

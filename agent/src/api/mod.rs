@@ -4,13 +4,16 @@
 // Handlers bail out with a ready `Response`; boxing it would only add noise.
 #![allow(clippy::result_large_err)]
 
+mod admin_only;
 mod apps;
 mod auth;
 mod layout;
 mod logs;
 mod rebuilds;
 mod sse;
+pub mod stepup;
 mod system;
+mod users;
 mod web;
 
 use std::sync::Arc;
@@ -37,16 +40,11 @@ pub(crate) fn error(status: StatusCode, message: impl Into<String>) -> Response 
 }
 
 pub fn router(api: Api) -> Router {
-    let protected = Router::new()
-        .route("/api/apps", get(apps::catalog))
-        .route("/api/apps/", get(apps::catalog))
-        .route("/api/apps/installed", get(apps::installed))
-        .route("/api/apps/events", get(apps::events))
+    // Managing apps and users: administrators and the CLI only (403 for members).
+    let admin = Router::new()
         .route("/api/apps/refresh-catalog", post(apps::refresh_catalog))
         .route("/api/apps/{name}/plan-install", get(apps::plan_install))
         .route("/api/apps/{name}/plan-remove", get(apps::plan_remove))
-        .route("/api/apps/{name}/metadata", get(apps::metadata))
-        .route("/api/apps/{name}/icon", get(apps::icon))
         .route("/api/apps/{name}/logs", get(logs::app_logs))
         .route("/api/apps/{name}/install", post(apps::install))
         .route("/api/apps/{name}/uninstall", post(apps::uninstall))
@@ -60,12 +58,33 @@ pub fn router(api: Api) -> Router {
         .route("/api/rebuilds/stream", get(rebuilds::stream))
         .route("/api/rebuilds/{id}", get(rebuilds::get))
         .route("/api/rebuilds/{id}/log", get(rebuilds::log))
+        // Upstream's path; here it follows the queue's rebuilds instead of starting one.
+        .route("/api/system/rebuild/stream", get(rebuilds::stream))
+        .route("/api/users", get(users::list).post(users::add))
+        .route("/api/users/{id}", axum::routing::delete(users::remove))
+        .route(
+            "/api/users/{id}/password",
+            axum::routing::put(users::set_password),
+        )
+        .route("/api/users/{id}/role", axum::routing::put(users::set_role))
+        .route("/api/users/{id}/apps", axum::routing::put(users::set_apps))
+        .route_layer(middleware::from_fn(admin_only::require_admin));
+
+    // Every signed-in user: the catalog (read only), the installed apps they may open, their
+    // layout, system status, step-up.
+    let protected = Router::new()
+        .route("/api/apps", get(apps::catalog))
+        .route("/api/apps/", get(apps::catalog))
+        .route("/api/apps/installed", get(apps::installed))
+        .route("/api/apps/events", get(apps::events))
+        .route("/api/apps/{name}/metadata", get(apps::metadata))
+        .route("/api/apps/{name}/icon", get(apps::icon))
         .route("/api/user/layout", get(layout::get).put(layout::put))
         .route("/api/system/status", get(system::status))
         .route("/api/system/status/stream", get(system::status_stream))
         .route("/api/system/storage", get(system::storage))
-        // Upstream's path; here it follows the queue's rebuilds instead of starting one.
-        .route("/api/system/rebuild/stream", get(rebuilds::stream))
+        .route("/api/auth/step-up", post(stepup::step_up))
+        .merge(admin)
         .route_layer(middleware::from_fn_with_state(
             api.service.clone(),
             crate::auth::require_session,
