@@ -9,6 +9,7 @@ describe('parseRoute', () => {
   it.each([
     ['/', '', '', { name: 'home' }],
     ['/catalog', '', '', { name: 'catalog' }],
+    ['/users', '', '', { name: 'users' }],
     ['/setup', '', '', { name: 'setup' }],
     ['/login', '?next=%2Fapps%2Fradarr%2F', '', { name: 'login', next: '/apps/radarr/' }],
     ['/login', '?next=https://evil.example/', '', { name: 'login', next: null }],
