@@ -365,6 +365,19 @@ async fn a_member_uses_only_the_apps_they_were_given_and_manages_nothing() {
     let first = sse.next_json().await;
     assert_eq!(first.as_array().unwrap().len(), 1, "{first}");
     assert_eq!(first[0]["name"], "notes");
+    // The admin renames photos: bob's stream sends his list again, still without photos.
+    let (s, _) = admin
+        .call(
+            M::PATCH,
+            "/api/apps/photos/rename",
+            Some(json!({"displayName": "Holiday photos"})),
+            None,
+        )
+        .await;
+    assert_eq!(s, 200);
+    let again = sse.next_json().await;
+    assert_eq!(again.as_array().unwrap().len(), 1, "{again}");
+    assert_eq!(again[0]["name"], "notes");
 
     // Everything an admin does is 403 for bob, step-up or not; nothing changes.
     let t = bob.step_up("member-password", "users.add").await.unwrap();
@@ -452,6 +465,18 @@ async fn a_member_uses_only_the_apps_they_were_given_and_manages_nothing() {
     let (s, v) = bob.get("/api/users").await;
     assert_eq!(s, 200, "{v}");
     assert_eq!(v.as_array().unwrap().len(), 2);
+    // His open stream follows: the next change shows him every app.
+    let (s, _) = admin
+        .call(
+            M::PATCH,
+            "/api/apps/photos/rename",
+            Some(json!({"displayName": "Photos"})),
+            None,
+        )
+        .await;
+    assert_eq!(s, 200);
+    let all = sse.next_json().await;
+    assert_eq!(all.as_array().unwrap().len(), 2, "{all}");
     running.shutdown().await;
 }
 
@@ -495,6 +520,8 @@ async fn the_last_admin_stays_and_a_password_reset_or_removal_ends_sessions() {
     let bob_id = add_user(&admin, "bob", "member", &["notes"]).await;
     let bob = login(&base, "bob", "member-password").await.unwrap();
     assert_eq!(bob.get("/api/apps/installed").await.0, 200);
+    let mut bob_stream = SseReaderWithCookie::open(&bob, "/api/apps/events").await;
+    assert_eq!(bob_stream.next_json().await, json!([]));
     let t = admin
         .step_up(ADMIN_PASSWORD, &format!("users.password:{bob_id}"))
         .await
@@ -510,6 +537,12 @@ async fn the_last_admin_stays_and_a_password_reset_or_removal_ends_sessions() {
     assert_eq!(s, 200, "{v}");
     assert_eq!(bob.get("/api/apps/installed").await.0, 401);
     assert!(login(&base, "bob", "member-password").await.is_none());
+    // His open stream ends at the next change instead of showing it.
+    running.service.notify_apps();
+    assert!(
+        bob_stream.ended().await,
+        "the stream of an ended session closes"
+    );
     let bob = login(&base, "bob", "fresh-password").await.unwrap();
     // An admin resetting their own password stays signed in on this session.
     let t = admin
@@ -553,6 +586,22 @@ impl SseReaderWithCookie {
         SseReaderWithCookie {
             resp,
             buf: String::new(),
+        }
+    }
+
+    /// True when the stream closes (before any further frame).
+    async fn ended(&mut self) -> bool {
+        loop {
+            if self.buf.contains("data:") {
+                return false;
+            }
+            match tokio::time::timeout(TEST_TIMEOUT, self.resp.chunk())
+                .await
+                .expect("the stream closes or sends in time")
+            {
+                Ok(Some(chunk)) => self.buf.push_str(&String::from_utf8_lossy(&chunk)),
+                Ok(None) | Err(_) => return true,
+            }
         }
     }
 

@@ -22,12 +22,16 @@ pub enum Caller {
 }
 
 impl Caller {
+    pub fn from_user(user: User) -> Caller {
+        match user.role {
+            Role::Admin => Caller::Admin(user),
+            Role::Member => Caller::Member(user),
+        }
+    }
+
     pub fn of(ext: &Extensions) -> Option<Caller> {
         if let Some(user) = ext.get::<User>() {
-            return Some(match user.role {
-                Role::Admin => Caller::Admin(user.clone()),
-                Role::Member => Caller::Member(user.clone()),
-            });
+            return Some(Caller::from_user(user.clone()));
         }
         ext.get::<LocalAdmin>().map(|_| Caller::Local)
     }

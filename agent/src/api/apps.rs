@@ -49,32 +49,47 @@ pub async fn installed(State(api): State<Api>, caller: Caller) -> Response {
     }
 }
 
-/// Full installed list on connect, then after every change.
-pub async fn events(State(api): State<Api>, caller: Caller) -> Response {
+/// Who an open stream is for, read again at every change: a session that ended (logout,
+/// password reset, user removed) closes the stream, and a new role changes what it shows.
+fn current_caller(api: &Api, session: Option<&str>, at_connect: &Caller) -> Option<Caller> {
+    if *at_connect == Caller::Local {
+        return Some(Caller::Local);
+    }
+    match api.service.db.session_user(session?) {
+        Ok(Some(user)) => Some(Caller::from_user(user)),
+        _ => None,
+    }
+}
+
+fn snapshot(api: &Api, caller: &Caller) -> Option<String> {
+    visible_apps(api, caller)
+        .ok()
+        .and_then(|apps| serde_json::to_string(&apps).ok())
+}
+
+/// The installed list on connect, then after every change (a member's, filtered, is read
+/// again for them).
+pub async fn events(State(api): State<Api>, headers: HeaderMap, caller: Caller) -> Response {
     let rx = api.service.events.subscribe_apps();
-    let filtered = caller.member().is_some();
-    let snapshot = move |api: &Api| -> Option<String> {
-        visible_apps(api, &caller)
-            .ok()
-            .and_then(|apps| serde_json::to_string(&apps).ok())
-    };
-    let first = snapshot(&api).unwrap_or_else(|| "[]".to_string());
-    let api2 = api.clone();
+    let session = crate::auth::session_token(&headers);
+    let first = snapshot(&api, &caller).unwrap_or_else(|| "[]".to_string());
     let live = stream::unfold(rx, move |mut rx| {
-        let api = api2.clone();
-        let snapshot = snapshot.clone();
+        let (api, session, at_connect) = (api.clone(), session.clone(), caller.clone());
         async move {
             loop {
-                match rx.recv().await {
-                    // A member's list is filtered, so it is read again for them.
-                    Ok(json) if !filtered => return Some((sse::frame(&json), rx)),
+                let event = rx.recv().await;
+                if matches!(event, Err(RecvError::Closed)) {
+                    return None;
+                }
+                let caller = current_caller(&api, session.as_deref(), &at_connect)?;
+                match event {
+                    Ok(json) if caller.member().is_none() => return Some((sse::frame(&json), rx)),
                     // Snapshots supersede each other: after a lag, send the current one.
-                    Ok(_) | Err(RecvError::Lagged(_)) => {
-                        if let Some(json) = snapshot(&api) {
+                    _ => {
+                        if let Some(json) = snapshot(&api, &caller) {
                             return Some((sse::frame(&json), rx));
                         }
                     }
-                    Err(RecvError::Closed) => return None,
                 }
             }
         }
