@@ -16,6 +16,14 @@ function recordFetch(): { method: string; url: string; headers: Record<string, s
   return sent;
 }
 
+/** The one request sent. */
+function only(sent: ReturnType<typeof recordFetch>): ReturnType<typeof recordFetch>[number] {
+  expect(sent).toHaveLength(1);
+  const first = sent[0];
+  if (first === undefined) throw new Error('nothing was sent');
+  return first;
+}
+
 afterEach(() => {
   vi.unstubAllGlobals();
 });
@@ -32,11 +40,11 @@ describe('state-changing calls (the agent answers 415 to anything but JSON)', ()
   ])('%s sends Content-Type: application/json and a JSON body', async (_name, run) => {
     const sent = recordFetch();
     await run();
-    expect(sent).toHaveLength(1);
-    expect(sent[0].method).toBe('POST');
-    expect(sent[0].headers['content-type']).toBe('application/json');
-    expect(typeof sent[0].body).toBe('string');
-    expect(() => JSON.parse(sent[0].body as string)).not.toThrow();
+    const req = only(sent);
+    expect(req.method).toBe('POST');
+    expect(req.headers['content-type']).toBe('application/json');
+    expect(typeof req.body).toBe('string');
+    expect(() => JSON.parse(req.body as string)).not.toThrow();
   });
 
   it('a call without a body sends {}', async () => {
@@ -49,8 +57,9 @@ describe('state-changing calls (the agent answers 415 to anything but JSON)', ()
   it('reads send no body', async () => {
     const sent = recordFetch();
     await api.installed();
-    expect(sent[0].method).toBe('GET');
-    expect(sent[0].body).toBeUndefined();
-    expect(sent[0].headers['content-type']).toBeUndefined();
+    const req = only(sent);
+    expect(req.method).toBe('GET');
+    expect(req.body).toBeUndefined();
+    expect(req.headers['content-type']).toBeUndefined();
   });
 });
