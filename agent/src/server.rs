@@ -71,7 +71,28 @@ impl Running {
 /// Opens everything and starts serving.
 pub async fn start(config: Config) -> Result<Running, ServerError> {
     let listen = config.listen;
-    let service = Arc::new(Service::open(config)?);
+    // Listeners first: a second agent on the same address or socket stops here, before it
+    // recovers the queue or rewrites the routes of the one already running.
+    let listener = TcpListener::bind(listen)
+        .await
+        .map_err(|source| ServerError::Bind {
+            addr: listen,
+            source,
+        })?;
+    let addr = listener.local_addr().map_err(|source| ServerError::Bind {
+        addr: listen,
+        source,
+    })?;
+    let policy = Arc::new(Policy::new(&config.admin_group));
+    let socket_path = config.socket.clone();
+    let unix = socket::bind(&socket_path, &policy).await?;
+    let service = match Service::open(config) {
+        Ok(s) => Arc::new(s),
+        Err(e) => {
+            let _ = std::fs::remove_file(&socket_path);
+            return Err(e.into());
+        }
+    };
     let queue = Queue::start(
         Arc::new(Orchestrator {
             service: service.clone(),
@@ -84,20 +105,6 @@ pub async fn start(config: Config) -> Result<Running, ServerError> {
         tracing::warn!(error = %e, "routes not written at startup");
     }
     tokio::spawn(health::monitor(service.clone(), health::MONITOR_INTERVAL));
-
-    let listener = TcpListener::bind(listen)
-        .await
-        .map_err(|source| ServerError::Bind {
-            addr: listen,
-            source,
-        })?;
-    let addr = listener.local_addr().map_err(|source| ServerError::Bind {
-        addr: listen,
-        source,
-    })?;
-    let policy = Arc::new(Policy::new(&service.config.admin_group));
-    let socket_path = service.config.socket.clone();
-    let unix = socket::bind(&socket_path, &policy).await?;
 
     let api = Api {
         service: service.clone(),

@@ -674,3 +674,39 @@ async fn system_status_storage_and_stream() {
     assert_eq!(r.status(), 401);
     running.shutdown().await;
 }
+
+/// A socket left by a crashed agent is replaced; a live agent's socket, or a file that is not a
+/// socket, stops the start with a message naming the setting.
+#[tokio::test]
+async fn a_stale_socket_is_replaced_and_a_live_one_is_not() {
+    let dirs = Dirs::new();
+    let cfg = config(&dirs, &["true"], Duration::from_millis(50));
+    // A socket file nobody listens on, as a killed agent leaves it.
+    drop(std::os::unix::net::UnixListener::bind(&cfg.socket).unwrap());
+    assert!(cfg.socket.exists());
+    let running = bloud_agent::server::start(cfg.clone()).await.unwrap();
+    let base = base_of(&running);
+    assert!(statuses(&base).await.is_empty(), "the new socket answers");
+
+    let mut second = cfg.clone();
+    second.listen = "127.0.0.1:0".parse().unwrap();
+    let err = match bloud_agent::server::start(second).await {
+        Ok(_) => panic!("a second agent took over a live socket"),
+        Err(e) => e.to_string(),
+    };
+    assert!(err.contains("another bloud-agent is listening"), "{err}");
+    assert!(err.contains("`socket`"), "{err}");
+    running.shutdown().await;
+    assert!(!cfg.socket.exists(), "shutdown removes the socket");
+
+    std::fs::write(&cfg.socket, "not a socket").unwrap();
+    let err = match bloud_agent::server::start(cfg.clone()).await {
+        Ok(_) => panic!("started over a regular file"),
+        Err(e) => e.to_string(),
+    };
+    assert!(err.contains("is not a socket"), "{err}");
+    assert_eq!(
+        std::fs::read_to_string(&cfg.socket).unwrap(),
+        "not a socket"
+    );
+}
