@@ -144,13 +144,29 @@ pub async fn require_session(
         _ if socket_admin => next.run(req).await,
         Err(e) => session_lookup_failed(e),
         Ok(None) if had_cookie => {
+            drain_body(req).await;
             let mut resp = json_error(StatusCode::UNAUTHORIZED, "Session expired");
             resp.headers_mut()
                 .insert(header::SET_COOKIE, clear_session_cookie());
             resp
         }
-        Ok(None) => json_error(StatusCode::UNAUTHORIZED, "Not authenticated"),
+        Ok(None) => {
+            drain_body(req).await;
+            json_error(StatusCode::UNAUTHORIZED, "Not authenticated")
+        }
     }
+}
+
+/// Reads (and drops) a refused request's small body before answering. A response sent while the
+/// body is still unread makes the server close the connection; the proxy may already be reusing
+/// that pooled connection for the next request, which then fails with 502.
+pub async fn drain_body(req: Request) {
+    const LIMIT: usize = 64 * 1024;
+    let _ = tokio::time::timeout(
+        Duration::from_secs(1),
+        axum::body::to_bytes(req.into_body(), LIMIT),
+    )
+    .await;
 }
 
 #[cfg(test)]

@@ -154,6 +154,7 @@ pub async fn guard(State(origins): State<Arc<Origins>>, req: Request, next: Next
                 ?refusal,
                 "state-changing request refused"
             );
+            crate::auth::drain_body(req).await;
             refusal.response()
         }
     }
