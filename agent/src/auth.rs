@@ -3,28 +3,21 @@
 //! - Passwords: argon2id (the `argon2` crate's defaults: 19 MiB, 2 passes), PHC strings in SQLite.
 //! - Sessions: 32 random bytes, hex, in the `bloud_session` cookie (HttpOnly, SameSite=Lax,
 //!   Path=/, 7 days; `Secure` when `publicUrl` is https).
-//! - Loopback trust (the CLI's `bloud-agent install`): a request skips the session check only when
-//!   its TCP peer is loopback **and** it carries no forwarding header. The proxy always adds one,
-//!   so a browser behind the proxy on the same machine still needs a session; a header can never
-//!   make a remote request local (upstream trusted `X-Forwarded-For: 127.0.0.1` from anyone).
-//!   Stricter still: browser-only headers (`Origin`, `Sec-Fetch-*`) or a non-loopback `Host`
-//!   also cancel the trust, so a web page cannot use a local browser to reach the API.
+//! - No trust by address: over TCP every protected request needs a session, whatever its peer
+//!   address or headers (app containers share the host's network, so loopback proves nothing).
+//!   The CLI uses the Unix socket instead (`crate::socket`), whose requests carry [`LocalAdmin`].
 //! - Never fails open: any error while checking a session is a refusal.
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::Argon2;
-use axum::extract::{ConnectInfo, Request, State};
+use axum::extract::{Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-// Headers that show a request came through a proxy (or pretends to). The list bloud-proxy
-// strips from untrusted clients: whatever the proxy lets through marks the request as forwarded.
-use bloud_common::forwarding::HEADERS as FORWARDING_HEADERS;
 
 use crate::db::{DbError, User};
 use crate::service::Service;
@@ -87,40 +80,6 @@ pub fn validate_password(password: &str) -> Result<(), &'static str> {
     Ok(())
 }
 
-/// Headers only browsers send. A browser on the Bloud box itself also has a loopback peer: a
-/// page from any site could otherwise make it call the API "locally" (cross-site request, or
-/// DNS rebinding). Command-line clients send none of these.
-const BROWSER_HEADERS: &[&str] = &[
-    "origin",
-    "sec-fetch-site",
-    "sec-fetch-mode",
-    "sec-fetch-dest",
-];
-
-/// Loopback TCP peer, no forwarding header, no browser header, and a loopback `Host`.
-pub fn is_local_request(peer: Option<SocketAddr>, headers: &HeaderMap) -> bool {
-    let Some(peer) = peer else { return false };
-    peer.ip().to_canonical().is_loopback()
-        && !FORWARDING_HEADERS.iter().any(|h| headers.contains_key(*h))
-        && !BROWSER_HEADERS.iter().any(|h| headers.contains_key(*h))
-        && headers
-            .get(header::HOST)
-            .and_then(|h| h.to_str().ok())
-            .is_none_or(is_loopback_host)
-}
-
-/// `127.0.0.1[:port]`, `[::1][:port]`, `localhost[:port]` (a rebinding attacker's name is not).
-fn is_loopback_host(host: &str) -> bool {
-    let name = match host.strip_prefix('[') {
-        Some(rest) => rest.split(']').next().unwrap_or(""),
-        None => host.rsplit_once(':').map_or(host, |(n, _)| n),
-    };
-    name.eq_ignore_ascii_case("localhost")
-        || name
-            .parse::<std::net::IpAddr>()
-            .is_ok_and(|ip| ip.to_canonical().is_loopback())
-}
-
 /// The session token from the `Cookie` header(s), if any.
 pub fn session_token(headers: &HeaderMap) -> Option<String> {
     headers
@@ -167,38 +126,47 @@ pub fn session_lookup_failed(e: DbError) -> Response {
     )
 }
 
-/// Middleware for the protected API: local requests pass, others need a live session.
+/// Middleware for the protected API: a live session, or a request from the CLI socket.
 pub async fn require_session(
     State(service): State<Arc<Service>>,
     mut req: Request,
     next: Next,
 ) -> Response {
-    let peer = req
-        .extensions()
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|c| c.0);
-    let local = is_local_request(peer, req.headers());
     let had_cookie = session_token(req.headers()).is_some();
+    let socket_admin = req.extensions().get::<LocalAdmin>().is_some();
     match current_user(&service, req.headers()) {
-        // A session names the user, local or not (per-user endpoints need one).
+        // A session names the user (per-user endpoints need one).
         Ok(Some(user)) => {
             req.extensions_mut().insert(user);
             next.run(req).await
         }
-        // Local requests pass without a user, as the administrator (the CLI).
-        _ if local => {
-            req.extensions_mut().insert(LocalAdmin { uid: 0 });
-            next.run(req).await
-        }
+        // Accepted by the socket's peer check (never set on TCP requests).
+        _ if socket_admin => next.run(req).await,
         Err(e) => session_lookup_failed(e),
         Ok(None) if had_cookie => {
+            drain_body(req).await;
             let mut resp = json_error(StatusCode::UNAUTHORIZED, "Session expired");
             resp.headers_mut()
                 .insert(header::SET_COOKIE, clear_session_cookie());
             resp
         }
-        Ok(None) => json_error(StatusCode::UNAUTHORIZED, "Not authenticated"),
+        Ok(None) => {
+            drain_body(req).await;
+            json_error(StatusCode::UNAUTHORIZED, "Not authenticated")
+        }
     }
+}
+
+/// Reads (and drops) a refused request's small body before answering. A response sent while the
+/// body is still unread makes the server close the connection; the proxy may already be reusing
+/// that pooled connection for the next request, which then fails with 502.
+pub async fn drain_body(req: Request) {
+    const LIMIT: usize = 64 * 1024;
+    let _ = tokio::time::timeout(
+        Duration::from_secs(1),
+        axum::body::to_bytes(req.into_body(), LIMIT),
+    )
+    .await;
 }
 
 #[cfg(test)]
@@ -214,63 +182,6 @@ mod tests {
             );
         }
         h
-    }
-
-    #[test]
-    fn only_a_loopback_peer_without_forwarding_headers_is_local() {
-        let lo: SocketAddr = "127.0.0.1:5555".parse().unwrap();
-        let lo6: SocketAddr = "[::1]:5555".parse().unwrap();
-        let mapped: SocketAddr = "[::ffff:127.0.0.1]:5555".parse().unwrap();
-        let lan: SocketAddr = "192.168.1.20:5555".parse().unwrap();
-        assert!(is_local_request(Some(lo), &headers(&[])));
-        assert!(is_local_request(Some(lo6), &headers(&[])));
-        assert!(is_local_request(Some(mapped), &headers(&[])));
-        assert!(!is_local_request(Some(lan), &headers(&[])));
-        // Headers never make a request local, and their presence makes a loopback one remote.
-        assert!(!is_local_request(
-            Some(lan),
-            &headers(&[("x-forwarded-for", "127.0.0.1")])
-        ));
-        // Headers the proxy itself sets (stripPrefix's removed prefix, the client's port) mark a
-        // request as forwarded too.
-        for h in [
-            "x-forwarded-for",
-            "x-real-ip",
-            "true-client-ip",
-            "forwarded",
-            "cf-connecting-ip",
-            "x-forwarded-prefix",
-            "x-forwarded-port",
-        ] {
-            assert!(
-                !is_local_request(Some(lo), &headers(&[(h, "127.0.0.1")])),
-                "{h}"
-            );
-        }
-        assert!(!is_local_request(None, &headers(&[])));
-        // Browser requests on the box itself are not the CLI.
-        for h in ["origin", "sec-fetch-site"] {
-            assert!(!is_local_request(Some(lo), &headers(&[(h, "x")])), "{h}");
-        }
-        // Host names: loopback ones only (DNS rebinding uses the attacker's name).
-        for ok in [
-            "127.0.0.1:3000",
-            "localhost",
-            "LOCALHOST:3000",
-            "[::1]:3000",
-            "127.0.0.2",
-        ] {
-            assert!(
-                is_local_request(Some(lo), &headers(&[("host", ok)])),
-                "{ok}"
-            );
-        }
-        for bad in ["evil.example:3000", "bloud.local", "192.168.1.2:3000"] {
-            assert!(
-                !is_local_request(Some(lo), &headers(&[("host", bad)])),
-                "{bad}"
-            );
-        }
     }
 
     #[test]

@@ -1,5 +1,5 @@
-//! Command line: `serve`, the `install`/`uninstall` client of the local API, and the demo
-//! helpers.
+//! Command line: `serve`, the `install`/`uninstall` client of the agent's Unix socket, and the
+//! demo helpers.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -27,7 +27,8 @@ pub enum Command {
         config: Option<PathBuf>,
     },
     /// Install a catalog app through the running agent and wait for the result, printing the
-    /// rebuild log as it runs. Talks to the API from loopback, so no login is needed.
+    /// rebuild log as it runs. Talks to the agent over its Unix socket (setting `socket`):
+    /// root, the agent's user and members of `adminGroup` (bloud-admin) may, without a login.
     Install {
         /// App name, as in the catalog (e.g. miniflux).
         app: String,
@@ -69,13 +70,17 @@ pub enum Command {
 
 #[derive(Debug, Args)]
 pub struct Target {
-    /// Agent URL (default: http://<listen> from --config, else http://127.0.0.1:3000).
+    /// The agent's Unix socket (default: `socket` from --config, BLOUD_SOCKET, else
+    /// <dataDir>/agent.sock).
     #[arg(long)]
-    pub url: Option<String>,
-    /// The agent's config file, to find its `listen` address.
+    pub socket: Option<PathBuf>,
+    /// The agent's config file, to find its socket (default /etc/bloud/agent.yaml if present).
     #[arg(long, short)]
     pub config: Option<PathBuf>,
 }
+
+/// The config file NixOS writes; the CLI reads it when no --config is given.
+pub const SYSTEM_CONFIG: &str = "/etc/bloud/agent.yaml";
 
 fn parse_choice(s: &str) -> Result<(String, String), String> {
     s.split_once('=')
@@ -105,39 +110,83 @@ pub fn parse() -> Cli {
 }
 
 impl Target {
-    pub fn base_url(&self) -> anyhow::Result<String> {
-        if let Some(url) = &self.url {
-            return Ok(url.trim_end_matches('/').to_string());
+    pub fn socket_path(&self) -> anyhow::Result<PathBuf> {
+        if let Some(socket) = &self.socket {
+            return Ok(socket.clone());
         }
-        let config = Config::load(self.config.as_deref())?;
-        let mut addr = config.listen;
-        if addr.ip().is_unspecified() {
-            addr.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
+        let system = std::path::Path::new(SYSTEM_CONFIG);
+        let file = match &self.config {
+            Some(c) => Some(c.as_path()),
+            None if system.is_file() => Some(system),
+            None => None,
+        };
+        Ok(Config::load(file)?.socket)
+    }
+}
+
+/// The CLI's HTTP client: every request goes over the agent's Unix socket (the URL's host only
+/// fills the Host header).
+pub struct AgentClient {
+    socket: PathBuf,
+    http: reqwest::Client,
+}
+
+const BASE: &str = "http://localhost";
+
+impl AgentClient {
+    pub fn new(socket: PathBuf) -> anyhow::Result<AgentClient> {
+        let http = reqwest::Client::builder()
+            .unix_socket(socket.clone())
+            .build()?;
+        Ok(AgentClient { socket, http })
+    }
+
+    /// What went wrong reaching the socket, and what to do about it.
+    fn unreachable(&self, e: &reqwest::Error) -> anyhow::Error {
+        let path = self.socket.display();
+        let mut source: Option<&dyn std::error::Error> = Some(e);
+        while let Some(err) = source {
+            if let Some(io) = err.downcast_ref::<std::io::Error>() {
+                return match io.kind() {
+                    std::io::ErrorKind::PermissionDenied => anyhow::anyhow!(
+                        "permission denied on bloud-agent's socket {path}: run as root or add your \
+                         user to the agent's admin group (bloud-admin by default), then log in again"
+                    ),
+                    std::io::ErrorKind::NotFound | std::io::ErrorKind::ConnectionRefused => {
+                        anyhow::anyhow!(
+                            "no bloud-agent listening on {path}: is it running (bloud-agent serve)? \
+                             Otherwise pass its socket with --socket or its config with --config"
+                        )
+                    }
+                    _ => anyhow::anyhow!("cannot reach bloud-agent on {path}: {io}"),
+                };
+            }
+            source = err.source();
         }
-        Ok(format!("http://{addr}"))
+        anyhow::anyhow!("cannot reach bloud-agent on {path}: {e}")
     }
 }
 
 /// `install` / `uninstall`: POST to the API, print the rebuild log meanwhile.
 pub async fn run_operation(
-    base: &str,
+    agent: &AgentClient,
     app: &str,
     install: bool,
     choices: BTreeMap<String, String>,
     clear_data: bool,
 ) -> anyhow::Result<bool> {
-    let client = reqwest::Client::builder().no_proxy().build()?;
-    let unreachable = |e: reqwest::Error| {
-        anyhow::anyhow!(
-            "cannot reach bloud-agent at {base}: {e}; is it running (bloud-agent serve)?"
-        )
-    };
+    let client = &agent.http;
     // Rebuilds up to this one are history; only newer ones are printed.
     let latest = client
-        .get(format!("{base}/api/rebuilds/latest"))
+        .get(format!("{BASE}/api/rebuilds/latest"))
         .send()
         .await
-        .map_err(unreachable)?;
+        .map_err(|e| agent.unreachable(&e))?;
+    if latest.status() == reqwest::StatusCode::FORBIDDEN {
+        let v: serde_json::Value = latest.json().await.unwrap_or_default();
+        let why = v["error"].as_str().unwrap_or("refused by bloud-agent");
+        anyhow::bail!("{why}");
+    }
     let after: i64 = if latest.status().is_success() {
         latest
             .json::<serde_json::Value>()
@@ -148,7 +197,7 @@ pub async fn run_operation(
     } else {
         0
     };
-    let follower = tokio::spawn(follow_log(client.clone(), base.to_string(), after));
+    let follower = tokio::spawn(follow_log(client.clone(), after));
 
     let (path, body) = if install {
         let body = if choices.is_empty() {
@@ -162,11 +211,11 @@ pub async fn run_operation(
     };
     eprintln!("{path} {app}: queued; waiting for the agent…");
     let resp = client
-        .post(format!("{base}/api/apps/{app}/{path}"))
+        .post(format!("{BASE}/api/apps/{app}/{path}"))
         .json(&body)
         .send()
         .await
-        .map_err(unreachable)?;
+        .map_err(|e| agent.unreachable(&e))?;
     let status = resp.status();
     let text = resp.text().await.unwrap_or_default();
     follower.abort();
@@ -194,9 +243,9 @@ pub async fn run_operation(
     Ok(ok)
 }
 
-async fn follow_log(client: reqwest::Client, base: String, after: i64) {
+async fn follow_log(client: reqwest::Client, after: i64) {
     let Ok(mut resp) = client
-        .get(format!("{base}/api/rebuilds/stream"))
+        .get(format!("{BASE}/api/rebuilds/stream"))
         .send()
         .await
     else {

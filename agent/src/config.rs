@@ -33,6 +33,28 @@ pub struct Config {
     pub public_url: String,
     pub rebuild: RebuildMode,
     pub batch_window: Duration,
+    /// The CLI's Unix socket (docs/agent.md "Authentication").
+    pub socket: PathBuf,
+    /// Group whose members may use the socket (besides root and the agent's own user).
+    pub admin_group: String,
+    pub login: LoginLimits,
+}
+
+/// Failed-login backoff: after `max_failures` failures within `window`, an account (or a client)
+/// gets 429 until the window has passed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LoginLimits {
+    pub max_failures: u32,
+    pub window: Duration,
+}
+
+impl Default for LoginLimits {
+    fn default() -> Self {
+        LoginLimits {
+            max_failures: 5,
+            window: Duration::from_secs(300),
+        }
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -73,6 +95,10 @@ const KEYS: &[Key] = &[
     Key { path: &["rebuild", "target"], env: "BLOUD_REBUILD_TARGET", help: "nixos mode: nixosConfigurations name (default bloud)" },
     Key { path: &["rebuild", "command"], env: "BLOUD_REBUILD_COMMAND", help: "command mode: argv (YAML list; in the environment a JSON list or space-separated words)" },
     Key { path: &["queue", "batchWindow"], env: "BLOUD_QUEUE_BATCH_WINDOW", help: "how long the queue collects requests before running them (default 5s)" },
+    Key { path: &["socket"], env: "BLOUD_SOCKET", help: "Unix socket of the CLI (install/uninstall), mode 0660 (default <dataDir>/agent.sock)" },
+    Key { path: &["adminGroup"], env: "BLOUD_ADMIN_GROUP", help: "group whose members may use the socket, besides root and the agent's user (default bloud-admin)" },
+    Key { path: &["login", "maxFailures"], env: "BLOUD_LOGIN_MAX_FAILURES", help: "failed logins per account and per client before 429 (default 5)" },
+    Key { path: &["login", "window"], env: "BLOUD_LOGIN_WINDOW", help: "how long failed logins count and a locked account or client waits (default 5m)" },
 ];
 
 /// Text for `--help`: every key with its variable.
@@ -104,6 +130,16 @@ struct FileConfig {
     public_url: Option<Spanned<String>>,
     rebuild: Option<RebuildSection>,
     queue: Option<QueueSection>,
+    socket: Option<Spanned<String>>,
+    admin_group: Option<Spanned<String>>,
+    login: Option<LoginSection>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct LoginSection {
+    max_failures: Option<Spanned<String>>,
+    window: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -136,6 +172,10 @@ impl FileConfig {
             ["rebuild", "flake"] => self.rebuild.as_ref()?.flake.as_ref(),
             ["rebuild", "target"] => self.rebuild.as_ref()?.target.as_ref(),
             ["queue", "batchWindow"] => self.queue.as_ref()?.batch_window.as_ref(),
+            ["socket"] => self.socket.as_ref(),
+            ["adminGroup"] => self.admin_group.as_ref(),
+            ["login", "maxFailures"] => self.login.as_ref()?.max_failures.as_ref(),
+            ["login", "window"] => self.login.as_ref()?.window.as_ref(),
             _ => None,
         }?;
         Some((v.value.clone(), line(&v.referenced)))
@@ -296,8 +336,18 @@ impl<E: Fn(&str) -> Option<String>> Reader<'_, E> {
                 format!("`{}` must start with http:// or https://", public_url.value),
             ));
         }
+        let socket = self.string(&["socket"], "");
+        let socket = if socket.value.is_empty() {
+            data_dir.join("agent.sock")
+        } else {
+            PathBuf::from(socket.value)
+        };
+        let login = self.login()?;
         Ok(Config {
             listen,
+            socket,
+            admin_group: self.string(&["adminGroup"], "bloud-admin").value,
+            login,
             apps_dir: PathBuf::from(self.string(&["appsDir"], "./apps").value),
             routes_dir: PathBuf::from(self.string(&["routesDir"], &routes_default).value),
             proxy_pid_file: PathBuf::from(
@@ -309,6 +359,41 @@ impl<E: Fn(&str) -> Option<String>> Reader<'_, E> {
             public_url: public_url.value,
             rebuild,
             batch_window,
+        })
+    }
+
+    fn login(&self) -> Result<LoginLimits, ConfigError> {
+        let defaults = LoginLimits::default();
+        let max = self.string(
+            &["login", "maxFailures"],
+            &defaults.max_failures.to_string(),
+        );
+        let max_failures = max
+            .value
+            .trim()
+            .parse::<u32>()
+            .ok()
+            .filter(|n| *n > 0)
+            .ok_or_else(|| {
+                self.err(
+                    "login.maxFailures",
+                    max.line,
+                    format!("`{}` is not a whole number of at least 1", max.value),
+                )
+            })?;
+        let window = self.string(&["login", "window"], "5m");
+        let window_d = parse_duration(&window.value)
+            .filter(|d| !d.is_zero())
+            .ok_or_else(|| {
+                self.err(
+                    "login.window",
+                    window.line,
+                    format!("`{}` is not a duration like 5m, 30s or 1h", window.value),
+                )
+            })?;
+        Ok(LoginLimits {
+            max_failures,
+            window: window_d,
         })
     }
 
@@ -376,6 +461,9 @@ mod tests {
         assert_eq!(c.data_dir, PathBuf::from("/var/lib/bloud"));
         assert_eq!(c.routes_dir, PathBuf::from("/var/lib/bloud/routes"));
         assert_eq!(c.batch_window, Duration::from_secs(5));
+        assert_eq!(c.socket, PathBuf::from("/var/lib/bloud/agent.sock"));
+        assert_eq!(c.admin_group, "bloud-admin");
+        assert_eq!(c.login, LoginLimits::default());
         assert_eq!(
             c.rebuild,
             RebuildMode::Nixos {
@@ -500,6 +588,37 @@ mod tests {
         assert!(err.contains("rebuild.command"), "{err}");
         let err = parse("listen: everywhere\n", &[]).unwrap_err().to_string();
         assert!(err.contains("listen"), "{err}");
+    }
+
+    #[test]
+    fn socket_group_and_login_limits() {
+        let c = parse(
+            "dataDir: /d\nadminGroup: wheel\nlogin:\n  maxFailures: 3\n  window: 2s\n",
+            &[],
+        )
+        .unwrap();
+        assert_eq!(c.socket, PathBuf::from("/d/agent.sock"));
+        assert_eq!(c.admin_group, "wheel");
+        assert_eq!(
+            c.login,
+            LoginLimits {
+                max_failures: 3,
+                window: Duration::from_secs(2)
+            }
+        );
+        let c = parse("socket: /run/x.sock\n", &[("BLOUD_SOCKET", "/run/y.sock")]).unwrap();
+        assert_eq!(c.socket, PathBuf::from("/run/y.sock"));
+        let err = parse("login:\n  maxFailures: 0\n", &[])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with("agent.yaml:2: login.maxFailures: `0`"),
+            "{err}"
+        );
+        let err = parse("login: {window: never}\n", &[])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("login.window"), "{err}");
     }
 
     #[test]

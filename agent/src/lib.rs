@@ -1,4 +1,4 @@
-//! bloud-agent: app catalog, plans, queue, rebuilds, routes and the loopback API.
+//! bloud-agent: app catalog, plans, queue, rebuilds, routes and the API.
 
 /// App catalog: `apps/*/metadata.yaml`.
 pub mod catalog;
@@ -11,12 +11,14 @@ pub mod routes;
 
 /// HTTP API and web shell.
 pub mod api;
-/// Local accounts, sessions and the loopback rule.
+/// Local accounts, sessions and the session gate.
 pub mod auth;
 /// Command line.
 pub mod cli;
 /// Configuration file and `BLOUD_*` environment.
 pub mod config;
+/// Cross-site request guard for state-changing requests.
+pub mod csrf;
 /// SQLite storage.
 pub mod db;
 /// Demo apps and the demo rebuild command.
@@ -25,6 +27,8 @@ pub mod demo;
 pub mod events;
 /// App health checks.
 pub mod health;
+/// Login flood and password-guessing limits.
+pub mod login_limit;
 /// Executes install and uninstall operations.
 pub mod orchestrator;
 /// The operation queue.
@@ -35,6 +39,8 @@ pub mod rebuild;
 pub mod server;
 /// Shared service state.
 pub mod service;
+/// The CLI's Unix socket and its peer-credential check.
+pub mod socket;
 /// CPU, memory and disk use.
 pub mod system_stats;
 /// YAML parsing with key paths and positions.

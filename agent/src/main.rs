@@ -85,6 +85,8 @@ fn operation(
     choices: std::collections::BTreeMap<String, String>,
     clear_data: bool,
 ) -> anyhow::Result<bool> {
-    let base = target.base_url()?;
-    runtime()?.block_on(cli::run_operation(&base, app, install, choices, clear_data))
+    let agent = cli::AgentClient::new(target.socket_path()?)?;
+    runtime()?.block_on(cli::run_operation(
+        &agent, app, install, choices, clear_data,
+    ))
 }

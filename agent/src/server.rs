@@ -1,21 +1,28 @@
 //! Starting the service: open storage, recover from an interrupted run, start the queue and the
-//! health monitor, write the routes, then serve the API on `listen`.
+//! health monitor, write the routes, then serve the API on `listen` (sessions only) and on the
+//! CLI's Unix socket `socket` (peer credentials only).
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use axum::middleware;
+use axum::{Extension, Router};
 use tokio::net::TcpListener;
-use tokio::sync::oneshot;
+use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::api::{self, Api};
 use crate::config::Config;
+use crate::csrf;
 use crate::health;
+use crate::login_limit::LoginGuard;
 use crate::nixgen;
 use crate::orchestrator::Orchestrator;
 use crate::queue::{OpKind, Queue, QueueError};
 use crate::service::{status, Service, ServiceError};
+use crate::socket::{self, Peer, Policy};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ServerError {
@@ -32,24 +39,27 @@ pub enum ServerError {
         addr: SocketAddr,
         source: std::io::Error,
     },
+    #[error(transparent)]
+    Socket(#[from] socket::SocketError),
 }
 
 /// A running agent.
 pub struct Running {
     pub addr: SocketAddr,
+    /// The CLI's Unix socket.
+    pub socket: PathBuf,
     pub service: Arc<Service>,
-    stop: Option<oneshot::Sender<()>>,
+    stop: watch::Sender<bool>,
     task: JoinHandle<()>,
 }
 
 impl Running {
     /// Stops accepting, gives open requests (not streams) a moment, then ends.
     pub async fn shutdown(mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
+        let _ = self.stop.send(true);
         let _ = tokio::time::timeout(Duration::from_secs(5), &mut self.task).await;
         self.task.abort();
+        let _ = std::fs::remove_file(&self.socket);
     }
 
     /// Runs until the server task ends (it only ends through `shutdown`).
@@ -61,7 +71,28 @@ impl Running {
 /// Opens everything and starts serving.
 pub async fn start(config: Config) -> Result<Running, ServerError> {
     let listen = config.listen;
-    let service = Arc::new(Service::open(config)?);
+    // Listeners first: a second agent on the same address or socket stops here, before it
+    // recovers the queue or rewrites the routes of the one already running.
+    let listener = TcpListener::bind(listen)
+        .await
+        .map_err(|source| ServerError::Bind {
+            addr: listen,
+            source,
+        })?;
+    let addr = listener.local_addr().map_err(|source| ServerError::Bind {
+        addr: listen,
+        source,
+    })?;
+    let policy = Arc::new(Policy::new(&config.admin_group));
+    let socket_path = config.socket.clone();
+    let unix = socket::bind(&socket_path, &policy).await?;
+    let service = match Service::open(config) {
+        Ok(s) => Arc::new(s),
+        Err(e) => {
+            let _ = std::fs::remove_file(&socket_path);
+            return Err(e.into());
+        }
+    };
     let queue = Queue::start(
         Arc::new(Orchestrator {
             service: service.clone(),
@@ -75,38 +106,50 @@ pub async fn start(config: Config) -> Result<Running, ServerError> {
     }
     tokio::spawn(health::monitor(service.clone(), health::MONITOR_INTERVAL));
 
-    let listener = TcpListener::bind(listen)
-        .await
-        .map_err(|source| ServerError::Bind {
-            addr: listen,
-            source,
-        })?;
-    let addr = listener.local_addr().map_err(|source| ServerError::Bind {
-        addr: listen,
-        source,
-    })?;
-    let app = api::router(Api {
+    let api = Api {
         service: service.clone(),
         queue,
-    });
-    let (stop_tx, stop_rx) = oneshot::channel::<()>();
+    };
+    let login = LoginGuard::new(service.config.login);
+    let origins = Arc::new(csrf::Origins::new(&service.config.public_url));
+    // The same API on both listeners; only the socket's gate can make a request `LocalAdmin`.
+    let common = |router: Router| {
+        router
+            .layer(Extension(login.clone()))
+            .layer(middleware::from_fn_with_state(origins.clone(), csrf::guard))
+    };
+    let tcp_app = common(api::router(api.clone()));
+    let socket_app =
+        common(api::router(api)).layer(middleware::from_fn_with_state(policy, socket::gate));
+
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let stopped = |mut rx: watch::Receiver<bool>| async move {
+        let _ = rx.wait_for(|stop| *stop).await;
+    };
+    let tcp = axum::serve(
+        listener,
+        tcp_app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(stopped(stop_rx.clone()));
+    let uds = axum::serve(
+        unix,
+        socket_app.into_make_service_with_connect_info::<Peer>(),
+    )
+    .with_graceful_shutdown(stopped(stop_rx));
     let task = tokio::spawn(async move {
-        let serve = axum::serve(
-            listener,
-            app.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(async move {
-            let _ = stop_rx.await;
-        });
-        if let Err(e) = serve.await {
-            tracing::error!(error = %e, "server stopped");
+        let (tcp, uds) = tokio::join!(async { tcp.await }, async { uds.await });
+        for (which, result) in [("tcp", tcp), ("socket", uds)] {
+            if let Err(e) = result {
+                tracing::error!(error = %e, listener = which, "server stopped");
+            }
         }
     });
-    tracing::info!(%addr, "bloud-agent listening");
+    tracing::info!(%addr, socket = %socket_path.display(), "bloud-agent listening");
     Ok(Running {
         addr,
+        socket: socket_path,
         service,
-        stop: Some(stop_tx),
+        stop: stop_tx,
         task,
     })
 }

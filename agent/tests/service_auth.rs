@@ -1,5 +1,6 @@
-//! Auth over real HTTP against an in-process agent on 127.0.0.1:0: the loopback rule, the
-//! forwarding headers that cancel it, first-user setup under concurrency, sessions.
+//! Auth over real HTTP against an in-process agent on 127.0.0.1:0: no trust by address (an app on
+//! loopback is refused everywhere), the CLI's Unix socket and its peer check, cross-origin
+//! refusals, first-user setup under concurrency, sessions.
 
 mod common;
 
@@ -22,7 +23,7 @@ async fn start() -> (Dirs, bloud_agent::server::Running, String) {
     let running = bloud_agent::server::start(config(&dirs, &["true"], Duration::from_millis(50)))
         .await
         .unwrap();
-    let base = format!("http://{}", running.addr);
+    let base = base_of(&running);
     (dirs, running, base)
 }
 
@@ -33,52 +34,135 @@ const PROTECTED: &[&str] = &[
     "/api/rebuilds",
 ];
 
+/// State-changing routes that need no session: setup (only while no user exists), login, logout.
+const PUBLIC_MUTATING: &[&str] = &[
+    "/api/setup/create-user",
+    "/api/auth/login",
+    "/api/auth/logout",
+    "/auth/logout",
+];
+
+/// Every (method, path) the agent's router declares with POST, PUT, PATCH or DELETE, read from
+/// the `.route("…", …)` calls of the API's sources, so a route added later is covered without
+/// editing this list. Path parameters become a catalog app (`notes`) or `1`.
+fn mutating_routes() -> Vec<(reqwest::Method, String)> {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/api");
+    let mut found = Vec::new();
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "rs"))
+        .collect();
+    files.sort();
+    for file in files {
+        let text = std::fs::read_to_string(&file).unwrap();
+        let mut rest = text.as_str();
+        while let Some(i) = rest.find(".route(") {
+            rest = &rest[i + ".route(".len()..];
+            // The call's arguments: up to the matching parenthesis.
+            let mut depth = 1;
+            let end = rest
+                .char_indices()
+                .find(|(_, c)| {
+                    match c {
+                        '(' => depth += 1,
+                        ')' => depth -= 1,
+                        _ => {}
+                    }
+                    depth == 0
+                })
+                .map(|(i, _)| i)
+                .unwrap_or(rest.len());
+            let args = &rest[..end];
+            let Some(path) = args.split('"').nth(1) else {
+                continue;
+            };
+            // The API is under /api and /auth; other paths (the shell, /embed 404s) change nothing.
+            let api = path.starts_with("/api/") || path.starts_with("/auth/");
+            if !api || path.contains('*') || PUBLIC_MUTATING.contains(&path) {
+                continue;
+            }
+            let path = path
+                .split('/')
+                .map(|seg| match seg {
+                    "{name}" | "{app}" => "notes",
+                    s if s.starts_with('{') => "1",
+                    s => s,
+                })
+                .collect::<Vec<_>>()
+                .join("/");
+            let methods = args.replace(char::is_whitespace, "");
+            for (token, method) in [
+                ("post(", reqwest::Method::POST),
+                ("put(", reqwest::Method::PUT),
+                ("patch(", reqwest::Method::PATCH),
+                ("delete(", reqwest::Method::DELETE),
+            ] {
+                let called = methods
+                    .match_indices(token)
+                    .any(|(i, _)| i == 0 || !methods[..i].ends_with(char::is_alphanumeric));
+                let any = methods.contains("any(");
+                if called || any {
+                    found.push((method, path.clone()));
+                }
+            }
+        }
+    }
+    found.sort_by(|a, b| (a.1.as_str(), a.0.as_str()).cmp(&(b.1.as_str(), b.0.as_str())));
+    found.dedup();
+    found
+}
+
+/// An app on the box (host networking, so a loopback peer) calls every state-changing endpoint
+/// without a session, as a well-formed JSON client with or without proxy-like headers: 401
+/// every time, and nothing happens.
 #[tokio::test]
-async fn forwarding_headers_cancel_the_loopback_trust() {
+async fn an_app_on_loopback_gets_401_from_every_mutating_endpoint() {
     let (_dirs, running, base) = start().await;
+    let routes = mutating_routes();
+    let paths: Vec<&str> = routes.iter().map(|(_, p)| p.as_str()).collect();
+    for expected in [
+        "/api/apps/notes/install",
+        "/api/apps/notes/uninstall",
+        "/api/apps/notes/clear-data",
+        "/api/apps/notes/rename",
+        "/api/apps/refresh-catalog",
+        "/api/user/layout",
+    ] {
+        assert!(
+            paths.contains(&expected),
+            "{expected} not found in {routes:?}"
+        );
+    }
     let c = client();
-    // Loopback peer, no forwarding header: the CLI case, allowed.
+    let disguises: &[&[(&str, &str)]] = &[
+        &[],
+        &[("Host", "127.0.0.1")],
+        &[("X-Forwarded-For", "127.0.0.1")],
+        &[("X-Real-Ip", "127.0.0.1")],
+    ];
+    for (method, path) in &routes {
+        for headers in disguises {
+            let mut req = c
+                .request(method.clone(), format!("{base}{path}"))
+                .json(&serde_json::json!({"clearData": true, "displayName": "x", "choices": {}}));
+            for (k, v) in *headers {
+                req = req.header(*k, *v);
+            }
+            let r = req.send().await.unwrap();
+            assert_eq!(r.status(), 401, "{method} {path} {headers:?}");
+            let body: serde_json::Value = r.json().await.unwrap();
+            assert_eq!(body["error"], "Not authenticated", "{method} {path}");
+        }
+    }
+    // Reading is no different.
     for path in PROTECTED {
         let r = c.get(format!("{base}{path}")).send().await.unwrap();
-        assert_eq!(r.status(), 200, "{path} from loopback");
+        assert_eq!(r.status(), 401, "GET {path} from loopback");
     }
-    // Any forwarding header means "came through a proxy": a session is needed, whatever it says.
-    let spoofs = [
-        ("X-Forwarded-For", "127.0.0.1"),
-        ("X-Real-Ip", "127.0.0.1"),
-        ("True-Client-IP", "127.0.0.1"),
-        ("Forwarded", "for=127.0.0.1"),
-        ("X-Forwarded-For", "192.168.1.7, 127.0.0.1"),
-        // A web page driving a browser on the box itself.
-        ("Origin", "http://evil.example"),
-        ("Sec-Fetch-Site", "cross-site"),
-        ("Host", "rebound.evil.example:3000"),
-    ];
-    for (h, v) in spoofs {
-        for path in PROTECTED {
-            let r = c
-                .get(format!("{base}{path}"))
-                .header(h, v)
-                .send()
-                .await
-                .unwrap();
-            assert_eq!(r.status(), 401, "{path} with {h}: {v}");
-            let body: serde_json::Value = r.json().await.unwrap();
-            assert_eq!(body["error"], "Not authenticated");
-        }
-        // Installing is refused too (and nothing gets queued).
-        let r = c
-            .post(format!("{base}/api/apps/notes/install"))
-            .header(h, v)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status(), 401, "install with {h}");
-    }
-    // A forged cookie is no better.
+    // A forged cookie is no better, and is cleared.
     let r = c
         .get(format!("{base}/api/apps"))
-        .header("X-Forwarded-For", "10.0.0.2")
         .header("Cookie", "bloud_session=0000")
         .send()
         .await
@@ -89,17 +173,274 @@ async fn forwarding_headers_cancel_the_loopback_trust() {
         .unwrap()
         .contains("Max-Age=0"));
     // Public endpoints stay public.
+    for path in ["/api/health", "/api/setup/status"] {
+        let r = c.get(format!("{base}{path}")).send().await.unwrap();
+        assert_eq!(r.status(), 200, "{path}");
+    }
+    let r = c.get(format!("{base}/api/auth/me")).send().await.unwrap();
+    assert_eq!(r.status(), 401);
+    assert!(running.service.db.list_apps().unwrap().is_empty());
+    assert!(running
+        .service
+        .db
+        .list_rebuilds(10)
+        .unwrap_or_default()
+        .is_empty());
+    running.shutdown().await;
+}
+
+/// Runs the `bloud-agent` binary with `args`, as uid/gid 65534 with `groups` when `drop` is
+/// set (the test runs as root); returns (success, stdout, stderr).
+async fn cli(args: &[&str], drop: Option<&[u32]>) -> (bool, String, String) {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_bloud-agent"));
+    cmd.args(args)
+        .env("BLOUD_LOG", "warn")
+        .env_remove("BLOUD_SOCKET")
+        .stdin(std::process::Stdio::null());
+    if let Some(groups) = drop {
+        let groups = groups.to_vec();
+        // SAFETY: only async-signal-safe calls (setgroups, setgid, setuid) between fork and exec.
+        unsafe {
+            std::os::unix::process::CommandExt::pre_exec(&mut cmd, move || {
+                if libc::setgroups(groups.len(), groups.as_ptr()) != 0
+                    || libc::setgid(65534) != 0
+                    || libc::setuid(65534) != 0
+                {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+    }
+    let out = tokio::time::timeout(
+        Duration::from_secs(60),
+        tokio::process::Command::from(cmd).output(),
+    )
+    .await
+    .expect("the CLI finished within 60 s")
+    .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[tokio::test]
+async fn the_cli_installs_and_uninstalls_over_the_socket() {
+    let (_dirs, running, base) = start().await;
+    let socket = running.socket.display().to_string();
+    let mode = std::os::unix::fs::PermissionsExt::mode(
+        &std::fs::metadata(&running.socket).unwrap().permissions(),
+    );
+    assert_eq!(mode & 0o777, 0o660, "socket mode {mode:o}");
+    let (ok, out, err) = cli(&["install", "notes", "--socket", &socket], None).await;
+    assert!(ok, "install failed:\n{out}\n{err}");
+    assert!(out.contains("installed notes"), "{out}\n{err}");
+    assert_eq!(status_of(&base, "notes").await.as_deref(), Some("running"));
+    let (ok, out, err) = cli(&["uninstall", "notes", "--socket", &socket], None).await;
+    assert!(ok, "uninstall failed:\n{out}\n{err}");
+    assert!(out.contains("uninstalled notes"), "{out}\n{err}");
+    assert!(statuses(&base).await.is_empty());
+    // The config file is another way to find the socket.
+    let config = running.socket.with_file_name("cli.yaml");
+    std::fs::write(&config, format!("socket: {socket}\n")).unwrap();
+    let (ok, out, err) = cli(
+        &[
+            "install",
+            "notes",
+            "--config",
+            &config.display().to_string(),
+        ],
+        None,
+    )
+    .await;
+    assert!(ok, "install with --config failed:\n{out}\n{err}");
+    // No agent on a path: says so and what to do.
+    let (ok, _, err) = cli(
+        &["install", "notes", "--socket", "/nonexistent/agent.sock"],
+        None,
+    )
+    .await;
+    assert!(!ok);
+    assert!(
+        err.contains("no bloud-agent listening on /nonexistent/agent.sock"),
+        "{err}"
+    );
+    running.shutdown().await;
+}
+
+#[tokio::test]
+async fn the_socket_refuses_other_users() {
+    let (dirs, running, base) = start().await;
+    let socket = running.socket.display().to_string();
+    // Let uid 65534 reach the socket file: the directory is searchable by all.
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(dirs.tmp.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+
+    // The file mode (0660, owner root) stops it first: connect(2) fails.
+    let (ok, out, err) = cli(&["install", "notes", "--socket", &socket], Some(&[])).await;
+    assert!(!ok, "{out}\n{err}");
+    assert!(err.contains("permission denied"), "{err}");
+    assert!(err.contains("run as root or add your user"), "{err}");
+
+    // With the file open to all, the peer credentials refuse it.
+    std::fs::set_permissions(&running.socket, std::fs::Permissions::from_mode(0o666)).unwrap();
+    let (ok, out, err) = cli(&["install", "notes", "--socket", &socket], Some(&[])).await;
+    assert!(!ok, "{out}\n{err}");
+    assert!(
+        err.contains("uid 65534 may not use bloud-agent's socket")
+            && err.contains("add your user to group bloud-admin"),
+        "{err}"
+    );
+    // A raw request gets 403 too, and nothing was queued.
+    assert!(statuses(&base).await.is_empty());
+    running.shutdown().await;
+}
+
+/// A member of the admin group (as a supplementary group) may use the socket.
+#[tokio::test]
+async fn admin_group_members_may_use_the_socket() {
+    let dirs = Dirs::new();
+    write_catalog(
+        &dirs.path("apps"),
+        &[TestApp {
+            name: "notes",
+            port: None,
+            extra: "",
+        }],
+    );
+    let mut cfg = config(&dirs, &["true"], Duration::from_millis(50));
+    // `daemon` (gid 1) exists on every Debian-like and NixOS system.
+    cfg.admin_group = "daemon".into();
+    let running = bloud_agent::server::start(cfg).await.unwrap();
+    let base = base_of(&running);
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    std::fs::set_permissions(dirs.tmp.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    assert_eq!(std::fs::metadata(&running.socket).unwrap().gid(), 1);
+    let socket = running.socket.display().to_string();
+    let (ok, out, err) = cli(&["install", "notes", "--socket", &socket], Some(&[1])).await;
+    assert!(ok, "a bloud-admin-like member was refused:\n{out}\n{err}");
+    assert_eq!(status_of(&base, "notes").await.as_deref(), Some("running"));
+    // Outside the group: refused by the file mode.
+    let (ok, _, err) = cli(&["uninstall", "notes", "--socket", &socket], Some(&[])).await;
+    assert!(!ok && err.contains("permission denied"), "{err}");
+    running.shutdown().await;
+}
+
+/// A page on another site cannot log in or act with the user's cookie.
+#[tokio::test]
+async fn cross_origin_state_changes_are_refused() {
+    let (_dirs, running, base) = start().await;
+    let c = client();
+    let creds = r#"{"username":"alice","password":"password123"}"#;
     let r = c
-        .get(format!("{base}/api/health"))
-        .header("X-Forwarded-For", "10.0.0.2")
+        .post(format!("{base}/api/setup/create-user"))
+        .header("content-type", "text/plain")
+        .body(creds)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 415);
+    assert!(!running.service.db.has_users().unwrap());
+    let r = c
+        .post(format!("{base}/api/setup/create-user"))
+        .json(&serde_json::json!({"username": "alice", "password": "password123"}))
         .send()
         .await
         .unwrap();
     assert_eq!(r.status(), 200);
-    // /api/auth/me has no loopback shortcut: a CLI is not a user.
-    let r = c.get(format!("{base}/api/auth/me")).send().await.unwrap();
-    assert_eq!(r.status(), 401);
+    let pair = r.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_string();
+    let host = base.trim_start_matches("http://").to_string();
+
+    // The classic: a form-like text/plain POST with a JSON body, from another site.
+    let r = c
+        .post(format!("{base}/api/auth/login"))
+        .header("content-type", "text/plain")
+        .header("origin", "http://evil.example")
+        .header("sec-fetch-site", "cross-site")
+        .body(creds)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 415);
+    assert!(r.headers().get("set-cookie").is_none());
+    // Even as JSON (after a preflight a browser would not get): 403, no cookie.
+    let r = c
+        .post(format!("{base}/api/auth/login"))
+        .header("origin", "http://evil.example")
+        .json(&serde_json::json!({"username": "alice", "password": "password123"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+    assert!(r.headers().get("set-cookie").is_none());
+    // Install with the user's cookie from another origin: refused, nothing queued.
+    for (h, v) in [
+        ("origin", "http://evil.example".to_string()),
+        ("sec-fetch-site", "cross-site".to_string()),
+        ("sec-fetch-site", "same-site".to_string()),
+    ] {
+        let r = c
+            .post(format!("{base}/api/apps/notes/install"))
+            .header("cookie", &pair)
+            .header(h, v.as_str())
+            .json(&serde_json::json!({}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 403, "{h}: {v}");
+    }
+    let r = c
+        .post(format!("{base}/api/apps/notes/install"))
+        .header("cookie", &pair)
+        .header("content-type", "text/plain")
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 415);
     assert!(running.service.db.list_apps().unwrap().is_empty());
+
+    // The shell itself: same origin as the Host it was loaded from.
+    let r = c
+        .post(format!("{base}/api/auth/login"))
+        .header("origin", format!("http://{host}"))
+        .header("sec-fetch-site", "same-origin")
+        .json(&serde_json::json!({"username": "alice", "password": "password123"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(r.headers().get("set-cookie").is_some());
+    let r = c
+        .post(format!("{base}/api/apps/notes/install"))
+        .header("cookie", &pair)
+        .header("origin", format!("http://{host}"))
+        .header("sec-fetch-site", "same-origin")
+        .json(&serde_json::json!({}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+    // Through the proxy at the public address (Host is the proxy's, Origin the publicUrl).
+    let r = c
+        .post(format!("{base}/api/apps/notes/rename"))
+        .header("cookie", &pair)
+        .header("host", "bloud.test")
+        .header("origin", "http://bloud.test")
+        .json(&serde_json::json!({"displayName": "Notes"}))
+        .send()
+        .await
+        .unwrap();
+    assert_ne!(r.status(), 403);
+    assert_ne!(r.status(), 415);
     running.shutdown().await;
 }
 
@@ -221,7 +562,7 @@ async fn three_concurrent_setups_create_one_user_then_sessions_work() {
         .await
         .unwrap();
     assert_eq!(back, layout);
-    // …while a local CLI request passes the gate but is nobody.
+    // …and without a session there is none.
     let r = c
         .get(format!("{base}/api/user/layout"))
         .send()
@@ -241,6 +582,7 @@ async fn three_concurrent_setups_create_one_user_then_sessions_work() {
     let r = c
         .post(format!("{base}/api/auth/logout"))
         .header("Cookie", &pair)
+        .json(&serde_json::json!({}))
         .send()
         .await
         .unwrap();
@@ -291,7 +633,7 @@ async fn shell_spa_fallback_and_embed_404() {
 async fn system_status_storage_and_stream() {
     let (_dirs, running, base) = start().await;
     let c = client();
-    let v: serde_json::Value = c
+    let v: serde_json::Value = admin(&base)
         .get(format!("{base}/api/system/status"))
         .send()
         .await
@@ -304,7 +646,7 @@ async fn system_status_storage_and_stream() {
         assert!(n <= 100, "{k}: {v}");
     }
     assert!(v["memory"].as_u64().unwrap() > 0, "{v}");
-    let s: serde_json::Value = c
+    let s: serde_json::Value = admin(&base)
         .get(format!("{base}/api/system/storage"))
         .send()
         .await
@@ -331,4 +673,40 @@ async fn system_status_storage_and_stream() {
         .unwrap();
     assert_eq!(r.status(), 401);
     running.shutdown().await;
+}
+
+/// A socket left by a crashed agent is replaced; a live agent's socket, or a file that is not a
+/// socket, stops the start with a message naming the setting.
+#[tokio::test]
+async fn a_stale_socket_is_replaced_and_a_live_one_is_not() {
+    let dirs = Dirs::new();
+    let cfg = config(&dirs, &["true"], Duration::from_millis(50));
+    // A socket file nobody listens on, as a killed agent leaves it.
+    drop(std::os::unix::net::UnixListener::bind(&cfg.socket).unwrap());
+    assert!(cfg.socket.exists());
+    let running = bloud_agent::server::start(cfg.clone()).await.unwrap();
+    let base = base_of(&running);
+    assert!(statuses(&base).await.is_empty(), "the new socket answers");
+
+    let mut second = cfg.clone();
+    second.listen = "127.0.0.1:0".parse().unwrap();
+    let err = match bloud_agent::server::start(second).await {
+        Ok(_) => panic!("a second agent took over a live socket"),
+        Err(e) => e.to_string(),
+    };
+    assert!(err.contains("another bloud-agent is listening"), "{err}");
+    assert!(err.contains("`socket`"), "{err}");
+    running.shutdown().await;
+    assert!(!cfg.socket.exists(), "shutdown removes the socket");
+
+    std::fs::write(&cfg.socket, "not a socket").unwrap();
+    let err = match bloud_agent::server::start(cfg.clone()).await {
+        Ok(_) => panic!("started over a regular file"),
+        Err(e) => e.to_string(),
+    };
+    assert!(err.contains("is not a socket"), "{err}");
+    assert_eq!(
+        std::fs::read_to_string(&cfg.socket).unwrap(),
+        "not a socket"
+    );
 }

@@ -83,9 +83,9 @@ async fn install_from_the_cli_starts_a_demo_app_and_uninstall_stops_it() {
     .unwrap();
     let agent = AgentProcess::start(&config_file, &[("BLOUD_DEMO_STEP_MS", "10")]).await;
 
-    let base = agent.base.clone();
+    let socket = agent.socket.display().to_string();
     let (ok, stdout, stderr) =
-        tokio::task::spawn_blocking(move || cli(&["install", "hello", "--url", &base]))
+        tokio::task::spawn_blocking(move || cli(&["install", "hello", "--socket", &socket]))
             .await
             .unwrap();
     assert!(ok, "install failed: {stdout}\n{stderr}");
@@ -134,7 +134,7 @@ async fn install_from_the_cli_starts_a_demo_app_and_uninstall_stops_it() {
     }
     assert!(lines[0].contains("hello: demo app listening"), "{lines:?}");
     drop(logs);
-    let r = client()
+    let r = admin(&agent.base)
         .get(format!("{}/api/apps/nope/logs", agent.base))
         .send()
         .await
@@ -150,9 +150,9 @@ async fn install_from_the_cli_starts_a_demo_app_and_uninstall_stops_it() {
     // Wiped pid files (a deleted state directory): the next rebuild finds the running demo app
     // by its command line instead of failing on a taken port.
     std::fs::remove_file(dirs.path("data/demo/hello.pid")).unwrap();
-    let base = agent.base.clone();
+    let socket = agent.socket.display().to_string();
     let (ok, stdout, stderr) =
-        tokio::task::spawn_blocking(move || cli(&["install", "world", "--url", &base]))
+        tokio::task::spawn_blocking(move || cli(&["install", "world", "--socket", &socket]))
             .await
             .unwrap();
     assert!(ok, "install failed: {stdout}\n{stderr}");
@@ -160,16 +160,16 @@ async fn install_from_the_cli_starts_a_demo_app_and_uninstall_stops_it() {
         stderr.contains("hello: demo app already running"),
         "{stderr}"
     );
-    let base = agent.base.clone();
+    let socket = agent.socket.display().to_string();
     let (ok, stdout, stderr) =
-        tokio::task::spawn_blocking(move || cli(&["uninstall", "world", "--url", &base]))
+        tokio::task::spawn_blocking(move || cli(&["uninstall", "world", "--socket", &socket]))
             .await
             .unwrap();
     assert!(ok, "uninstall failed: {stdout}\n{stderr}");
 
-    let base = agent.base.clone();
+    let socket = agent.socket.display().to_string();
     let (ok, stdout, stderr) =
-        tokio::task::spawn_blocking(move || cli(&["uninstall", "hello", "--url", &base]))
+        tokio::task::spawn_blocking(move || cli(&["uninstall", "hello", "--socket", &socket]))
             .await
             .unwrap();
     assert!(ok, "uninstall failed: {stdout}\n{stderr}");
@@ -186,9 +186,9 @@ async fn install_from_the_cli_starts_a_demo_app_and_uninstall_stops_it() {
     .await;
 
     // Unknown app: the CLI fails with the agent's message.
-    let base = agent.base.clone();
+    let socket = agent.socket.display().to_string();
     let (ok, _, stderr) =
-        tokio::task::spawn_blocking(move || cli(&["install", "nope", "--url", &base]))
+        tokio::task::spawn_blocking(move || cli(&["install", "nope", "--socket", &socket]))
             .await
             .unwrap();
     assert!(!ok);

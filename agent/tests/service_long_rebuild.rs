@@ -29,16 +29,17 @@ async fn a_rebuild_longer_than_two_minutes_streams_and_completes() {
     ))
     .await
     .unwrap();
-    let base = format!("http://{}", running.addr);
+    let base = base_of(&running);
     let mut stream = SseReader::open(&format!("{base}/api/rebuilds/stream")).await;
 
     let started = Instant::now();
     let install = tokio::spawn({
         let base = base.clone();
         async move {
-            let c = reqwest::Client::builder().no_proxy().build().unwrap();
+            let c = admin_with(&base, None);
             let r = c
                 .post(format!("{base}/api/apps/alpha/install"))
+                .json(&serde_json::json!({}))
                 .send()
                 .await
                 .unwrap();

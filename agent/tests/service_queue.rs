@@ -21,7 +21,7 @@ if [ -e "$BLOUD_DATA_DIR/../fail" ]; then echo "error: forced failure" >&2; exit
 "#;
 
 async fn post(base: &str, path: &str, body: serde_json::Value) -> (u16, serde_json::Value) {
-    let r = client()
+    let r = admin(base)
         .post(format!("{base}{path}"))
         .json(&body)
         .send()
@@ -86,7 +86,7 @@ async fn batch_dedup_order_routes_and_failure_rollback() {
     ))
     .await
     .unwrap();
-    let base = format!("http://{}", running.addr);
+    let base = base_of(&running);
 
     // 1. alpha alone.
     let (s, v) = post(&base, "/api/apps/alpha/install", serde_json::json!({})).await;
@@ -120,7 +120,7 @@ async fn batch_dedup_order_routes_and_failure_rollback() {
     let finished = wait_for("the batch's rebuilds", TEST_TIMEOUT, || {
         let base = base.clone();
         async move {
-            let v: serde_json::Value = client()
+            let v: serde_json::Value = admin(&base)
                 .get(format!("{base}/api/rebuilds"))
                 .send()
                 .await
@@ -144,7 +144,7 @@ async fn batch_dedup_order_routes_and_failure_rollback() {
     assert!(lines[1].ends_with(": "), "alpha removed first: {log}");
     assert!(lines[2].ends_with(": beta "), "{log}");
     assert!(lines[3].ends_with(": beta gamma "), "{log}");
-    let rebuilds: serde_json::Value = client()
+    let rebuilds: serde_json::Value = admin(&base)
         .get(format!("{base}/api/rebuilds"))
         .send()
         .await
@@ -206,7 +206,7 @@ async fn batch_dedup_order_routes_and_failure_rollback() {
             .contains("broken")
     );
     let id = v["rebuildId"].as_i64().unwrap();
-    let text = client()
+    let text = admin(&base)
         .get(format!("{base}/api/rebuilds/{id}/log"))
         .send()
         .await
@@ -246,14 +246,14 @@ async fn batch_dedup_order_routes_and_failure_rollback() {
 
     // Rename shows in the installed list; clear-data of an app that is not installed deletes
     // its data directory only.
-    let r = client()
+    let r = admin(&base)
         .patch(format!("{base}/api/apps/beta/rename"))
         .json(&serde_json::json!({"displayName": "My Beta"}))
         .send()
         .await
         .unwrap();
     assert_eq!(r.status(), 200);
-    let installed: serde_json::Value = client()
+    let installed: serde_json::Value = admin(&base)
         .get(format!("{base}/api/apps/installed"))
         .send()
         .await
@@ -278,8 +278,9 @@ async fn batch_dedup_order_routes_and_failure_rollback() {
     // 5. Unknown app and bad body.
     let (s, _) = post(&base, "/api/apps/nope/install", serde_json::json!({})).await;
     assert_eq!(s, 404);
-    let r = client()
+    let r = admin(&base)
         .post(format!("{base}/api/apps/beta/install"))
+        .header("content-type", "application/json")
         .body("{not json")
         .send()
         .await
@@ -302,7 +303,7 @@ async fn app_events_stream_sends_a_snapshot_then_every_change() {
     let running = bloud_agent::server::start(config(&dirs, &["true"], Duration::from_millis(10)))
         .await
         .unwrap();
-    let base = format!("http://{}", running.addr);
+    let base = base_of(&running);
     let mut events = SseReader::open(&format!("{base}/api/apps/events")).await;
     let first = events.next_json().await.unwrap();
     assert_eq!(first, serde_json::json!([]));
@@ -349,9 +350,9 @@ async fn install_choices_reach_the_plan_and_the_stored_integrations() {
     let running = bloud_agent::server::start(config(&dirs, &["true"], Duration::from_millis(10)))
         .await
         .unwrap();
-    let base = format!("http://{}", running.addr);
+    let base = base_of(&running);
 
-    let plan: serde_json::Value = client()
+    let plan: serde_json::Value = admin(&base)
         .get(format!("{base}/api/apps/reader/plan-install"))
         .send()
         .await
@@ -382,7 +383,7 @@ async fn install_choices_reach_the_plan_and_the_stored_integrations() {
     .await;
     assert_eq!(s, 200, "{v}");
     assert_eq!(v["appsInstalled"], serde_json::json!(["pg2", "reader"]));
-    let installed: serde_json::Value = client()
+    let installed: serde_json::Value = admin(&base)
         .get(format!("{base}/api/apps/installed"))
         .send()
         .await
@@ -399,7 +400,7 @@ async fn install_choices_reach_the_plan_and_the_stored_integrations() {
     assert_eq!(reader["integration_config"]["database"], "pg2");
 
     // pg2 is now required by reader: removing it is blocked, by the plan and by the queue.
-    let plan: serde_json::Value = client()
+    let plan: serde_json::Value = admin(&base)
         .get(format!("{base}/api/apps/pg2/plan-remove"))
         .send()
         .await

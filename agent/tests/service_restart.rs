@@ -46,8 +46,9 @@ async fn sigkill_mid_install_leaves_nothing_installing() {
     .unwrap();
 
     let mut agent = AgentProcess::start(&config_file, &[]).await;
-    let r = client()
+    let r = admin(&agent.base)
         .post(format!("{}/api/apps/alpha/install?wait=false", agent.base))
+        .json(&serde_json::json!({}))
         .send()
         .await
         .unwrap();
@@ -71,7 +72,7 @@ async fn sigkill_mid_install_leaves_nothing_installing() {
     assert_eq!(statuses, vec![("alpha".to_string(), "failed".to_string())]);
     let nix = std::fs::read_to_string(dirs.path("data/nix/apps.nix")).unwrap();
     assert!(!nix.contains("alpha"), "{nix}");
-    let latest: serde_json::Value = client()
+    let latest: serde_json::Value = admin(&agent.base)
         .get(format!("{}/api/rebuilds/latest", agent.base))
         .send()
         .await
@@ -84,8 +85,9 @@ async fn sigkill_mid_install_leaves_nothing_installing() {
 
     // The failed app can be installed again, and other installs work.
     for app in ["alpha", "beta"] {
-        let r = client()
+        let r = admin(&agent.base)
             .post(format!("{}/api/apps/{app}/install", agent.base))
+            .json(&serde_json::json!({}))
             .send()
             .await
             .unwrap();

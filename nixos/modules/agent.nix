@@ -8,6 +8,12 @@
 # - Rebuilds: `rebuild.mode: command` runs `sudo bloud-rebuild` (modules/rebuild.nix), the only
 #   command the bloud user may run as root.
 # - Base routes: base.yml (agent API, auth and the shell catch-all) is a Nix-managed route file.
+# - CLI: `bloud-agent install|uninstall` talks to the agent over the Unix socket
+#   /run/bloud-agent/agent.sock (RuntimeDirectory), mode 0660, group `adminGroup` (bloud-admin).
+#   The agent checks every connection's peer credentials (SO_PEERCRED): root, the bloud user and
+#   members of the group may use it; list people in `adminUsers` (or add them to the group
+#   yourself). Over TCP nothing is trusted by address: everything but health, setup and login
+#   needs a session, so app containers on the host network get 401.
 {
   config,
   lib,
@@ -45,7 +51,11 @@ let
       command = cfg.rebuild.command;
     };
     queue.batchWindow = "${toString cfg.batchWindow}s";
+    socket = socketPath;
+    adminGroup = cfg.adminGroup;
   } cfg.settings;
+
+  socketPath = "/run/bloud-agent/agent.sock";
 
   configFile = yaml.generate "bloud-agent.yaml" settings;
 
@@ -124,6 +134,22 @@ in
       description = "Shell build served at /.";
     };
 
+    adminGroup = mkOption {
+      type = types.str;
+      default = "bloud-admin";
+      description = ''
+        Group whose members may use `bloud-agent install`/`uninstall` (the agent's Unix socket
+        /run/bloud-agent/agent.sock), besides root and the bloud user. Created by this module.
+      '';
+    };
+
+    adminUsers = mkOption {
+      type = types.listOf types.str;
+      default = [ ];
+      example = [ "alice" ];
+      description = "Users added to `adminGroup`, so they can run the CLI without sudo.";
+    };
+
     batchWindow = mkOption {
       type = types.ints.unsigned;
       default = 5;
@@ -180,6 +206,7 @@ in
 
   config = mkIf cfg.enable {
     environment.etc."bloud/agent.yaml".source = cfg.configFile;
+    users.groups.${cfg.adminGroup}.members = cfg.adminUsers;
     environment.systemPackages = [ cfg.package ];
 
     bloud.proxy.routeFiles."base.yml" = baseRoutes;
@@ -215,6 +242,12 @@ in
         Restart = "always";
         RestartSec = 5;
         UMask = "0027";
+        # The CLI's socket lives here; the directory is searchable, the socket itself is 0660
+        # with group adminGroup, and the agent checks each peer's credentials.
+        RuntimeDirectory = "bloud-agent";
+        RuntimeDirectoryMode = "0755";
+        # Membership lets the agent hand the socket to the admin group (chown needs it).
+        SupplementaryGroups = [ cfg.adminGroup ];
         # SIGHUP to bloud-proxy, which runs as another user.
         AmbientCapabilities = [ "CAP_KILL" ];
         # sudo is setuid: the agent must keep the ability to gain privileges for the rebuild

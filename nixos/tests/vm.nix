@@ -66,6 +66,20 @@ pkgs.testers.runNixOSTest {
         machine.fail(f"curl -fsS --max-time 3 http://{ip}:3000/api/health")
         machine.succeed(f"curl -fsS --max-time 3 http://{ip}/ping")
 
+    with subtest("no trust by address; the CLI socket admits root and refuses others"):
+        # An app on the host network, without a session: refused.
+        code = machine.succeed(
+            "curl -s -o /dev/null -w '%{http_code}' -X POST -H 'Content-Type: application/json' "
+            "-d '{}' http://127.0.0.1:3000/api/apps/refresh-catalog"
+        ).strip()
+        assert code == "401", code
+        sock = "/run/bloud-agent/agent.sock"
+        stat = machine.succeed(f"stat -c '%a %G' {sock}").strip()
+        assert stat == "660 bloud-admin", stat
+        machine.succeed(f"curl -fsS --unix-socket {sock} http://localhost/api/apps/installed")
+        out = machine.fail("su -s /bin/sh nobody -c 'bloud-agent install nope' 2>&1")
+        assert "bloud-admin" in out, out
+
     with subtest("route files written by the bloud user go live without a restart"):
         before = machine.succeed("systemctl show -p MainPID --value bloud-proxy.service").strip()
         machine.succeed(

@@ -190,6 +190,11 @@ impl Layout {
             .with_context(|| format!("writing {}", self.proxy_config.display()))
     }
 
+    /// The agent's Unix socket (the CLI's way in).
+    pub fn agent_socket(&self) -> PathBuf {
+        self.dir.join("agent.sock")
+    }
+
     fn write_agent_config(&self, ports: &Ports, agent_exe: &Path) -> anyhow::Result<()> {
         let text = format!(
             "listen: 127.0.0.1:{agent}\n\
@@ -200,7 +205,8 @@ impl Layout {
              webDir: \"{web_dir}\"\n\
              publicUrl: \"http://127.0.0.1:{web}\"\n\
              rebuild:\n  mode: command\n  command: [\"{exe}\", demo-rebuild]\n\
-             queue:\n  batchWindow: 200ms\n",
+             queue:\n  batchWindow: 200ms\n\
+             socket: \"{socket}\"\n",
             agent = ports.agent,
             apps = self.apps_dir.display(),
             data = self.data_dir.display(),
@@ -209,6 +215,7 @@ impl Layout {
             web_dir = self.web_dir.display(),
             web = ports.web,
             exe = agent_exe.display(),
+            socket = self.agent_socket().display(),
         );
         std::fs::write(&self.agent_config, text)
             .with_context(|| format!("writing {}", self.agent_config.display()))

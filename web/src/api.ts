@@ -104,15 +104,18 @@ interface CallOptions {
 }
 
 async function call<T>(path: string, what: string, opts: CallOptions = {}): Promise<T> {
+  const method = opts.method ?? 'GET';
   const headers: Record<string, string> = { accept: 'application/json' };
   const init: RequestInit = {
-    method: opts.method ?? 'GET',
+    method,
     credentials: 'same-origin',
     headers,
     signal: opts.signal,
   };
-  if (opts.body !== undefined) {
-    init.body = JSON.stringify(opts.body);
+  // The agent refuses state-changing requests that are not JSON (its CSRF rule: a foreign page
+  // can only send form or text bodies without a preflight), so they always carry a JSON body.
+  if (method !== 'GET' && method !== 'HEAD') {
+    init.body = JSON.stringify(opts.body ?? {});
     headers['content-type'] = 'application/json';
   }
   if (opts.stepUpToken !== undefined) headers[STEP_UP_HEADER] = opts.stepUpToken;

@@ -1,7 +1,11 @@
 //! `/api/setup/*` and `/api/auth/*`: first-user setup, login, logout, current user.
 
-use axum::extract::State;
-use axum::http::{header, HeaderMap, StatusCode};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::{ConnectInfo, Request, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::Json;
 use serde::Deserialize;
@@ -9,8 +13,9 @@ use serde::Deserialize;
 use super::{error, Api};
 use crate::auth::{
     clear_session_cookie, current_user, hash_password, session_cookie, session_token,
-    validate_password, validate_username, verify_password, SESSION_TTL,
+    validate_password, validate_username, SESSION_TTL,
 };
+use crate::login_limit::{client_key, Busy, LoginGuard};
 
 #[derive(Deserialize)]
 pub struct Credentials {
@@ -114,10 +119,40 @@ pub async fn create_user(State(api): State<Api>, body: axum::body::Bytes) -> Res
     resp
 }
 
-pub async fn login(State(api): State<Api>, body: axum::body::Bytes) -> Response {
+/// Largest login body read (a 1 KiB password limit leaves plenty of room).
+const LOGIN_BODY_LIMIT: usize = 8 * 1024;
+
+pub(super) fn too_many(retry_after: Duration, message: &str) -> Response {
+    let mut resp = error(StatusCode::TOO_MANY_REQUESTS, message);
+    let secs = retry_after.as_secs() + u64::from(retry_after.subsec_nanos() > 0);
+    if let Ok(v) = HeaderValue::from_str(&secs.max(1).to_string()) {
+        resp.headers_mut().insert(header::RETRY_AFTER, v);
+    }
+    resp
+}
+
+/// Password login, bounded by [`LoginGuard`]: a locked account or client gets 429 before any
+/// password work (the same for unknown names), and at most a few argon2 checks run at once.
+pub async fn login(State(api): State<Api>, req: Request) -> Response {
+    let Some(guard) = req.extensions().get::<Arc<LoginGuard>>().cloned() else {
+        tracing::error!("login: no login guard installed");
+        return error(StatusCode::INTERNAL_SERVER_ERROR, "Login failed");
+    };
+    let peer = req
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0);
+    let client = client_key(peer, req.headers());
+    let Ok(body) = axum::body::to_bytes(req.into_body(), LOGIN_BODY_LIMIT).await else {
+        return error(StatusCode::BAD_REQUEST, "Invalid request body");
+    };
     let Ok(creds) = serde_json::from_slice::<Credentials>(&body) else {
         return error(StatusCode::BAD_REQUEST, "Invalid request body");
     };
+    if let Some(left) = guard.backoff.locked(&creds.username, &client) {
+        tracing::info!(username = %creds.username, %client, "login refused: too many failures");
+        return too_many(left, "Too many failed logins; try again later");
+    }
     let found = match api.service.db.user_by_name(&creds.username) {
         Ok(f) => f,
         Err(e) => {
@@ -125,26 +160,27 @@ pub async fn login(State(api): State<Api>, body: axum::body::Bytes) -> Response 
             return error(StatusCode::INTERNAL_SERVER_ERROR, "Login failed");
         }
     };
-    let password = creds.password;
-    // Unknown users cost a hash verification too, so timing does not reveal which names exist.
+    // Unknown users cost a hash verification too (`None`: a hash of a secret nobody knows), so
+    // timing does not reveal which names exist.
     let (user, stored) = match found {
-        Some((u, h)) => (Some(u), h),
-        None => (None, String::new()),
+        Some((u, h)) => (Some(u), Some(h)),
+        None => (None, None),
     };
-    let ok = tokio::task::spawn_blocking(move || {
-        let stored = if stored.is_empty() {
-            dummy_hash()
-        } else {
-            stored
-        };
-        verify_password(&stored, &password)
-    })
-    .await
-    .unwrap_or(false);
+    let ok = match guard.work.verify(stored, creds.password).await {
+        Ok(ok) => ok,
+        Err(Busy) => {
+            return too_many(
+                Duration::from_secs(1),
+                "Too many sign-in attempts at once; try again in a moment",
+            )
+        }
+    };
     let Some(user) = user.filter(|_| ok) else {
-        tracing::info!(username = %creds.username, "login refused");
+        guard.backoff.failed(&creds.username, &client);
+        tracing::info!(username = %creds.username, %client, "login refused");
         return error(StatusCode::UNAUTHORIZED, "Invalid username or password");
     };
+    guard.backoff.succeeded(&creds.username);
     match api.service.db.create_session(&user.id, SESSION_TTL) {
         Ok(token) => {
             let mut resp = Json(&user).into_response();
@@ -157,16 +193,6 @@ pub async fn login(State(api): State<Api>, body: axum::body::Bytes) -> Response 
             error(StatusCode::INTERNAL_SERVER_ERROR, "Login failed")
         }
     }
-}
-
-/// An argon2id hash of a random string nobody knows, computed once.
-fn dummy_hash() -> String {
-    static HASH: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-    HASH.get_or_init(|| {
-        let secret = format!("{:x}", rand::random::<u128>());
-        hash_password(&secret).unwrap_or_default()
-    })
-    .clone()
 }
 
 fn end_session(api: &Api, headers: &HeaderMap) {

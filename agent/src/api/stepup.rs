@@ -11,6 +11,7 @@
 //! A token is good once, for that action only, from that session only, for `STEP_UP_TTL`.
 //! The CLI (`LocalAdmin`) needs none: its peer credentials were checked.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::body::Bytes;
@@ -22,7 +23,9 @@ use serde::Deserialize;
 
 use super::admin_only::Caller;
 use super::{error, Api};
-use crate::auth::{session_token, verify_password};
+use crate::auth::session_token;
+use crate::login_limit::{Busy, LoginGuard};
+use super::auth::too_many;
 use crate::db::User;
 
 pub const STEP_UP_HEADER: &str = "x-bloud-step-up";
@@ -88,8 +91,7 @@ pub struct StepUpBody {
     action: String,
 }
 
-/// The one place a wrong step-up password is reported: a shared login limiter (per account
-/// and per client) should count it like a failed login.
+/// A wrong step-up password counts like a failed login of the account (see the backoff above).
 fn wrong_password(user: &User) {
     tracing::info!(username = %user.username, "step-up refused: wrong password");
 }
@@ -99,8 +101,15 @@ pub async fn step_up(
     State(api): State<Api>,
     headers: HeaderMap,
     user: Option<Extension<User>>,
+    guard: Option<Extension<Arc<LoginGuard>>>,
     body: Bytes,
 ) -> Response {
+    // The same bounded argon2 workers and per-account backoff as the login: a script holding
+    // the session must not get an unlimited password oracle (or a memory flood) here.
+    let Some(Extension(guard)) = guard else {
+        tracing::error!("step-up: no login guard installed");
+        return error(StatusCode::INTERNAL_SERVER_ERROR, "Step-up failed");
+    };
     let Some(Extension(user)) = user else {
         return error(
             StatusCode::BAD_REQUEST,
@@ -123,6 +132,13 @@ pub async fn step_up(
             "action is required: the value of \"action\" from the 403 answer",
         );
     }
+    // Counted against the account (a session names it, whatever client sends it); the client
+    // slot is the user's own so one user's typos never lock another's step-up.
+    let client = format!("step-up:{}", user.id);
+    if let Some(left) = guard.backoff.locked(&user.username, &client) {
+        tracing::info!(username = %user.username, "step-up refused: too many failures");
+        return too_many(left, "Too many wrong passwords; try again later");
+    }
     let stored = match api.service.db.password_hash(&user.id) {
         Ok(Some(h)) => h,
         Ok(None) => return error(StatusCode::UNAUTHORIZED, "Not authenticated"),
@@ -132,10 +148,17 @@ pub async fn step_up(
         }
     };
     let password = body.password;
-    let ok = tokio::task::spawn_blocking(move || verify_password(&stored, &password))
-        .await
-        .unwrap_or(false);
+    let ok = match guard.work.verify(Some(stored), password).await {
+        Ok(ok) => ok,
+        Err(Busy) => {
+            return too_many(
+                Duration::from_secs(1),
+                "Too many password checks at once; try again in a moment",
+            )
+        }
+    };
     if !ok {
+        guard.backoff.failed(&user.username, &client);
         wrong_password(&user);
         // 403, not 401: the session itself is fine, and the shell keeps it.
         return error(StatusCode::FORBIDDEN, "Wrong password");

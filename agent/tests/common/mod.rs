@@ -7,7 +7,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use bloud_agent::config::{Config, RebuildMode};
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use bloud_agent::config::{Config, LoginLimits, RebuildMode};
 
 pub const TEST_TIMEOUT: Duration = Duration::from_secs(60);
 
@@ -75,15 +78,61 @@ pub fn config(dirs: &Dirs, argv: &[&str], window: Duration) -> Config {
             argv: argv.iter().map(|s| s.to_string()).collect(),
         },
         batch_window: window,
+        socket: dirs.path("agent.sock"),
+        admin_group: "bloud-admin".into(),
+        login: LoginLimits::default(),
     }
 }
 
+/// A client without a session, over TCP: a browser or an app on the box.
 pub fn client() -> reqwest::Client {
     reqwest::Client::builder()
         .no_proxy()
         .timeout(Duration::from_secs(30))
         .build()
         .unwrap()
+}
+
+/// Agent base URL -> its CLI socket, for [`admin`].
+static SOCKETS: Mutex<Option<HashMap<String, PathBuf>>> = Mutex::new(None);
+
+fn register(base: &str, socket: &Path) {
+    SOCKETS
+        .lock()
+        .unwrap()
+        .get_or_insert_with(HashMap::new)
+        .insert(base.to_string(), socket.to_path_buf());
+}
+
+/// The base URL of an in-process agent; [`admin`] reaches it through its socket.
+pub fn base_of(running: &bloud_agent::server::Running) -> String {
+    let base = format!("http://{}", running.addr);
+    register(&base, &running.socket);
+    base
+}
+
+/// A client acting as the administrator: its requests go over the agent's Unix socket (as the
+/// CLI's do; this test process runs as root or as the agent's own user), whatever the URL's
+/// host says. `url` is the agent's base URL or any URL under it.
+pub fn admin(url: &str) -> reqwest::Client {
+    admin_with(url, Some(Duration::from_secs(30)))
+}
+
+/// [`admin`] with an optional overall timeout (`None` for requests that outlive 30 s).
+pub fn admin_with(url: &str, timeout: Option<Duration>) -> reqwest::Client {
+    let socket = SOCKETS
+        .lock()
+        .unwrap()
+        .get_or_insert_with(HashMap::new)
+        .iter()
+        .find(|(base, _)| url.starts_with(base.as_str()))
+        .map(|(_, s)| s.clone())
+        .unwrap_or_else(|| panic!("no agent socket registered for {url}"));
+    let mut b = reqwest::Client::builder().unix_socket(socket);
+    if let Some(t) = timeout {
+        b = b.timeout(t);
+    }
+    b.build().unwrap()
 }
 
 /// Polls `f` until it returns Some, or panics after `timeout` naming `what`.
@@ -104,7 +153,7 @@ where
 
 /// The installed list as (name, status).
 pub async fn statuses(base: &str) -> Vec<(String, String)> {
-    let v: serde_json::Value = client()
+    let v: serde_json::Value = admin(base)
         .get(format!("{base}/api/apps/installed"))
         .send()
         .await
@@ -140,14 +189,7 @@ pub struct SseReader {
 
 impl SseReader {
     pub async fn open(url: &str) -> SseReader {
-        let resp = reqwest::Client::builder()
-            .no_proxy()
-            .build()
-            .unwrap()
-            .get(url)
-            .send()
-            .await
-            .unwrap();
+        let resp = admin_with(url, None).get(url).send().await.unwrap();
         assert_eq!(resp.status(), 200);
         assert!(resp.headers()["content-type"]
             .to_str()
@@ -200,16 +242,20 @@ impl SseReader {
 pub struct AgentProcess {
     pub child: Child,
     pub base: String,
+    /// The CLI's socket (BLOUD_SOCKET).
+    pub socket: PathBuf,
 }
 
 impl AgentProcess {
     /// Starts the binary with `config_file`; `env` adds variables. Waits for /api/health.
     pub async fn start(config_file: &Path, env: &[(&str, &str)]) -> AgentProcess {
         let port = free_port();
+        let socket = config_file.with_file_name(format!("agent-{port}.sock"));
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_bloud-agent"));
         cmd.args(["serve", "--config"])
             .arg(config_file)
             .env("BLOUD_LISTEN", format!("127.0.0.1:{port}"))
+            .env("BLOUD_SOCKET", &socket)
             // Warnings and errors still show when a test fails; info lines would drown them.
             .env("BLOUD_LOG", "warn")
             .stdin(Stdio::null());
@@ -218,7 +264,12 @@ impl AgentProcess {
         }
         let child = cmd.spawn().unwrap();
         let base = format!("http://127.0.0.1:{port}");
-        let p = AgentProcess { child, base };
+        register(&base, &socket);
+        let p = AgentProcess {
+            child,
+            base,
+            socket,
+        };
         let url = format!("{}/api/health", p.base);
         wait_for("the agent to answer /api/health", TEST_TIMEOUT, || {
             let url = url.clone();

@@ -338,6 +338,7 @@ in
 
   (check "agent: config has exactly the documented keys" (
     sort (b.attrNames (agentSettings base)) == [
+      "adminGroup"
       "appsDir"
       "dataDir"
       "listen"
@@ -346,6 +347,7 @@ in
       "queue"
       "rebuild"
       "routesDir"
+      "socket"
       "webDir"
     ]
     && sort (b.attrNames (agentSettings base).rebuild) == [
@@ -379,6 +381,17 @@ in
     u.User == "bloud"
     && u.AmbientCapabilities == [ "CAP_KILL" ]
     && hasInfix "bloud-agent serve --config /etc/bloud/agent.yaml" u.ExecStart
+  ) (b.toJSON (agentUnit base)))
+  (check "agent: the CLI socket in its runtime directory, group bloud-admin created" (
+    let
+      u = agentUnit base;
+      a = agentSettings base;
+    in
+    a.socket == "/run/bloud-agent/agent.sock"
+    && a.adminGroup == "bloud-admin"
+    && u.RuntimeDirectory == "bloud-agent"
+    && u.SupplementaryGroups == [ "bloud-admin" ]
+    && base.users.groups ? "bloud-admin"
   ) (b.toJSON (agentUnit base)))
   (check "agent: nothing in its unit turns NoNewPrivileges on (sudo must work)" (
     let
