@@ -92,6 +92,7 @@ pub struct Metrics {
     pub timeout_request_header: IntCounter,
     pub timeout_idle: IntCounter,
     pub timeout_response_header: IntCounter,
+    pub embed_decompression_aborted: IntCounter,
 }
 
 impl fmt::Debug for Metrics {
@@ -253,6 +254,10 @@ impl Default for Metrics {
             timeout_request_header: timeouts.with_label_values(&["request_header"]),
             timeout_idle: timeouts.with_label_values(&["idle"]),
             timeout_response_header: timeouts.with_label_values(&["response_header"]),
+            embed_decompression_aborted: counter(
+                "bloud_proxy_embed_decompression_aborted_total",
+                "Embedded-app responses cut because their decoded body passed the size or ratio cap.",
+            ),
 
             upstream_connect_failures: counter(
                 "bloud_proxy_upstream_connect_failures_total",

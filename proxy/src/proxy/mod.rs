@@ -367,7 +367,29 @@ impl ProxyHttp for EntryProxy {
             .as_deref()
             .and_then(|t| ctx.router.and_then(|id| t.router_by_id(id)));
         if let Some(router) = router {
-            middleware::run_response_body(&router.middlewares, body, end_of_stream, &mut ctx.mw)?;
+            let result = middleware::run_response_body(
+                &router.middlewares,
+                body,
+                end_of_stream,
+                &mut ctx.mw,
+            );
+            if let Err(e) = result {
+                let bomb = matches!(
+                    e.root_cause().downcast_ref::<crate::embed::EmbedError>(),
+                    Some(crate::embed::EmbedError::TooLarge { .. })
+                );
+                if !bomb {
+                    return Err(e);
+                }
+                self.shared.metrics.embed_decompression_aborted.inc();
+                tracing::warn!(router = %router.name, "{}", e.root_cause());
+                // The upstream's fault: 502 if nothing was sent yet, else the response is cut.
+                return Err(Error::because(
+                    ErrorType::HTTPStatus(502),
+                    "embed: decoded body over the cap",
+                    e,
+                ));
+            }
         }
         Ok(None)
     }
