@@ -125,6 +125,9 @@ impl ProxyHttp for EntryProxy {
         }
         session.set_read_timeout(l.read);
         session.set_write_timeout(l.write);
+        // Requests pipelined behind this one are answered in turn (RFC 9112 §9.3.2); without
+        // this, Pingora closes the connection after the first answer and drops them.
+        session.set_pipelining_enabled(true);
         Ok(())
     }
 
@@ -220,10 +223,19 @@ impl ProxyHttp for EntryProxy {
 
     async fn upstream_response_filter(
         &self,
-        _session: &mut Session,
+        session: &mut Session,
         upstream_response: &mut ResponseHeader,
         ctx: &mut RequestCtx,
     ) -> Result<()> {
+        // Switching protocols the client did not ask for would hand it a raw byte stream.
+        if upstream_response.status == http::StatusCode::SWITCHING_PROTOCOLS
+            && !session.is_upgrade_req()
+        {
+            return Err(Error::explain(
+                ErrorType::HTTPStatus(502),
+                "the upstream answered 101 to a request without Upgrade",
+            ));
+        }
         // A `100 Continue` is not the answer yet.
         if upstream_response.status != http::StatusCode::CONTINUE {
             ctx.header_timer.stop();
