@@ -9,8 +9,8 @@
 //! deadline set by the request phases passes.
 
 use std::os::fd::{BorrowedFd, OwnedFd, RawFd};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
@@ -18,7 +18,6 @@ use pingora::apps::ServerApp;
 use pingora::protocols::Stream;
 use pingora::server::ShutdownWatch;
 use tokio::io::AsyncWriteExt;
-use tokio::sync::watch;
 
 use crate::config::static_config::{EntryPoint, StaticConfig};
 use crate::metrics::Metrics;
@@ -126,49 +125,94 @@ fn raise_nofile() -> u64 {
     lim.rlim_cur
 }
 
-/// Which deadline closed a connection (the `kind` label of `bloud_proxy_timeouts_total`).
+/// Which deadline passed (the `kind` label of `bloud_proxy_timeouts_total`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Deadline {
-    /// The request header block did not arrive within `readTimeout`.
-    RequestHeader,
-    /// No complete request within `idleTimeout` after the previous response.
-    Idle,
+    /// The request header block did not arrive within `readTimeout`: the connection is closed.
+    RequestHeader = 1,
+    /// No complete request within `idleTimeout` after the previous response: closed.
+    Idle = 2,
+    /// The upstream sent no response header within `responseHeaderTimeout`: its socket is
+    /// shut down, and the proxy answers 504.
+    ResponseHeader = 3,
 }
 
-/// The deadline of one connection; the request phases move it, the watchdog waits on it.
+/// The deadline of one connection. The request phases only store atomics (no timer work per
+/// request); the watchdog wakes at least every `tick` and compares, so a deadline set while it
+/// sleeps passes at most one `tick` late (a quarter of the shortest timeout).
 pub struct ConnState {
-    deadline: watch::Sender<Option<(Instant, Deadline)>>,
+    base: Instant,
+    /// Milliseconds after `base`; 0: none.
+    deadline: AtomicU64,
+    kind: AtomicU8,
+    /// A duplicate of the upstream socket of the request waiting for its response header:
+    /// shutting it down reaches the socket Pingora reads, and owning it means the number
+    /// cannot be reused for another connection meanwhile.
+    upstream: Mutex<Option<OwnedFd>>,
+    /// The current request's upstream header was late.
+    late: AtomicBool,
 }
 
 impl ConnState {
-    fn new(first: Option<(Instant, Deadline)>) -> ConnState {
+    fn new() -> ConnState {
         ConnState {
-            deadline: watch::Sender::new(first),
+            base: Instant::now(),
+            deadline: AtomicU64::new(0),
+            kind: AtomicU8::new(0),
+            upstream: Mutex::new(None),
+            late: AtomicBool::new(false),
         }
     }
 
-    fn set(&self, d: Option<(Instant, Deadline)>) {
-        self.deadline.send_replace(d);
+    fn set(&self, after: Option<Duration>, kind: Deadline) {
+        let at = after.map_or(0, |d| {
+            u64::try_from((self.base.elapsed() + d).as_millis())
+                .unwrap_or(u64::MAX)
+                .max(1)
+        });
+        self.kind.store(kind as u8, Ordering::Relaxed);
+        self.deadline.store(at, Ordering::Release);
     }
 
-    /// Resolves when the current deadline passes (never while none is set).
-    async fn expired(&self) -> Deadline {
-        let mut rx = self.deadline.subscribe();
+    fn clear(&self) {
+        self.deadline.store(0, Ordering::Release);
+    }
+
+    fn upstream(&self) -> std::sync::MutexGuard<'_, Option<OwnedFd>> {
+        self.upstream.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Resolves when a deadline that closes the connection passes; shuts a late upstream down
+    /// on the way.
+    async fn expired(&self, tick: Duration, metrics: &Metrics) -> Deadline {
+        let sleep = tokio::time::sleep(tick);
+        tokio::pin!(sleep);
         loop {
-            let current = *rx.borrow_and_update();
-            match current {
-                None => {
-                    if rx.changed().await.is_err() {
-                        std::future::pending::<()>().await;
-                    }
-                }
-                Some((at, kind)) => {
-                    tokio::select! {
-                        _ = tokio::time::sleep_until(at.into()) => return kind,
-                        r = rx.changed() => if r.is_err() { std::future::pending::<()>().await },
+            sleep.as_mut().await;
+            let now = u64::try_from(self.base.elapsed().as_millis()).unwrap_or(u64::MAX);
+            let at = self.deadline.load(Ordering::Acquire);
+            if at != 0 && now >= at {
+                match self.kind.load(Ordering::Relaxed) {
+                    1 => return Deadline::RequestHeader,
+                    2 => return Deadline::Idle,
+                    _ => {
+                        self.clear();
+                        if let Some(fd) = self.upstream().take() {
+                            self.late.store(true, Ordering::Release);
+                            metrics.timeout_response_header.inc();
+                            let _ =
+                                std::net::TcpStream::from(fd).shutdown(std::net::Shutdown::Both);
+                        }
                     }
                 }
             }
+            let left = match self.deadline.load(Ordering::Acquire) {
+                0 => tick,
+                at => Duration::from_millis(at.saturating_sub(now)).min(tick),
+            };
+            sleep
+                .as_mut()
+                .reset(tokio::time::Instant::now() + left.max(Duration::from_millis(1)));
         }
     }
 }
@@ -181,12 +225,15 @@ tokio::task_local! {
 
 /// The request header has been read: no deadline while the request is served.
 pub fn header_complete() {
-    let _ = CONN.try_with(|c| c.set(None));
+    let _ = CONN.try_with(|c| c.clear());
 }
 
 /// A response is done: the connection may wait `idle` for its next complete request header.
 pub fn response_done(idle: Option<Duration>) {
-    let _ = CONN.try_with(|c| c.set(idle.map(|d| (Instant::now() + d, Deadline::Idle))));
+    let _ = CONN.try_with(|c| {
+        *c.upstream() = None;
+        c.set(idle, Deadline::Idle);
+    });
 }
 
 /// Wraps an entry point's HTTP application: the connection cap and the deadline watchdog.
@@ -194,15 +241,28 @@ pub struct Gate<A> {
     pub inner: Arc<A>,
     pub limits: EntryLimits,
     pub metrics: Arc<Metrics>,
+    /// How often the watchdog looks at its connection's deadline.
+    tick: Duration,
     open: AtomicUsize,
 }
 
 impl<A> Gate<A> {
-    pub fn new(inner: A, limits: EntryLimits, metrics: Arc<Metrics>) -> Gate<A> {
+    pub fn new(
+        inner: A,
+        limits: EntryLimits,
+        response_header: Option<Duration>,
+        metrics: Arc<Metrics>,
+    ) -> Gate<A> {
+        let shortest = [limits.read, limits.idle, response_header]
+            .into_iter()
+            .flatten()
+            .min()
+            .unwrap_or(Duration::from_secs(3600));
         Gate {
             inner: Arc::new(inner),
             limits,
             metrics,
+            tick: (shortest / 4).max(Duration::from_millis(50)),
             open: AtomicUsize::new(0),
         }
     }
@@ -244,22 +304,20 @@ impl<A: ServerApp + Send + Sync + 'static> ServerApp for Gate<A> {
             let _ = tokio::time::timeout(Duration::from_secs(1), stream.write_all(REFUSED)).await;
             return None;
         };
-        let first = self
-            .limits
-            .read
-            .map(|d| (Instant::now() + d, Deadline::RequestHeader));
-        let conn = Arc::new(ConnState::new(first));
+        let conn = Arc::new(ConnState::new());
+        conn.set(self.limits.read, Deadline::RequestHeader);
         let watchdog = conn.clone();
         let inner = self.inner.clone();
         CONN.scope(conn, async move {
             tokio::select! {
                 r = inner.process_new(stream, shutdown) => r,
-                kind = watchdog.expired() => {
+                kind = watchdog.expired(self.tick, &self.metrics) => {
                     // Nothing is in flight upstream in these phases: dropping the connection's
                     // future closes the socket.
                     match kind {
                         Deadline::RequestHeader => self.metrics.timeout_request_header.inc(),
                         Deadline::Idle => self.metrics.timeout_idle.inc(),
+                        Deadline::ResponseHeader => {}
                     }
                     None
                 }
@@ -274,71 +332,65 @@ impl<A: ServerApp + Send + Sync + 'static> ServerApp for Gate<A> {
 }
 
 /// The wait for one upstream response header. Pingora only has a per-read timeout that would
-/// also cut quiet SSE streams, so a timer shuts the upstream socket down when the header is
-/// late; the proxy's read fails at once and [`ResponseHeaderTimer::fired`] turns that into 504.
+/// also cut quiet SSE streams; here the connection's watchdog shuts the upstream socket down
+/// when the header is late, the proxy's read fails at once, and [`ResponseHeaderTimer::fired`]
+/// turns that into a 504.
 #[derive(Default)]
 pub struct ResponseHeaderTimer {
-    /// A duplicate of the upstream socket: shutting it down reaches the socket Pingora reads,
-    /// and owning it means the number cannot be reused for another connection meanwhile.
-    socket: Option<OwnedFd>,
+    wait: Option<Duration>,
     request_sent: bool,
-    task: Option<tokio::task::JoinHandle<()>>,
-    fired: Arc<AtomicBool>,
+    armed: bool,
 }
 
 impl ResponseHeaderTimer {
     /// Connected (or reused) an upstream connection; `body_done`: no request body is left.
     pub fn connected(&mut self, fd: RawFd, body_done: bool, wait: Option<Duration>) {
         self.stop();
+        self.wait = wait;
         if wait.is_none() {
             return;
         }
-        // SAFETY: Pingora passes the descriptor of the connection it holds for this request;
-        // it stays open for the duration of this call, and only a duplicate is kept.
-        let borrowed = unsafe { BorrowedFd::borrow_raw(fd) };
-        self.socket = borrowed.try_clone_to_owned().ok();
+        let _ = CONN.try_with(|c| {
+            // SAFETY: Pingora passes the descriptor of the connection it holds for this
+            // request; it stays open for the duration of this call, and only a duplicate is kept.
+            let borrowed = unsafe { BorrowedFd::borrow_raw(fd) };
+            *c.upstream() = borrowed.try_clone_to_owned().ok();
+            c.late.store(false, Ordering::Release);
+        });
         self.request_sent = body_done;
-        self.arm(wait);
+        self.arm();
     }
 
     /// The last piece of the request body went out.
-    pub fn request_body_done(&mut self, wait: Option<Duration>) {
+    pub fn request_body_done(&mut self) {
         self.request_sent = true;
-        self.arm(wait);
+        self.arm();
     }
 
-    fn arm(&mut self, wait: Option<Duration>) {
-        let (Some(wait), true, None) = (wait, self.request_sent, self.task.as_ref()) else {
+    fn arm(&mut self) {
+        if self.armed || !self.request_sent || self.wait.is_none() {
             return;
-        };
-        let Some(socket) = self.socket.take() else {
-            return;
-        };
-        let fired = self.fired.clone();
-        self.task = Some(tokio::spawn(async move {
-            tokio::time::sleep(wait).await;
-            fired.store(true, Ordering::Release);
-            let _ = std::net::TcpStream::from(socket).shutdown(std::net::Shutdown::Both);
-        }));
+        }
+        self.armed = true;
+        let _ = CONN.try_with(|c| c.set(self.wait, Deadline::ResponseHeader));
     }
 
     /// The header arrived (or the request ended): the body is not limited.
     pub fn stop(&mut self) {
-        if let Some(t) = self.task.take() {
-            t.abort();
+        if std::mem::take(&mut self.armed) {
+            let _ = CONN.try_with(|c| {
+                if c.kind.load(Ordering::Relaxed) == Deadline::ResponseHeader as u8 {
+                    c.clear();
+                }
+                *c.upstream() = None;
+            });
         }
-        self.socket = None;
         self.request_sent = false;
     }
 
     pub fn fired(&self) -> bool {
-        self.fired.load(Ordering::Acquire)
-    }
-}
-
-impl Drop for ResponseHeaderTimer {
-    fn drop(&mut self) {
-        self.stop();
+        CONN.try_with(|c| c.late.load(Ordering::Acquire))
+            .unwrap_or(false)
     }
 }
 
@@ -363,20 +415,25 @@ mod tests {
 
     #[tokio::test]
     async fn watchdog_follows_the_latest_deadline() {
-        let c = ConnState::new(Some((
-            Instant::now() + Duration::from_secs(3600),
-            Deadline::RequestHeader,
-        )));
-        c.set(Some((Instant::now(), Deadline::Idle)));
-        let kind = tokio::time::timeout(Duration::from_secs(5), c.expired())
-            .await
-            .expect("fires");
+        let m = Metrics::default();
+        let c = ConnState::new();
+        c.set(Some(Duration::from_secs(3600)), Deadline::RequestHeader);
+        c.set(Some(Duration::from_millis(10)), Deadline::Idle);
+        let kind = tokio::time::timeout(
+            Duration::from_secs(5),
+            c.expired(Duration::from_millis(20), &m),
+        )
+        .await
+        .expect("fires");
         assert_eq!(kind, Deadline::Idle);
-        c.set(None);
+        c.clear();
         assert!(
-            tokio::time::timeout(Duration::from_millis(50), c.expired())
-                .await
-                .is_err(),
+            tokio::time::timeout(
+                Duration::from_millis(100),
+                c.expired(Duration::from_millis(20), &m)
+            )
+            .await
+            .is_err(),
             "no deadline, no expiry"
         );
     }

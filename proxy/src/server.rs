@@ -216,7 +216,7 @@ pub fn run(config_path: &Path, mut control: Control) -> anyhow::Result<()> {
         };
         let mut http = pingora::proxy::HttpProxy::new(proxy, server.configuration.clone());
         http.handle_init_modules();
-        let gate = Gate::new(http, limits, metrics.clone());
+        let gate = Gate::new(http, limits, timeouts.response_header, metrics.clone());
         let mut service =
             pingora::services::listening::Service::new(format!("entryPoint {name}"), gate);
         service.add_tcp(&addr.to_string());

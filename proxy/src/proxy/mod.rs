@@ -215,8 +215,7 @@ impl ProxyHttp for EntryProxy {
         ctx: &mut RequestCtx,
     ) -> Result<()> {
         if end_of_stream {
-            ctx.header_timer
-                .request_body_done(self.shared.timeouts.response_header);
+            ctx.header_timer.request_body_done();
         }
         Ok(())
     }
@@ -413,9 +412,6 @@ impl ProxyHttp for EntryProxy {
         ctx: &mut RequestCtx,
     ) -> FailToProxy {
         let late = ctx.header_timer.fired();
-        if late {
-            self.shared.metrics.timeout_response_header.inc();
-        }
         let code = match e.etype() {
             _ if late => 504,
             ErrorType::HTTPStatus(code) => *code,
