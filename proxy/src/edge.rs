@@ -129,6 +129,20 @@ pub fn has_dot_segments(path: &str) -> bool {
     })
 }
 
+/// Whether the path holds a control character, percent-encoded (`%00`-`%1F`, `%7F`). No path
+/// needs one, and Pingora percent-encodes a raw TAB or NUL in the request line before any hook
+/// sees it, so this is also where a raw one is caught.
+pub fn has_encoded_control(path: &str) -> bool {
+    path.as_bytes().windows(3).any(|w| {
+        w[0] == b'%'
+            && match w[1] {
+                b'0' | b'1' => w[2].is_ascii_hexdigit(),
+                b'7' => w[2] == b'f' || w[2] == b'F',
+                _ => false,
+            }
+    })
+}
+
 /// Separator length at `i`: `/` and `\` (1 byte) or the encoded `%2f`/`%5c` an upstream might
 /// decode (3 bytes); 0 when there is none.
 fn separator_len(bytes: &[u8], i: usize) -> usize {
@@ -246,6 +260,20 @@ mod tests {
             "/a/.%",
         ] {
             assert!(!has_dot_segments(ok), "{ok} must pass");
+        }
+    }
+
+    #[test]
+    fn encoded_controls() {
+        for bad in [
+            "/a%09b", "/a%00", "%0a", "/x%1F/", "/%7f", "/a%7Fb", "/%0D%0A",
+        ] {
+            assert!(has_encoded_control(bad), "{bad} must be refused");
+        }
+        for ok in [
+            "/", "/a%20b", "/%2e", "/a%2", "/a%", "/%20%21", "/a%8f", "/a%7e", "/0909",
+        ] {
+            assert!(!has_encoded_control(ok), "{ok} must pass");
         }
     }
 

@@ -10,6 +10,7 @@ pub(crate) mod error_page;
 pub mod header_edit;
 pub(crate) mod health_check;
 pub(crate) mod ipnet;
+pub mod limits;
 pub mod metrics;
 pub mod middleware;
 pub(crate) mod proxy;

@@ -85,6 +85,14 @@ pub struct Metrics {
     last_success: IntGauge,
     generation: IntGauge,
     pub access_log_dropped: IntCounter,
+    /// Client connections open (all entry points).
+    pub client_connections: IntGauge,
+    pub refused_max_connections: IntCounter,
+    pub refused_header_size: IntCounter,
+    pub timeout_request_header: IntCounter,
+    pub timeout_idle: IntCounter,
+    pub timeout_response_header: IntCounter,
+    pub embed_decompression_aborted: IntCounter,
 }
 
 impl fmt::Debug for Metrics {
@@ -216,8 +224,41 @@ impl Default for Metrics {
         )
         .expect(DEFINED);
         register(Box::new(reloads.clone()));
+        let refused = IntCounterVec::new(
+            Opts::new(
+                "bloud_proxy_connections_refused_total",
+                "Client connections or requests refused by a limit, by reason.",
+            ),
+            &["reason"],
+        )
+        .expect(DEFINED);
+        register(Box::new(refused.clone()));
+        let timeouts = IntCounterVec::new(
+            Opts::new(
+                "bloud_proxy_timeouts_total",
+                "Connections closed or requests answered because a deadline passed, by kind.",
+            ),
+            &["kind"],
+        )
+        .expect(DEFINED);
+        register(Box::new(timeouts.clone()));
 
         Metrics {
+            client_connections: gauge(
+                "bloud_proxy_client_connections",
+                "Client connections open on all entry points.",
+            ),
+            // Every reason and kind is shown from the start, at 0.
+            refused_max_connections: refused.with_label_values(&["max_connections"]),
+            refused_header_size: refused.with_label_values(&["header_size"]),
+            timeout_request_header: timeouts.with_label_values(&["request_header"]),
+            timeout_idle: timeouts.with_label_values(&["idle"]),
+            timeout_response_header: timeouts.with_label_values(&["response_header"]),
+            embed_decompression_aborted: counter(
+                "bloud_proxy_embed_decompression_aborted_total",
+                "Embedded-app responses cut because their decoded body passed the size or ratio cap.",
+            ),
+
             upstream_connect_failures: counter(
                 "bloud_proxy_upstream_connect_failures_total",
                 "Failed connection attempts to upstream servers.",

@@ -17,6 +17,7 @@ use tokio::sync::mpsc;
 use crate::access_log::AccessLog;
 use crate::config::static_config::{parse_listen_address, StaticConfig};
 use crate::edge::Trust;
+use crate::limits::{EntryLimits, Gate};
 use crate::metrics::Metrics;
 use crate::proxy::EntryProxy;
 use crate::reload::{self, Reloader, Trigger};
@@ -202,22 +203,30 @@ pub fn run(config_path: &Path, mut control: Control) -> anyhow::Result<()> {
     };
     let mut server = Server::new_with_opt_and_conf(None, conf);
     server.bootstrap();
+    let fd_share = crate::limits::fd_share(&cfg);
     for ((name, ep), addr) in cfg.entry_points.iter().zip(listeners) {
         let trust = Trust::new(ep.forwarded_headers.as_ref())
             .map_err(|e| anyhow!("entryPoints.{name}: {e}"))?;
+        let limits = EntryLimits::resolve(ep, fd_share);
         let proxy = EntryProxy {
             shared: shared.clone(),
             entry_point: name.as_str().into(),
             trust,
+            limits,
         };
-        let mut service = pingora::proxy::http_proxy_service_with_name(
-            &server.configuration,
-            proxy,
-            &format!("entryPoint {name}"),
-        );
+        let mut http = pingora::proxy::HttpProxy::new(proxy, server.configuration.clone());
+        http.handle_init_modules();
+        let gate = Gate::new(http, limits, timeouts.response_header, metrics.clone());
+        let mut service =
+            pingora::services::listening::Service::new(format!("entryPoint {name}"), gate);
         service.add_tcp(&addr.to_string());
         server.add_service(service);
-        tracing::info!(entry_point = %name, %addr, "listening");
+        tracing::info!(
+            entry_point = %name,
+            %addr,
+            max_connections = limits.max_connections,
+            "listening"
+        );
     }
 
     server.run(RunArgs {
@@ -269,7 +278,7 @@ fn upstream_timeouts(cfg: &StaticConfig) -> UpstreamTimeouts {
             t.dial = d.0;
         }
         if let Some(d) = ft.response_header_timeout {
-            t.read = (!d.0.is_zero()).then_some(d.0);
+            t.response_header = (!d.0.is_zero()).then_some(d.0);
         }
         if let Some(d) = ft.idle_conn_timeout {
             t.idle = (!d.0.is_zero()).then_some(d.0);

@@ -15,8 +15,9 @@ use crate::table::RouteTable;
 #[derive(Debug, Clone, Copy)]
 pub struct UpstreamTimeouts {
     pub dial: Duration,
-    /// Per-read idle limit for the upstream response; `None` waits forever.
-    pub read: Option<Duration>,
+    /// Longest wait for the response header once the request is sent; `None` waits forever.
+    /// The body is not limited (SSE, long polls after their header, downloads).
+    pub response_header: Option<Duration>,
     /// How long an idle pooled upstream connection is kept; `None` keeps it until the upstream
     /// closes it or the pool (`upstream_keepalive_pool_size` per worker) evicts it. Not
     /// Traefik's 90 s by default: Pingora arms a timer for it each time a connection goes back
@@ -28,7 +29,7 @@ impl Default for UpstreamTimeouts {
     fn default() -> Self {
         UpstreamTimeouts {
             dial: Duration::from_secs(30),
-            read: None,
+            response_header: Some(crate::limits::DEFAULT_RESPONSE_HEADER_TIMEOUT),
             idle: None,
         }
     }

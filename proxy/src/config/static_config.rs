@@ -33,6 +33,37 @@ pub struct StaticConfig {
 pub struct EntryPoint {
     pub address: String,
     pub forwarded_headers: Option<ForwardedHeaders>,
+    pub transport: Option<EntryPointTransport>,
+    pub http: Option<EntryPointHttp>,
+}
+
+/// `entryPoints.<n>.transport`: timeouts (Traefik's names) and the connection cap (ours).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct EntryPointTransport {
+    pub responding_timeouts: Option<RespondingTimeouts>,
+    /// Open client connections at most (bloud extension); the default comes from the fd limit.
+    pub max_connections: Option<usize>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct RespondingTimeouts {
+    /// The whole request header block must arrive within it (one deadline from the first byte's
+    /// connection, not per read); also the longest pause between two reads of a request body.
+    pub read_timeout: Option<YamlDuration>,
+    /// The longest pause of one write to the client.
+    pub write_timeout: Option<YamlDuration>,
+    /// How long a keep-alive connection may wait for its next request.
+    pub idle_timeout: Option<YamlDuration>,
+}
+
+/// `entryPoints.<n>.http`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct EntryPointHttp {
+    /// Request line plus header fields, in bytes; larger requests get 431.
+    pub max_header_bytes: Option<usize>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -127,7 +158,8 @@ pub struct ServersTransport {
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct ForwardingTimeouts {
     pub dial_timeout: Option<YamlDuration>,
-    /// Longest wait for the upstream between two reads (Pingora applies it per read).
+    /// Longest wait for the upstream's response header once the request is sent (the body
+    /// after it is not limited: SSE and long downloads keep streaming). `0s` waits forever.
     pub response_header_timeout: Option<YamlDuration>,
     pub idle_conn_timeout: Option<YamlDuration>,
 }
@@ -165,6 +197,22 @@ impl StaticConfig {
             parse_listen_address(&ep.address).map_err(|e| {
                 Problem::error(path, None, format!("entryPoints.{name}.address: {e}"))
             })?;
+            if ep.transport.as_ref().and_then(|t| t.max_connections) == Some(0) {
+                return Err(Problem::error(
+                    path,
+                    None,
+                    format!("entryPoints.{name}.transport.maxConnections: must be at least 1"),
+                ));
+            }
+            if let Some(n) = ep.http.as_ref().and_then(|h| h.max_header_bytes) {
+                if n < 1024 {
+                    return Err(Problem::error(
+                        path,
+                        None,
+                        format!("entryPoints.{name}.http.maxHeaderBytes: {n} is too small for any browser request; use at least 1024 (default 32768)"),
+                    ));
+                }
+            }
             if let Some(fh) = &ep.forwarded_headers {
                 for ip in &fh.trusted_ips {
                     crate::ipnet::IpNet::parse(ip).map_err(|e| {

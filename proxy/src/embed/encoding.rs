@@ -18,8 +18,15 @@ use super::location::Origins;
 use super::EmbedError;
 
 /// Compressed input is decoded in slices of this size, so one slice's expansion (not a whole
-/// chunk's) is what is held at a time.
-const DECODE_SLICE: usize = 16 * 1024;
+/// chunk's) is what is held at a time, and the caps below are checked as it grows.
+const DECODE_SLICE: usize = 4 * 1024;
+/// Decoded bytes one response may reach at most (a page or stylesheet is far smaller).
+pub const MAX_DECODED: u64 = 64 * 1024 * 1024;
+/// Past [`RATIO_FLOOR`] decoded bytes, the body may be at most this many times what was
+/// received: HTML and CSS compress 5-20:1; gzip's ceiling is about 1000:1, which only crafted
+/// bodies reach.
+pub const MAX_RATIO: u64 = 100;
+pub const RATIO_FLOOR: u64 = 512 * 1024;
 /// On-the-fly levels: fast enough to stay far above the rewriter's own cost.
 const GZIP_LEVEL: u32 = 5;
 const BROTLI_QUALITY: u32 = 4;
@@ -288,6 +295,7 @@ impl BodyPlan {
             stage,
             encoder,
             done: false,
+            received: 0,
         };
         BodyRewriter {
             pipeline: Mutex::new(pipeline),
@@ -327,6 +335,8 @@ struct Pipeline {
     stage: Stage,
     encoder: Option<Encoder>,
     done: bool,
+    /// Encoded bytes fed to the decoder so far.
+    received: u64,
 }
 
 #[derive(Debug)]
@@ -362,7 +372,8 @@ impl Pipeline {
         };
         let mut out = Vec::new();
         for slice in chunk.chunks(DECODE_SLICE) {
-            let decoded = decoder.write(slice)?;
+            self.received += slice.len() as u64;
+            let decoded = decoder.write(slice, self.received)?;
             if decoded.is_empty() {
                 continue;
             }
@@ -385,7 +396,7 @@ impl Pipeline {
         self.done = true;
         let mut out = Vec::new();
         if let Some(decoder) = self.decoder.take() {
-            let decoded = decoder.finish()?;
+            let decoded = decoder.finish(self.received)?;
             let rewritten = self.stage.write(&decoded);
             self.push(&rewritten, &mut out)?;
         }
@@ -418,14 +429,47 @@ impl Pipeline {
     }
 }
 
+/// Decoded bytes allowed in all after `received` encoded bytes.
+fn allowed(received: u64) -> u64 {
+    received
+        .saturating_mul(MAX_RATIO)
+        .clamp(RATIO_FLOOR, MAX_DECODED)
+}
+
+/// Where a decoder writes: refuses output past `allowed`, so a bomb stops within one of the
+/// decoder's internal buffers (≤ 32 KiB) of the cap instead of after a whole slice.
+#[derive(Default)]
+struct Sink {
+    buf: Vec<u8>,
+    total: u64,
+    allowed: u64,
+    exceeded: bool,
+}
+
+impl Write for Sink {
+    fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
+        if self.total + data.len() as u64 > self.allowed {
+            self.exceeded = true;
+            return Err(std::io::Error::other("decoded size cap"));
+        }
+        self.total += data.len() as u64;
+        self.buf.extend_from_slice(data);
+        Ok(data.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
 enum Decoder {
-    Gzip(flate2::write::MultiGzDecoder<Vec<u8>>),
+    Gzip(flate2::write::MultiGzDecoder<Sink>),
     /// `deflate` is zlib-wrapped by the RFC, raw in some servers: decided on the first bytes.
     DeflateUndecided(Vec<u8>),
-    Zlib(flate2::write::ZlibDecoder<Vec<u8>>),
-    RawDeflate(flate2::write::DeflateDecoder<Vec<u8>>),
-    Brotli(Box<brotli::DecompressorWriter<Vec<u8>>>),
-    Zstd(zstd::stream::write::Decoder<'static, Vec<u8>>),
+    Zlib(flate2::write::ZlibDecoder<Sink>),
+    RawDeflate(flate2::write::DeflateDecoder<Sink>),
+    Brotli(Box<brotli::DecompressorWriter<Sink>>),
+    Zstd(zstd::stream::write::Decoder<'static, Sink>),
 }
 
 impl std::fmt::Debug for Decoder {
@@ -441,24 +485,20 @@ impl std::fmt::Debug for Decoder {
     }
 }
 
-fn decode_err(coding: &'static str) -> impl FnOnce(std::io::Error) -> EmbedError {
-    move |source| EmbedError::Decode { coding, source }
-}
-
 impl Decoder {
     fn new(coding: Coding) -> Option<Decoder> {
         match coding {
             Coding::Identity => None,
-            Coding::Gzip => Some(Decoder::Gzip(
-                flate2::write::MultiGzDecoder::new(Vec::new()),
-            )),
+            Coding::Gzip => Some(Decoder::Gzip(flate2::write::MultiGzDecoder::new(
+                Sink::default(),
+            ))),
             Coding::Deflate => Some(Decoder::DeflateUndecided(Vec::new())),
             Coding::Brotli => Some(Decoder::Brotli(Box::new(brotli::DecompressorWriter::new(
-                Vec::new(),
+                Sink::default(),
                 4096,
             )))),
             // zstd can only fail to allocate its context here.
-            Coding::Zstd => zstd::stream::write::Decoder::new(Vec::new())
+            Coding::Zstd => zstd::stream::write::Decoder::new(Sink::default())
                 .map(Decoder::Zstd)
                 .map_err(|e| tracing::error!(error = %e, "embed: zstd decoder unavailable"))
                 .ok(),
@@ -474,9 +514,38 @@ impl Decoder {
         }
     }
 
-    /// Decodes one slice; returns what it produced.
-    fn write(&mut self, data: &[u8]) -> Result<Vec<u8>, EmbedError> {
-        let name = self.name();
+    fn sink(&mut self) -> Option<&mut Sink> {
+        match self {
+            Decoder::Gzip(d) => Some(d.get_mut()),
+            Decoder::Zlib(d) => Some(d.get_mut()),
+            Decoder::RawDeflate(d) => Some(d.get_mut()),
+            Decoder::Brotli(d) => Some(d.get_mut()),
+            Decoder::Zstd(d) => Some(d.get_mut()),
+            Decoder::DeflateUndecided(_) => None,
+        }
+    }
+
+    /// The cap error when the sink refused output, else the codec's error.
+    fn failed(&mut self, source: std::io::Error, received: u64) -> EmbedError {
+        let coding = self.name();
+        match self.sink() {
+            Some(sink) if sink.exceeded => EmbedError::TooLarge {
+                coding,
+                decoded: sink.allowed,
+                received,
+                max: MAX_DECODED,
+                ratio: MAX_RATIO,
+                floor: RATIO_FLOOR,
+            },
+            _ => EmbedError::Decode { coding, source },
+        }
+    }
+
+    /// Decodes one slice, `received` encoded bytes in all so far; returns what it produced.
+    fn write(&mut self, data: &[u8], received: u64) -> Result<Vec<u8>, EmbedError> {
+        if let Some(sink) = self.sink() {
+            sink.allowed = allowed(received);
+        }
         if let Decoder::DeflateUndecided(head) = self {
             head.extend_from_slice(data);
             if head.len() < 2 {
@@ -487,59 +556,81 @@ impl Decoder {
             let zlib =
                 head[0] & 0x0f == 8 && (u16::from(head[0]) << 8 | u16::from(head[1])) % 31 == 0;
             *self = if zlib {
-                Decoder::Zlib(flate2::write::ZlibDecoder::new(Vec::new()))
+                Decoder::Zlib(flate2::write::ZlibDecoder::new(Sink::default()))
             } else {
-                Decoder::RawDeflate(flate2::write::DeflateDecoder::new(Vec::new()))
+                Decoder::RawDeflate(flate2::write::DeflateDecoder::new(Sink::default()))
             };
-            return self.write(&head);
+            return self.write(&head, received);
         }
-        let err = decode_err(name);
-        let out = match self {
-            Decoder::Gzip(d) => {
-                d.write_all(data).and_then(|_| d.flush()).map_err(err)?;
-                d.get_mut()
-            }
-            Decoder::Zlib(d) => {
-                d.write_all(data).and_then(|_| d.flush()).map_err(err)?;
-                d.get_mut()
-            }
-            Decoder::RawDeflate(d) => {
-                d.write_all(data).and_then(|_| d.flush()).map_err(err)?;
-                d.get_mut()
-            }
-            Decoder::Brotli(d) => {
-                d.write_all(data).and_then(|_| d.flush()).map_err(err)?;
-                d.get_mut()
-            }
-            Decoder::Zstd(d) => {
-                d.write_all(data).and_then(|_| d.flush()).map_err(err)?;
-                d.get_mut()
-            }
-            Decoder::DeflateUndecided(_) => return Ok(Vec::new()),
+        let result = match self {
+            Decoder::Gzip(d) => d.write_all(data).and_then(|_| d.flush()),
+            Decoder::Zlib(d) => d.write_all(data).and_then(|_| d.flush()),
+            Decoder::RawDeflate(d) => d.write_all(data).and_then(|_| d.flush()),
+            Decoder::Brotli(d) => d.write_all(data).and_then(|_| d.flush()),
+            Decoder::Zstd(d) => d.write_all(data).and_then(|_| d.flush()),
+            Decoder::DeflateUndecided(_) => Ok(()),
         };
-        Ok(std::mem::take(out))
+        if let Err(e) = result {
+            return Err(self.failed(e, received));
+        }
+        Ok(self
+            .sink()
+            .map(|s| std::mem::take(&mut s.buf))
+            .unwrap_or_default())
     }
 
     /// Ends the stream; a body cut short is an error.
-    fn finish(self) -> Result<Vec<u8>, EmbedError> {
-        let err = decode_err(self.name());
+    fn finish(mut self, received: u64) -> Result<Vec<u8>, EmbedError> {
+        let allowed = allowed(received);
+        if let Some(sink) = self.sink() {
+            sink.allowed = allowed;
+        }
+        let coding = self.name();
+        let cap = |sink: &Sink, source: std::io::Error| {
+            if sink.exceeded {
+                EmbedError::TooLarge {
+                    coding,
+                    decoded: sink.allowed,
+                    received,
+                    max: MAX_DECODED,
+                    ratio: MAX_RATIO,
+                    floor: RATIO_FLOOR,
+                }
+            } else {
+                EmbedError::Decode { coding, source }
+            }
+        };
         match self {
-            Decoder::Gzip(d) => d.finish().map_err(err),
-            Decoder::Zlib(d) => d.finish().map_err(err),
-            Decoder::RawDeflate(d) => d.finish().map_err(err),
-            Decoder::Brotli(mut d) => {
-                d.close().map_err(err)?;
-                Ok(std::mem::take(d.get_mut()))
-            }
-            Decoder::Zstd(mut d) => {
-                d.flush().map_err(err)?;
-                Ok(std::mem::take(d.get_mut()))
-            }
+            Decoder::Gzip(mut d) => match d.try_finish() {
+                Ok(()) => Ok(std::mem::take(&mut d.get_mut().buf)),
+                Err(e) => Err(cap(d.get_ref(), e)),
+            },
+            Decoder::Zlib(mut d) => match d.try_finish() {
+                Ok(()) => Ok(std::mem::take(&mut d.get_mut().buf)),
+                Err(e) => Err(cap(d.get_ref(), e)),
+            },
+            Decoder::RawDeflate(mut d) => match d.try_finish() {
+                Ok(()) => Ok(std::mem::take(&mut d.get_mut().buf)),
+                Err(e) => Err(cap(d.get_ref(), e)),
+            },
+            Decoder::Brotli(mut d) => match d.close() {
+                Ok(()) => Ok(std::mem::take(&mut d.get_mut().buf)),
+                Err(e) => Err(cap(d.get_ref(), e)),
+            },
+            Decoder::Zstd(mut d) => match d.flush() {
+                Ok(()) => Ok(std::mem::take(&mut d.get_mut().buf)),
+                Err(e) => Err(cap(d.get_ref(), e)),
+            },
             Decoder::DeflateUndecided(head) if head.is_empty() => Ok(Vec::new()),
             Decoder::DeflateUndecided(head) => {
-                let mut d = flate2::write::DeflateDecoder::new(Vec::new());
-                d.write_all(&head).map_err(decode_err("deflate"))?;
-                d.finish().map_err(decode_err("deflate"))
+                let mut d = flate2::write::DeflateDecoder::new(Sink {
+                    allowed,
+                    ..Sink::default()
+                });
+                match d.write_all(&head).and_then(|_| d.try_finish()) {
+                    Ok(()) => Ok(std::mem::take(&mut d.get_mut().buf)),
+                    Err(e) => Err(cap(d.get_ref(), e)),
+                }
             }
         }
     }
@@ -945,6 +1036,73 @@ mod tests {
             result = b.finish().map(|_| ());
         }
         assert!(result.is_err(), "a truncated gzip body must be reported");
+    }
+
+    /// 8 MiB of spaces in every coding (a few KiB each): past the ratio cap, cut with
+    /// `TooLarge`, and no single write hands back more than the cap's floor plus one slice.
+    #[test]
+    fn decompression_bombs_are_cut_in_every_coding() {
+        let plain = vec![b' '; 8 << 20];
+        let mut zlib = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::best());
+        zlib.write_all(&plain).expect("zlib");
+        let mut zstd_body = Vec::new();
+        zstd::stream::copy_encode(&plain[..], &mut zstd_body, 19).expect("zstd");
+        let cases = [
+            (Coding::Gzip, gzip(&plain)),
+            (Coding::Deflate, zlib.finish().expect("zlib")),
+            (Coding::Brotli, brotli_encode(&plain)),
+            (Coding::Zstd, zstd_body),
+        ];
+        for (coding, body) in cases {
+            assert!(body.len() < 64 * 1024, "{coding:?}: {} bytes", body.len());
+            let mut b = plan_for(coding, Coding::Identity).start(&rw(), &Origins::default());
+            let mut passed = 0usize;
+            let mut err = None;
+            for piece in body.chunks(16 * 1024) {
+                match b.write(piece) {
+                    Ok(out) => {
+                        assert!(out.len() as u64 <= RATIO_FLOOR, "{coding:?}: {}", out.len());
+                        passed += out.len();
+                    }
+                    Err(e) => {
+                        err = Some(e);
+                        break;
+                    }
+                }
+            }
+            let err = match err {
+                Some(e) => e,
+                None => b.finish().expect_err("the bomb must be cut"),
+            };
+            assert!(
+                matches!(err, EmbedError::TooLarge { .. }),
+                "{coding:?}: {err}"
+            );
+            assert!(
+                passed as u64 <= RATIO_FLOOR,
+                "{coding:?}: {passed} bytes passed"
+            );
+        }
+    }
+
+    /// A large page that compresses as pages do passes whole.
+    #[test]
+    fn a_large_ordinary_page_is_not_cut() {
+        let mut page = String::new();
+        let mut i = 0u64;
+        while page.len() < 4 << 20 {
+            page.push_str(&format!(
+                "<p id=\"p{i}\">item {} of the list</p>\n",
+                i * 7919 % 100_003
+            ));
+            i += 1;
+        }
+        let out = run(
+            &plan_for(Coding::Gzip, Coding::Identity),
+            &gzip(page.as_bytes()),
+            16 * 1024,
+        );
+        assert_eq!(out.len(), page.len());
     }
 
     #[test]

@@ -280,6 +280,10 @@ impl EmbedRewriter {
                         break;
                     };
                     let inner = &value[i + 1..i + 1 + len];
+                    if inner.contains('<') {
+                        // No URI holds `<` (RFC 8288): a malformed list is left as it came.
+                        return None;
+                    }
                     if let Some(new) = self.rewrite_url(inner, origins) {
                         out.push_str(&value[copied..=i]);
                         out.push_str(&new);
@@ -585,6 +589,8 @@ mod tests {
             ("<//cdn.example/x>; rel=preconnect", None),
             ("</x>; title=\"a, <b>\"; rel=preload", Some("</embed/app/x>; title=\"a, <b>\"; rel=preload")),
             ("</x; rel=broken", None),
+            ("</a<b>; rel=preload, </c.css>; rel=preload", None),
+            ("</a, </b>; rel=preload", None),
             ("<http://127.0.0.1:8080/f.js>; rel=preload", Some("<http://bloud.local/embed/app/f.js>; rel=preload")),
         ];
         for (input, want) in cases {

@@ -82,6 +82,16 @@ pub enum EmbedError {
         #[source]
         source: std::io::Error,
     },
+    /// A decompression bomb, or a body too large to rewrite: the response is cut.
+    #[error("embed: the upstream {coding} body decodes to more than {decoded} bytes from {received} received (limits: {max} bytes, {ratio}:1 past {floor} bytes); response cut")]
+    TooLarge {
+        coding: &'static str,
+        decoded: u64,
+        received: u64,
+        max: u64,
+        ratio: u64,
+        floor: u64,
+    },
 }
 
 #[cfg(test)]

@@ -21,6 +21,7 @@ use pingora::upstreams::peer::HttpPeer;
 use pingora::{Error, ErrorSource, ErrorType};
 
 use crate::edge::Trust;
+use crate::limits::{EntryLimits, ResponseHeaderTimer};
 use crate::metrics::OpenGuard;
 use crate::middleware::{self, MiddlewareCtx, ResponseCx};
 use crate::service::Service;
@@ -53,6 +54,8 @@ pub struct RequestCtx {
     logged_headers: Option<LoggedHeaders>,
     /// What the router's middlewares keep between phases.
     mw: MiddlewareCtx,
+    /// The wait for the upstream's response header (`responseHeaderTimeout`).
+    header_timer: ResponseHeaderTimer,
 }
 
 impl RequestCtx {
@@ -81,6 +84,7 @@ pub struct EntryProxy {
     pub shared: Arc<Shared>,
     pub entry_point: Arc<str>,
     pub trust: Trust,
+    pub limits: EntryLimits,
 }
 
 #[async_trait]
@@ -103,10 +107,41 @@ impl ProxyHttp for EntryProxy {
             upstream_addr: None,
             logged_headers: None,
             mw: MiddlewareCtx::default(),
+            header_timer: ResponseHeaderTimer::default(),
         }
     }
 
+    async fn early_request_filter(
+        &self,
+        session: &mut Session,
+        _ctx: &mut RequestCtx,
+    ) -> Result<()> {
+        crate::limits::header_complete();
+        let l = &self.limits;
+        // Pingora turns an HTTP/1.1 connection's keep-alive timer off after the first request;
+        // `None` here means the client asked to close.
+        if l.idle.is_some() && session.get_keepalive().is_some() {
+            session.set_keepalive(Some(l.keepalive_secs()));
+        }
+        session.set_read_timeout(l.read);
+        session.set_write_timeout(l.write);
+        // Requests pipelined behind this one are answered in turn (RFC 9112 §9.3.2); without
+        // this, Pingora closes the connection after the first answer and drops them.
+        session.set_pipelining_enabled(true);
+        Ok(())
+    }
+
     async fn request_filter(&self, session: &mut Session, ctx: &mut RequestCtx) -> Result<bool> {
+        if crate::limits::header_bytes(session.req_header()) > self.limits.max_header_bytes {
+            self.shared.metrics.refused_header_size.inc();
+            let answer = request::Answer::Page {
+                status: 431,
+                detail: "The request header is larger than this proxy accepts.",
+                close: true,
+            };
+            self.answer(session, ctx, answer).await?;
+            return Ok(true);
+        }
         let table = self.take_snapshot(session, ctx);
         self.drop_spoofed_headers(session, ctx);
         self.keep_logged_headers(session, ctx);
@@ -122,7 +157,7 @@ impl ProxyHttp for EntryProxy {
 
     async fn upstream_peer(
         &self,
-        session: &mut Session,
+        _session: &mut Session,
         ctx: &mut RequestCtx,
     ) -> Result<Box<HttpPeer>> {
         let table = ctx
@@ -151,12 +186,81 @@ impl ProxyHttp for EntryProxy {
         let t = self.shared.timeouts;
         peer.options.connection_timeout = Some(t.dial);
         peer.options.idle_timeout = t.idle;
-        peer.options.read_timeout = if session.is_upgrade_req() {
-            None
-        } else {
-            t.read
-        };
+        // No per-read limit: the response header has its own deadline (`header_timer`), and
+        // the body may pause as long as the app likes (SSE, WebSockets).
+        peer.options.read_timeout = None;
         Ok(Box::new(peer))
+    }
+
+    async fn connected_to_upstream(
+        &self,
+        session: &mut Session,
+        _reused: bool,
+        _peer: &HttpPeer,
+        fd: std::os::unix::io::RawFd,
+        _digest: Option<&pingora::protocols::Digest>,
+        ctx: &mut RequestCtx,
+    ) -> Result<()> {
+        let body_done = session.as_downstream_mut().is_body_done();
+        ctx.header_timer
+            .connected(fd, body_done, self.shared.timeouts.response_header);
+        Ok(())
+    }
+
+    async fn request_body_filter(
+        &self,
+        _session: &mut Session,
+        _body: &mut Option<bytes::Bytes>,
+        end_of_stream: bool,
+        ctx: &mut RequestCtx,
+    ) -> Result<()> {
+        if end_of_stream {
+            ctx.header_timer.request_body_done();
+        }
+        Ok(())
+    }
+
+    async fn upstream_response_filter(
+        &self,
+        session: &mut Session,
+        upstream_response: &mut ResponseHeader,
+        ctx: &mut RequestCtx,
+    ) -> Result<()> {
+        // Switching protocols the client did not ask for would hand it a raw byte stream.
+        if upstream_response.status == http::StatusCode::SWITCHING_PROTOCOLS
+            && !session.is_upgrade_req()
+        {
+            return Err(Error::explain(
+                ErrorType::HTTPStatus(502),
+                "the upstream answered 101 to a request without Upgrade",
+            ));
+        }
+        // A `100 Continue` is not the answer yet.
+        if upstream_response.status != http::StatusCode::CONTINUE {
+            ctx.header_timer.stop();
+        }
+        Ok(())
+    }
+
+    fn error_while_proxy(
+        &self,
+        peer: &HttpPeer,
+        session: &mut Session,
+        e: Box<Error>,
+        ctx: &mut RequestCtx,
+        client_reused: bool,
+    ) -> Box<Error> {
+        // Pingora's default policy, plus: a late upstream is not asked again.
+        let mut e = e.more_context(format!("Peer: {peer}"));
+        if ctx.header_timer.fired()
+            || !session.req_header().method.is_idempotent()
+            || session.as_ref().retry_buffer_truncated()
+        {
+            e.set_retry(false);
+        } else {
+            e.retry.decide_reuse(client_reused);
+        }
+        e
     }
 
     fn fail_to_connect(
@@ -274,7 +378,29 @@ impl ProxyHttp for EntryProxy {
             .as_deref()
             .and_then(|t| ctx.router.and_then(|id| t.router_by_id(id)));
         if let Some(router) = router {
-            middleware::run_response_body(&router.middlewares, body, end_of_stream, &mut ctx.mw)?;
+            let result = middleware::run_response_body(
+                &router.middlewares,
+                body,
+                end_of_stream,
+                &mut ctx.mw,
+            );
+            if let Err(e) = result {
+                let bomb = matches!(
+                    e.root_cause().downcast_ref::<crate::embed::EmbedError>(),
+                    Some(crate::embed::EmbedError::TooLarge { .. })
+                );
+                if !bomb {
+                    return Err(e);
+                }
+                self.shared.metrics.embed_decompression_aborted.inc();
+                tracing::warn!(router = %router.name, "{}", e.root_cause());
+                // The upstream's fault: 502 if nothing was sent yet, else the response is cut.
+                return Err(Error::because(
+                    ErrorType::HTTPStatus(502),
+                    "embed: decoded body over the cap",
+                    e,
+                ));
+            }
         }
         Ok(None)
     }
@@ -285,7 +411,9 @@ impl ProxyHttp for EntryProxy {
         e: &Error,
         ctx: &mut RequestCtx,
     ) -> FailToProxy {
+        let late = ctx.header_timer.fired();
         let code = match e.etype() {
+            _ if late => 504,
             ErrorType::HTTPStatus(code) => *code,
             ErrorType::ConnectTimedout | ErrorType::ReadTimedout | ErrorType::WriteTimedout
                 if e.esource() == &ErrorSource::Upstream =>
@@ -326,6 +454,8 @@ impl ProxyHttp for EntryProxy {
     }
 
     async fn logging(&self, session: &mut Session, _e: Option<&Error>, ctx: &mut RequestCtx) {
+        ctx.header_timer.stop();
+        crate::limits::response_done(self.limits.idle);
         let status = session
             .response_written()
             .map(|r| r.status.as_u16())

@@ -299,9 +299,10 @@ fn refuse_smuggling(session: &Session) -> Result<(), Answer> {
 }
 
 /// A path that is not origin-form, or that normalisation would change, could reach another
-/// route upstream than the one matched here.
+/// route upstream than the one matched here; a control character (raw or encoded) is in no
+/// legitimate path and is how log and header injection start.
 fn refuse_bad_path(path: &str) -> Result<(), Answer> {
-    if !path.starts_with('/') || edge::has_dot_segments(path) {
+    if !path.starts_with('/') || edge::has_dot_segments(path) || edge::has_encoded_control(path) {
         return Err(Answer::page(400, "The request path is not allowed."));
     }
     Ok(())
