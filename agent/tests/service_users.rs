@@ -53,9 +53,13 @@ impl Browser {
         body: Option<Value>,
         step_up: Option<&str>,
     ) -> (u16, Value) {
+        let mutating = method != reqwest::Method::GET;
         let mut r = self.req(method, path);
-        if let Some(b) = body {
-            r = r.json(&b);
+        // As the shell does: every state-changing request is JSON (the agent's CSRF rule).
+        match body {
+            Some(b) => r = r.json(&b),
+            None if mutating => r = r.json(&json!({})),
+            None => {}
         }
         if let Some(t) = step_up {
             r = r.header("X-Bloud-Step-Up", t);
@@ -222,7 +226,7 @@ async fn each_destructive_action_needs_a_fresh_single_use_password_confirmation(
     assert_eq!(s, 200, "installing needs no step-up: {v}");
 
     let other_session = login(&base, "alice", ADMIN_PASSWORD).await.unwrap();
-    for (what, method, path, body, action, done) in &cases {
+    for (i, (what, method, path, body, action, done)) in cases.iter().enumerate() {
         // The ambient session alone: refused, and nothing happened.
         let r = admin.call(method.clone(), path, body.clone(), None).await;
         assert_step_up_required(what, &r, action);
@@ -244,10 +248,13 @@ async fn each_destructive_action_needs_a_fresh_single_use_password_confirmation(
             .call(method.clone(), path, body.clone(), Some(&theirs))
             .await;
         assert_step_up_required(what, &r, action);
-        // A wrong password gets no token.
-        let (s, v) = admin.step_up("guess-password", action).await.unwrap_err();
-        assert_eq!(s, 403, "{v}");
-        assert_eq!(v["error"], "Wrong password");
+        // A wrong password gets no token (once: wrong passwords count toward the account's
+        // backoff, tested on its own below).
+        if i == 0 {
+            let (s, v) = admin.step_up("guess-password", action).await.unwrap_err();
+            assert_eq!(s, 403, "{v}");
+            assert_eq!(v["error"], "Wrong password");
+        }
 
         // Nothing happened so far.
         match *what {
@@ -627,4 +634,26 @@ impl SseReaderWithCookie {
             self.buf.push_str(&String::from_utf8_lossy(&chunk));
         }
     }
+}
+
+/// A script holding the session cannot guess the password through step-up: wrong passwords
+/// count like failed logins, and past the limit even the right one waits (429, Retry-After).
+#[tokio::test]
+async fn guessing_the_step_up_password_backs_off() {
+    let (_dirs, running, base) = start().await;
+    let admin = setup_admin(&base).await;
+    let action = "apps.clear-data:photos";
+    for _ in 0..5 {
+        let (s, v) = admin.step_up("guess-password", action).await.unwrap_err();
+        assert_eq!(s, 403, "{v}");
+    }
+    let resp = admin
+        .req(reqwest::Method::POST, "/api/auth/step-up")
+        .json(&json!({"password": ADMIN_PASSWORD, "action": action}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 429);
+    assert!(resp.headers().contains_key("retry-after"));
+    running.shutdown().await;
 }

@@ -22,11 +22,11 @@ use axum::{Extension, Json};
 use serde::Deserialize;
 
 use super::admin_only::Caller;
+use super::auth::too_many;
 use super::{error, Api};
 use crate::auth::session_token;
-use crate::login_limit::{Busy, LoginGuard};
-use super::auth::too_many;
 use crate::db::User;
+use crate::login_limit::{Busy, LoginGuard};
 
 pub const STEP_UP_HEADER: &str = "x-bloud-step-up";
 pub const STEP_UP_TTL: Duration = Duration::from_secs(120);
