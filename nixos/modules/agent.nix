@@ -45,6 +45,11 @@ let
       command = cfg.rebuild.command;
     };
     queue.batchWindow = "${toString cfg.batchWindow}s";
+    # bloud.apps.<name>.public (nixos/lib/bloud-app.nix); system apps without the option count
+    # as not public.
+    publicApps = builtins.sort builtins.lessThan (
+      builtins.attrNames (lib.filterAttrs (_: app: app.public or false) bloud.apps)
+    );
   } cfg.settings;
 
   configFile = yaml.generate "bloud-agent.yaml" settings;

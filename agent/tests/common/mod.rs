@@ -75,6 +75,7 @@ pub fn config(dirs: &Dirs, argv: &[&str], window: Duration) -> Config {
             argv: argv.iter().map(|s| s.to_string()).collect(),
         },
         batch_window: window,
+        public_apps: Vec::new(),
     }
 }
 
