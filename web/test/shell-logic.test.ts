@@ -76,6 +76,9 @@ describe('login return path', () => {
     ['/login?next=https://evil.example/', { kind: 'shell', path: '/' }],
     ['/login?next=javascript:alert(1)', { kind: 'shell', path: '/' }],
     ['/login?next=/./\\evil.example', { kind: 'shell', path: '/' }],
+    // Browsers drop tabs and newlines from URLs: `/<TAB>/evil` would be `//evil`.
+    ['/login?next=/%09/evil.example/', { kind: 'shell', path: '/' }],
+    ['/login?next=/%0A/evil.example/', { kind: 'shell', path: '/' }],
   ])('%s', (url, want) => {
     const u = new URL(url, 'http://bloud.local');
     const route = parseRoute(u.pathname, u.search);
