@@ -589,7 +589,9 @@ async fn agent_cli(sys: &System, args: &[&str]) -> anyhow::Result<(bool, String,
 
 async fn cli_scenario(sys: &System) -> anyhow::Result<()> {
     let config = sys.layout.agent_config.display().to_string();
-    let anonymous = sys.client()?;
+    // App routes need a session (issue 10): the person looking at the app signs in.
+    let mut viewer = sys.client()?;
+    sign_up_and_log_in(&mut viewer).await?;
 
     // Over TCP, even from loopback and straight at the agent, there is no trust by address.
     let direct = Client::new(sys.agent_url(""))?;
@@ -619,7 +621,7 @@ async fn cli_scenario(sys: &System) -> anyhow::Result<()> {
         "the CLI-installed app through the proxy",
         Duration::from_secs(30),
         || async {
-            match anonymous.get(&format!("/embed/{CLI_APP}/")).await {
+            match viewer.get(&format!("/embed/{CLI_APP}/")).await {
                 Ok(a) if a.status == 200 && a.body.contains(&format!("<h1>{CLI_APP}</h1>")) => {
                     Ok(a)
                 }
@@ -645,7 +647,7 @@ async fn cli_scenario(sys: &System) -> anyhow::Result<()> {
         "the app's route to be gone",
         Duration::from_secs(20),
         || async {
-            match anonymous.get(&format!("/embed/{CLI_APP}/")).await {
+            match viewer.get(&format!("/embed/{CLI_APP}/")).await {
                 Ok(a) if a.status == 404 && a.body.contains("App not installed") => Ok(()),
                 Ok(a) => Err(a.describe()),
                 Err(e) => Err(format!("{e:#}")),

@@ -38,6 +38,8 @@ pub struct Config {
     /// Group whose members may use the socket (besides root and the agent's own user).
     pub admin_group: String,
     pub login: LoginLimits,
+    /// Apps whose routes skip Bloud's login (`publicApps`); everything else needs a session.
+    pub public_apps: Vec<String>,
 }
 
 /// Failed-login backoff: after `max_failures` failures within `window`, an account (or a client)
@@ -94,6 +96,7 @@ const KEYS: &[Key] = &[
     Key { path: &["rebuild", "flake"], env: "BLOUD_REBUILD_FLAKE", help: "nixos mode: flake directory (default /var/lib/bloud/flake)" },
     Key { path: &["rebuild", "target"], env: "BLOUD_REBUILD_TARGET", help: "nixos mode: nixosConfigurations name (default bloud)" },
     Key { path: &["rebuild", "command"], env: "BLOUD_REBUILD_COMMAND", help: "command mode: argv (YAML list; in the environment a JSON list or space-separated words)" },
+    Key { path: &["publicApps"], env: "BLOUD_PUBLIC_APPS", help: "apps reachable without signing in to Bloud (YAML list; in the environment a JSON list or space/comma-separated names; default none)" },
     Key { path: &["queue", "batchWindow"], env: "BLOUD_QUEUE_BATCH_WINDOW", help: "how long the queue collects requests before running them (default 5s)" },
     Key { path: &["socket"], env: "BLOUD_SOCKET", help: "Unix socket of the CLI (install/uninstall), mode 0660 (default <dataDir>/agent.sock)" },
     Key { path: &["adminGroup"], env: "BLOUD_ADMIN_GROUP", help: "group whose members may use the socket, besides root and the agent's user (default bloud-admin)" },
@@ -133,6 +136,7 @@ struct FileConfig {
     socket: Option<Spanned<String>>,
     admin_group: Option<Spanned<String>>,
     login: Option<LoginSection>,
+    public_apps: Option<Vec<String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -359,6 +363,7 @@ impl<E: Fn(&str) -> Option<String>> Reader<'_, E> {
             public_url: public_url.value,
             rebuild,
             batch_window,
+            public_apps: self.public_apps()?,
         })
     }
 
@@ -395,6 +400,29 @@ impl<E: Fn(&str) -> Option<String>> Reader<'_, E> {
             max_failures,
             window: window_d,
         })
+    }
+
+    /// `publicApps`: the environment's list (JSON or words), else the file's.
+    fn public_apps(&self) -> Result<Vec<String>, ConfigError> {
+        let mut apps = match self.env(&["publicApps"]) {
+            Some(s) if s.trim_start().starts_with('[') => serde_json::from_str::<Vec<String>>(&s)
+                .map_err(|e| {
+                self.err(
+                    "publicApps",
+                    None,
+                    format!("BLOUD_PUBLIC_APPS is not a JSON list of app names: {e}"),
+                )
+            })?,
+            Some(s) => s
+                .split([',', ' ', '\t', '\n'])
+                .filter(|w| !w.is_empty())
+                .map(str::to_string)
+                .collect(),
+            None => self.doc.public_apps.clone().unwrap_or_default(),
+        };
+        apps.sort();
+        apps.dedup();
+        Ok(apps)
     }
 
     /// The rebuild argv and the line it is written on.
@@ -515,11 +543,39 @@ mod tests {
         assert!(err.contains("dataDirectory: unknown key"), "{err}");
     }
 
+    /// Keys whose value is a list (tested on their own).
+    const LIST_KEYS: &[&[&str]] = &[&["rebuild", "command"], &["publicApps"]];
+
+    #[test]
+    fn public_apps_from_the_file_or_the_environment() {
+        let c = parse("publicApps: [jellyfin, adguard-home, jellyfin]\n", &[]).unwrap();
+        assert_eq!(c.public_apps, ["adguard-home", "jellyfin"]);
+        assert!(
+            parse("", &[]).unwrap().public_apps.is_empty(),
+            "none by default"
+        );
+        let c = parse("publicApps: [a]\n", &[("BLOUD_PUBLIC_APPS", "b, c d")]).unwrap();
+        assert_eq!(c.public_apps, ["b", "c", "d"]);
+        let c = parse("", &[("BLOUD_PUBLIC_APPS", "[\"x\"]")]).unwrap();
+        assert_eq!(c.public_apps, ["x"]);
+        let err = parse("", &[("BLOUD_PUBLIC_APPS", "[x")])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("BLOUD_PUBLIC_APPS is not a JSON list"),
+            "{err}"
+        );
+        let err = parse("publicApps: jellyfin\n", &[])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("publicApps"), "{err}");
+    }
+
     #[test]
     fn every_documented_key_is_read_from_the_file() {
         let mut text = String::new();
         for (i, k) in KEYS.iter().enumerate() {
-            if k.path == ["rebuild", "command"] {
+            if LIST_KEYS.contains(&k.path) {
                 continue;
             }
             match k.path {
@@ -533,7 +589,7 @@ mod tests {
             let doc: FileConfig = yaml::parse(line).unwrap().unwrap();
             let k = KEYS
                 .iter()
-                .filter(|k| k.path != ["rebuild", "command"])
+                .filter(|k| !LIST_KEYS.contains(&k.path))
                 .nth(i)
                 .unwrap();
             assert!(

@@ -67,6 +67,11 @@ async fn page(State(name): State<String>, headers: HeaderMap, req: Request) -> R
         "x-forwarded-prefix",
         "x-forwarded-host",
         "x-forwarded-proto",
+        // What the front door says about the user, and what cookies reached the app (the
+        // shell's session must not).
+        "remote-user",
+        "remote-groups",
+        "cookie",
     ]
     .iter()
     .filter_map(|h| {

@@ -153,8 +153,15 @@ impl Service {
         let installed = self.installed().map_err(|e| e.to_string())?;
         let catalog = self.catalog();
         let authentik = installed.contains("authentik");
-        let content = routes::generate(&catalog, &installed, &self.config.public_url, authentik)
-            .map_err(|e| e.to_string())?;
+        let agent = routes::agent_address(self.config.listen);
+        let settings = routes::RouteSettings {
+            public_url: &self.config.public_url,
+            authentik_installed: authentik,
+            agent: &agent,
+            public_apps: &self.config.public_apps,
+        };
+        let content =
+            routes::generate_with(&catalog, &installed, &settings).map_err(|e| e.to_string())?;
         std::fs::create_dir_all(&self.config.routes_dir).map_err(|e| {
             format!(
                 "cannot create routesDir {}: {e}",

@@ -5,7 +5,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 use bloud_agent::catalog::{AppMeta, Catalog, Routing};
-use bloud_agent::routes::{self, generate, write_atomic, ROUTES_FILE};
+use bloud_agent::routes::{
+    self, generate, generate_with, write_atomic, RouteSettings, ROUTES_FILE,
+};
 use serde_json::Value;
 
 const PUBLIC_URL: &str = "http://bloud.local";
@@ -99,14 +101,24 @@ fn strings(v: Option<&Value>) -> Vec<String> {
         .unwrap_or_default()
 }
 
-const SHARED: [&str; 3] = [
+const SHARED: [&str; 5] = [
     "iframe-headers",
     "embed-isolation",
     "embed-forwarded-headers",
+    "shell-cookies",
+    "no-identity-headers",
 ];
 
+/// Ours and not upstream's: Bloud's login check and the shell's cookie guard (issue 10).
+fn ours_only(app: &str, m: &str) -> bool {
+    *m == format!("{app}-embed")
+        || *m == format!("{app}-auth")
+        || m == "shell-cookies"
+        || m == "no-identity-headers"
+}
+
 /// Same routers, middlewares and services as upstream, in our rule form: segment-exact rule,
-/// `<app>-embed` added after the strip, shared middlewares defined here, 127.0.0.1 targets.
+/// `<app>-embed` added after the strip, Bloud's login check and cookie guard first, shared middlewares defined here, 127.0.0.1 targets.
 fn assert_equivalent_to_upstream(ours: &str, upstream: &str) {
     let ours: Value = serde_saphyr::from_str(ours).unwrap();
     let up: Value = serde_saphyr::from_str(upstream).unwrap();
@@ -135,7 +147,7 @@ fn assert_equivalent_to_upstream(ours: &str, upstream: &str) {
         );
         let our_chain: Vec<String> = strings(our_r.get("middlewares"))
             .into_iter()
-            .filter(|m| m != &format!("{app}-embed"))
+            .filter(|m| !ours_only(app, m))
             .collect();
         assert_eq!(
             our_chain,
@@ -162,7 +174,10 @@ fn assert_equivalent_to_upstream(ours: &str, upstream: &str) {
     }
     for name in our_mw.keys() {
         assert!(
-            up_mw.contains_key(name) || SHARED.contains(&name.as_str()) || name.ends_with("-embed"),
+            up_mw.contains_key(name)
+                || SHARED.contains(&name.as_str())
+                || name.ends_with("-embed")
+                || name.ends_with("-auth"),
             "unexpected middleware {name}"
         );
     }
@@ -271,6 +286,8 @@ fn real_catalog_with_authentik() {
         adguard,
         [
             "adguard-home-forwardauth",
+            "no-identity-headers",
+            "shell-cookies",
             "adguard-home-stripprefix",
             "adguard-home-embed",
             "iframe-headers",
@@ -285,15 +302,22 @@ fn real_catalog_with_authentik() {
     );
     assert_eq!(fa["trustForwardHeader"], true);
     assert_eq!(strings(fa.get("authResponseHeaders")).len(), 5);
-    // native-oidc and ldap apps are not behind forward auth.
+    // native-oidc and ldap apps are not behind Authentik's forward auth, but behind Bloud's.
     for app in ["actual-budget", "affine", "jellyfin", "miniflux"] {
         let chain = strings(router(&doc, &format!("{app}-backend")).get("middlewares"));
         assert!(!chain.iter().any(|m| m.ends_with("-forwardauth")), "{app}");
+        assert_eq!(
+            chain[..2],
+            [format!("{app}-auth"), "shell-cookies".into()],
+            "{app}"
+        );
     }
     // Miniflux keeps its prefix and is not rewritten.
     assert_eq!(
         strings(router(&doc, "miniflux-backend").get("middlewares")),
         [
+            "miniflux-auth",
+            "shell-cookies",
             "iframe-headers",
             "embed-isolation",
             "embed-forwarded-headers"
@@ -304,6 +328,8 @@ fn real_catalog_with_authentik() {
     assert_eq!(
         strings(router(&doc, "actual-budget-backend").get("middlewares")),
         [
+            "actual-budget-auth",
+            "shell-cookies",
             "actual-budget-stripprefix",
             "actual-budget-embed",
             "iframe-headers",
@@ -317,7 +343,12 @@ fn real_catalog_with_authentik() {
     assert_eq!(abs["service"], "actual-budget");
     assert_eq!(
         strings(abs.get("middlewares")),
-        ["iframe-headers", "actual-budget-absolute-0-headers"]
+        [
+            "actual-budget-auth",
+            "shell-cookies",
+            "iframe-headers",
+            "actual-budget-absolute-0-headers"
+        ]
     );
     let embed = &doc["http"]["middlewares"]["actual-budget-embed"]["embed"];
     assert_eq!(embed["prefix"], "/embed/actual-budget");
@@ -338,8 +369,11 @@ fn real_catalog_with_authentik() {
     );
 }
 
+/// Issue 10: without Authentik (the default) the apps that leave access control to the front
+/// door (the *arr apps, qBittorrent, Flood) were open to the LAN. Every router of every app now
+/// starts with Bloud's login check and the cookie guard.
 #[test]
-fn without_authentik_there_is_no_forward_auth() {
+fn without_authentik_every_router_is_behind_blouds_login() {
     let c = our_catalog();
     let installed: Vec<String> = all_names(&c)
         .into_iter()
@@ -347,8 +381,100 @@ fn without_authentik_there_is_no_forward_auth() {
         .collect();
     let content = generate(&c, &installed, PUBLIC_URL, false).unwrap();
     check_golden("catalog_no_authentik", &content);
-    assert!(!content.contains("forwardAuth"));
     assert!(!content.contains("-forwardauth"));
+    let doc: Value = serde_saphyr::from_str(&content).unwrap();
+    let routers = map(&doc, &["http", "routers"]);
+    assert!(routers.len() > 10);
+    for (name, r) in &routers {
+        let app = r["service"].as_str().unwrap();
+        assert_eq!(
+            strings(r.get("middlewares"))[..2],
+            [format!("{app}-auth"), "shell-cookies".to_string()],
+            "{name}"
+        );
+    }
+    for app in ["radarr", "sonarr", "prowlarr", "qbittorrent"] {
+        let fa = &doc["http"]["middlewares"][format!("{app}-auth").as_str()]["forwardAuth"];
+        assert_eq!(
+            fa["address"],
+            format!("http://127.0.0.1:3000/api/auth/forward/{app}")
+        );
+        // The login redirect is relative to the shell: never resolved against the agent.
+        assert_eq!(fa["preserveLocationHeader"], true);
+        assert!(fa.get("trustForwardHeader").is_none());
+        assert_eq!(
+            strings(fa.get("authResponseHeaders")),
+            [
+                "Remote-User",
+                "Remote-Name",
+                "Remote-Groups",
+                "X-Bloud-User"
+            ]
+        );
+        assert_eq!(
+            strings(fa.get("authRequestHeaders")),
+            ["Cookie", "Accept", "Sec-Fetch-Mode"]
+        );
+    }
+    let sc = &doc["http"]["middlewares"]["shell-cookies"]["shellCookies"];
+    assert_eq!(strings(sc.get("names")), ["bloud_session"]);
+    // Embedded apps' cookies are scoped to their prefix unless the app opts out.
+    let embed = &doc["http"]["middlewares"]["radarr-embed"]["embed"];
+    assert_eq!(embed["cookiePath"], true);
+    // Nobody skips the check, so nothing needs the identity headers removed.
+    assert!(doc["http"]["middlewares"]
+        .get("no-identity-headers")
+        .is_none());
+}
+
+#[test]
+fn public_apps_skip_the_login_and_lose_client_identity_headers() {
+    let c = our_catalog();
+    let public = vec!["jellyfin".to_string()];
+    let settings = RouteSettings {
+        public_url: PUBLIC_URL,
+        authentik_installed: false,
+        agent: "127.0.0.1:4123",
+        public_apps: &public,
+    };
+    let content = generate_with(&c, ["jellyfin", "radarr"], &settings).unwrap();
+    assert_self_contained(&content);
+    let doc: Value = serde_saphyr::from_str(&content).unwrap();
+    let jellyfin = strings(router(&doc, "jellyfin-backend").get("middlewares"));
+    assert_eq!(jellyfin[..2], ["no-identity-headers", "shell-cookies"]);
+    assert!(doc["http"]["middlewares"].get("jellyfin-auth").is_none());
+    let radarr = strings(router(&doc, "radarr-backend").get("middlewares"));
+    assert_eq!(radarr[..2], ["radarr-auth", "shell-cookies"]);
+    assert_eq!(
+        doc["http"]["middlewares"]["radarr-auth"]["forwardAuth"]["address"],
+        "http://127.0.0.1:4123/api/auth/forward/radarr"
+    );
+    let cleared =
+        &doc["http"]["middlewares"]["no-identity-headers"]["headers"]["customRequestHeaders"];
+    for h in [
+        "Remote-User",
+        "Remote-Name",
+        "Remote-Groups",
+        "X-Bloud-User",
+    ] {
+        assert_eq!(cleared[h], "", "{h} is deleted");
+    }
+}
+
+#[test]
+fn the_agent_is_dialled_on_loopback_when_it_listens_on_all_addresses() {
+    assert_eq!(
+        routes::agent_address("0.0.0.0:3000".parse().unwrap()),
+        "127.0.0.1:3000"
+    );
+    assert_eq!(
+        routes::agent_address("[::]:3000".parse().unwrap()),
+        "[::1]:3000"
+    );
+    assert_eq!(
+        routes::agent_address("192.168.1.5:3000".parse().unwrap()),
+        "192.168.1.5:3000"
+    );
 }
 
 #[test]

@@ -199,6 +199,15 @@ in
   options.bloud.apps.${name} =
     {
       enable = mkEnableOption (spec.description or name);
+      public = mkOption {
+        type = types.bool;
+        default = false;
+        description = ''
+          Serve ${name}'s routes without Bloud's login (the agent's `publicApps`). Anyone who can
+          reach the proxy can then open the app: only for apps with a login of their own that
+          does not trust the front door (docs/agent.md "App routes").
+        '';
+      };
     }
     // optionalAttrs (port != null) {
       port = mkOption {

@@ -53,6 +53,11 @@ let
     queue.batchWindow = "${toString cfg.batchWindow}s";
     socket = socketPath;
     adminGroup = cfg.adminGroup;
+    # bloud.apps.<name>.public (nixos/lib/bloud-app.nix); system apps without the option count
+    # as not public.
+    publicApps = builtins.sort builtins.lessThan (
+      builtins.attrNames (lib.filterAttrs (_: app: app.public or false) bloud.apps)
+    );
   } cfg.settings;
 
   socketPath = "/run/bloud-agent/agent.sock";

@@ -161,6 +161,27 @@ step('home shows the installed app as running', async () => {
   await shot('08-home');
 });
 
+step('signed out, opening the app itself goes to the login and back to the app after it', async () => {
+  await page.getByRole('button', { name: 'Sign out' }).click();
+  await page.getByRole('heading', { name: 'Sign in to Bloud' }).waitFor();
+  // The app's route is behind Bloud's login: the proxy answers the navigation with the login.
+  await page.goto(sys.base + `/embed/${APP}/settings?tab=1`);
+  await page.waitForURL((u) => u.pathname === '/login' && u.searchParams.get('next') === `/embed/${APP}/settings?tab=1`);
+  await page.getByRole('heading', { name: 'Sign in to Bloud' }).waitFor();
+  await shot('08b-login-for-app');
+  await page.getByLabel('Username').fill(USER);
+  await page.getByLabel('Password').fill(PASSWORD);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await page.waitForURL(sys.base + `/embed/${APP}/settings?tab=1`);
+  await page.getByText('This page is /settings.').waitFor();
+  // The app never sees the shell's session, only who the user is.
+  const seen = await page.locator('body').innerText();
+  assert.match(seen, new RegExp(`remote-user: ${USER}`));
+  assert.doesNotMatch(seen, /bloud_session/);
+  await page.goto(sys.base + '/');
+  await page.getByRole('link', { name: `${NAME}, running` }).waitFor();
+});
+
 step('uninstall from the catalog: the app is gone from home and its frame says so', async () => {
   await page.getByRole('link', { name: 'Catalog' }).first().click();
   await page.waitForURL(sys.base + '/catalog');

@@ -32,6 +32,23 @@ export function safeNext(next: string | null): string | null {
   return next;
 }
 
+/**
+ * Where the login page sends the user: a shell page is rendered in place; anything else on this
+ * origin (an app's `/embed/<app>/…`, where the proxy sent a signed-out browser) is loaded as a
+ * document, since the shell has no view for it. `next` must have passed `safeNext`.
+ */
+export function loginDestination(next: string | null): { kind: 'shell' | 'document'; path: string } {
+  if (next === null) return { kind: 'shell', path: '/' };
+  const url = new URL(next, 'http://shell.invalid');
+  // The URL parser normalises `/a/../\\evil` and the like; re-check what it made of it.
+  if (url.origin !== 'http://shell.invalid') return { kind: 'shell', path: '/' };
+  const path = url.pathname + url.search + url.hash;
+  if (safeNext(path) === null) return { kind: 'shell', path: '/' };
+  const route = parseRoute(url.pathname, url.search, url.hash);
+  if (route.name === 'not-found' || route.name === 'login') return { kind: 'document', path };
+  return { kind: 'shell', path };
+}
+
 export function parseRoute(pathname: string, search = '', hash = ''): Route {
   const params = new URLSearchParams(search);
   if (pathname === '/' || pathname === '') return { name: 'home' };

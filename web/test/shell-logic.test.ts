@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { needsRewrite, resolveBootstrap } from '../src/bootstrap';
 import { choicesBody, choiceOptions, extraInstalls, initialChoices, missingRequired } from '../src/plan';
 import { phaseOf, parseAppsSnapshot, parseLogEvent } from '../src/progress';
-import { embedSrc, parseRoute, safeNext, shellAppPath, shellPathForFrame } from '../src/routes';
+import { embedSrc, loginDestination, parseRoute, safeNext, shellAppPath, shellPathForFrame } from '../src/routes';
 import type { CatalogApp, InstallPlan, InstalledApp } from '../src/types';
 
 describe('parseRoute', () => {
@@ -58,6 +58,34 @@ describe('shell ↔ iframe URLs', () => {
     expect(safeNext('/catalog')).toBe('/catalog');
     expect(safeNext('/\\evil.example')).toBeNull();
     expect(safeNext(null)).toBeNull();
+  });
+});
+
+describe('login return path', () => {
+  it.each([
+    // The proxy sends a signed-out browser from an app to /login?next=/embed/<app>/…
+    ['/login?next=%2Fembed%2Fradarr%2Fmovies%3Fx%3D1', { kind: 'document', path: '/embed/radarr/movies?x=1' }],
+    ['/login?next=/embed/radarr/', { kind: 'document', path: '/embed/radarr/' }],
+    ['/login?next=/catalog', { kind: 'shell', path: '/catalog' }],
+    ['/login?next=/apps/radarr/x', { kind: 'shell', path: '/apps/radarr/x' }],
+    ['/login', { kind: 'shell', path: '/' }],
+    // Other origins never: scheme-relative, backslash, absolute URLs, encoded tricks.
+    ['/login?next=//evil.example/', { kind: 'shell', path: '/' }],
+    ['/login?next=%2F%2Fevil.example%2F', { kind: 'shell', path: '/' }],
+    ['/login?next=/%5Cevil.example', { kind: 'shell', path: '/' }],
+    ['/login?next=/\\evil.example', { kind: 'shell', path: '/' }],
+    ['/login?next=https://evil.example/', { kind: 'shell', path: '/' }],
+    ['/login?next=javascript:alert(1)', { kind: 'shell', path: '/' }],
+    ['/login?next=/./\\evil.example', { kind: 'shell', path: '/' }],
+    // Browsers drop tabs and newlines from URLs: `/<TAB>/evil` would be `//evil`.
+    ['/login?next=/%09/evil.example/', { kind: 'shell', path: '/' }],
+    ['/login?next=/%0A/evil.example/', { kind: 'shell', path: '/' }],
+  ])('%s', (url, want) => {
+    const u = new URL(url, 'http://bloud.local');
+    const route = parseRoute(u.pathname, u.search);
+    expect(route.name).toBe('login');
+    const next = route.name === 'login' ? route.next : null;
+    expect(loginDestination(next)).toEqual(want);
   });
 });
 

@@ -152,6 +152,20 @@ describe('service worker glue', () => {
     expect(await sw.dispatchFetch({ url: '/static/main.js', referrer: O + '/openid-cb?code=1' }, 'cb-page')).toContain('<title>shell</title>');
   });
 
+  it('a signed-out visit to /embed/<app>/ that the proxy sends to the login loads the shell, not the app', async () => {
+    const sw = await bootWorker(new IDBFactory(), [shell]);
+    await sw.message({ type: 'SET_ACTIVE_APP', appName: 'radarr', needsRewrite: true }, 'shell');
+    expect(await sw.dispatchFetch({ url: '/embed/radarr/', mode: 'navigate', destination: 'document' }, '', 'tab-2')).toBe('network');
+    // The proxy answered 302 /login?next=/embed/radarr/: the tab's document is the shell's.
+    sw.live.set('tab-2', { id: 'tab-2', url: O + '/login?next=%2Fembed%2Fradarr%2F', type: 'window', frameType: 'top-level' });
+    expect(await sw.dispatchFetch({ url: '/assets/index.js', destination: 'script' }, 'tab-2')).toContain('<title>shell</title>');
+    expect(sw.network.at(-1)?.url).toBe(O + '/assets/index.js');
+    // Signed in, the same visit ends at the app, which is then the tab's.
+    expect(await sw.dispatchFetch({ url: '/embed/radarr/', mode: 'navigate', destination: 'document' }, '', 'tab-3')).toBe('network');
+    sw.live.set('tab-3', { id: 'tab-3', url: O + '/embed/radarr/', type: 'window', frameType: 'top-level' });
+    expect(await sw.dispatchFetch({ url: '/api/v3/system/status' }, 'tab-3')).toBe('app radarr /embed/radarr/api/v3/system/status');
+  });
+
   it('redirects a root-level iframe navigation into the app and keeps the method with 307', async () => {
     const sw = await bootWorker(new IDBFactory(), [shell]);
     await sw.message({ type: 'SET_ACTIVE_APP', appName: 'qbittorrent' }, 'shell');

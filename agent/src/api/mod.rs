@@ -7,6 +7,7 @@
 mod admin_only;
 mod apps;
 mod auth;
+pub mod forward_auth;
 mod layout;
 mod logs;
 mod rebuilds;
@@ -106,5 +107,19 @@ pub fn router(api: Api) -> Router {
             axum::routing::any(web::embed_not_installed),
         );
 
-    protected.merge(public).fallback(web::shell).with_state(api)
+    // The proxy's forwardAuth check for app routes (its own state: the session cache).
+    let forward = forward_auth::ForwardAuth::new(api.service.clone());
+    let forward_auth = Router::new()
+        .route("/api/auth/forward", axum::routing::any(forward_auth::check))
+        .route(
+            "/api/auth/forward/{app}",
+            axum::routing::any(forward_auth::check_app),
+        )
+        .with_state(forward);
+
+    protected
+        .merge(public)
+        .merge(forward_auth)
+        .fallback(web::shell)
+        .with_state(api)
 }

@@ -277,7 +277,8 @@ pub struct EmbedSettings {
     /// Rewrite `url(/x)` and `@import` in CSS (default true).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub css: Option<bool>,
-    /// Scope `Set-Cookie: Path=/` to the prefix (default false).
+    /// Scope `Set-Cookie: Path=/…` to the prefix (default true: an app cookie at `Path=/` or
+    /// `Path=/api` would otherwise be sent to the shell and every other app).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cookie_path: Option<bool>,
     /// Root paths that must never get the prefix (e.g. Actual Budget's `/openid-cb`).
@@ -319,7 +320,7 @@ impl EmbedSettings {
         self.css.unwrap_or(true)
     }
     pub fn cookie_path(&self) -> bool {
-        self.cookie_path.unwrap_or(false)
+        self.cookie_path.unwrap_or(true)
     }
 }
 

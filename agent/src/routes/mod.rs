@@ -9,14 +9,17 @@
 //!
 //! Per routable app (installed, not a system app, has a port), in name order:
 //! - router `<app>-backend`: ``Path(`/embed/<app>`) || PathPrefix(`/embed/<app>/`)``, priority
-//!   100, service `<app>`, middlewares in upstream's order with our `embed` added after the
-//!   strip: `<app>-forwardauth` (forward-auth SSO and Authentik installed), `<app>-stripprefix`
+//!   100, service `<app>`, middlewares in upstream's order with ours added: first the login
+//!   check, `<app>-forwardauth` (Authentik's outpost: forward-auth SSO and Authentik installed)
+//!   or else `<app>-auth` (Bloud's session, the agent's `/api/auth/forward/<app>`; left out for
+//!   apps listed in `publicApps`), then `shell-cookies` (the shell's cookies never reach the app
+//!   and the app cannot set them), `<app>-stripprefix`
 //!   (unless `routing.stripPrefix: false`), `<app>-embed` (stripped apps, unless
 //!   `routing.embed.enabled: false`), `iframe-headers`, `embed-isolation` (unless the app sets
 //!   its own `Cross-Origin-Embedder-Policy`), `embed-forwarded-headers`, `<app>-headers` (when
 //!   `routing.headers` is set);
 //! - router `<app>-absolute-<i>` per `routing.absolutePaths[i]`: the rule verbatim, its
-//!   priority, `iframe-headers`, `embed-isolation` (only without route headers and app COEP),
+//!   priority, the same login check and `shell-cookies`, `iframe-headers`, `embed-isolation` (only without route headers and app COEP),
 //!   then `<app>-absolute-<i>-headers` or else `<app>-headers`;
 //! - service `<app>`: `http://127.0.0.1:<port>`.
 //!
@@ -55,6 +58,14 @@ pub const AUTH_RESPONSE_HEADERS: [&str; 5] = [
     "X-authentik-name",
     "X-authentik-uid",
 ];
+/// Shared middleware: keeps the shell's cookies (the session) away from apps.
+pub const SHELL_COOKIES: &str = "shell-cookies";
+/// Shared middleware: removes client-sent identity headers on routes without Bloud's check.
+pub const NO_IDENTITY_HEADERS: &str = "no-identity-headers";
+/// Cookies the shell owns: removed from app requests, refused in app responses.
+pub const SHELL_COOKIE_NAMES: [&str; 1] = [crate::auth::SESSION_COOKIE];
+/// The agent's address when none is given (its default `listen`).
+pub const DEFAULT_AGENT: &str = "127.0.0.1:3000";
 /// Shared middleware: removes framing restrictions from app responses.
 pub const IFRAME_HEADERS: &str = "iframe-headers";
 /// Shared middleware: COOP/COEP matching the shell's, so the iframe may load.
@@ -87,6 +98,11 @@ pub(crate) enum Middleware {
     ForwardAuth {
         address: String,
     },
+    /// The agent's session check (`/api/auth/forward/<app>`).
+    BloudAuth {
+        address: String,
+    },
+    ShellCookies,
     StripPrefix {
         prefix: String,
     },
@@ -104,11 +120,25 @@ pub(crate) struct RouteTable {
     pub routers: Vec<(String, Router)>,
     pub middlewares: Vec<(String, Middleware)>,
     pub services: Vec<(String, String)>,
+    /// Whether a router uses [`NO_IDENTITY_HEADERS`].
+    pub no_identity_used: bool,
+}
+
+/// What the generated routes depend on besides the catalog and the installed apps.
+#[derive(Debug, Clone)]
+pub struct RouteSettings<'a> {
+    /// The `publicUrl` setting (e.g. `http://bloud.local`).
+    pub public_url: &'a str,
+    /// Turns on Authentik's forward-auth for apps whose SSO strategy is `forward-auth`.
+    pub authentik_installed: bool,
+    /// `host:port` where the proxy reaches the agent's forward-auth endpoint.
+    pub agent: &'a str,
+    /// Apps whose routes skip Bloud's login (`publicApps`).
+    pub public_apps: &'a [String],
 }
 
 /// Content of `apps-routes.yml` for the `installed` apps (names; unknown ones are skipped with a
-/// warning). `authentik_installed` turns on forward-auth for apps whose SSO strategy is
-/// `forward-auth`. `public_url` is the `publicUrl` setting (e.g. `http://bloud.local`).
+/// warning), with the agent at [`DEFAULT_AGENT`] and no public app. See [`generate_with`].
 pub fn generate<I>(
     catalog: &Catalog,
     installed: I,
@@ -119,16 +149,53 @@ where
     I: IntoIterator,
     I::Item: AsRef<str>,
 {
-    let public = PublicUrl::parse(public_url)?;
-    let table = build(catalog, installed, &public, authentik_installed);
+    generate_with(
+        catalog,
+        installed,
+        &RouteSettings {
+            public_url,
+            authentik_installed,
+            agent: DEFAULT_AGENT,
+            public_apps: &[],
+        },
+    )
+}
+
+/// Content of `apps-routes.yml` for the `installed` apps with explicit settings.
+pub fn generate_with<I>(
+    catalog: &Catalog,
+    installed: I,
+    settings: &RouteSettings<'_>,
+) -> Result<String, RoutesError>
+where
+    I: IntoIterator,
+    I::Item: AsRef<str>,
+{
+    let public = PublicUrl::parse(settings.public_url)?;
+    let table = build(catalog, installed, &public, settings);
     Ok(yaml::render(&table))
+}
+
+/// The agent's `listen` as the proxy should dial it: an unspecified address (`0.0.0.0`, `::`)
+/// becomes loopback.
+pub fn agent_address(listen: std::net::SocketAddr) -> String {
+    let ip = match listen.ip() {
+        std::net::IpAddr::V4(v4) if v4.is_unspecified() => {
+            std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST)
+        }
+        std::net::IpAddr::V6(v6) if v6.is_unspecified() => {
+            std::net::IpAddr::V6(std::net::Ipv6Addr::LOCALHOST)
+        }
+        ip => ip,
+    };
+    std::net::SocketAddr::new(ip, listen.port()).to_string()
 }
 
 pub(crate) fn build<I>(
     catalog: &Catalog,
     installed: I,
     public: &PublicUrl,
-    authentik_installed: bool,
+    settings: &RouteSettings<'_>,
 ) -> RouteTable
 where
     I: IntoIterator,
@@ -153,13 +220,24 @@ where
     let mut table = RouteTable::default();
     let mut shared_used = [false; 3];
     for app in apps {
-        add_app(
-            &mut table,
-            &mut shared_used,
-            app,
-            authentik_installed,
-            auth_port,
-        );
+        add_app(&mut table, &mut shared_used, app, settings, auth_port);
+    }
+    if !table.routers.is_empty() {
+        table
+            .middlewares
+            .push((SHELL_COOKIES.to_string(), Middleware::ShellCookies));
+    }
+    if table.no_identity_used {
+        // An empty value deletes the header.
+        table.middlewares.push((
+            NO_IDENTITY_HEADERS.to_string(),
+            Middleware::RequestHeaders(
+                crate::api::forward_auth::IDENTITY_HEADERS
+                    .iter()
+                    .map(|h| (h.to_string(), String::new()))
+                    .collect(),
+            ),
+        ));
     }
     let [iframe, isolation, forwarded] = shared_used;
     if forwarded {
@@ -204,7 +282,7 @@ fn add_app(
     table: &mut RouteTable,
     shared_used: &mut [bool; 3],
     app: &AppMeta,
-    authentik_installed: bool,
+    settings: &RouteSettings<'_>,
     auth_port: u16,
 ) {
     let name = &app.name;
@@ -212,9 +290,9 @@ fn add_app(
     let app_headers = app.routing_headers();
     let app_coep = app_headers.contains_key(COEP);
     let headers_mw = format!("{name}-headers");
-    let mut chain = Vec::new();
-
-    if authentik_installed && app.sso_strategy() == SsoStrategy::ForwardAuth {
+    // Every router of the app starts with the login check and the cookie guard.
+    let mut guard = Vec::new();
+    if settings.authentik_installed && app.sso_strategy() == SsoStrategy::ForwardAuth {
         let mw = format!("{name}-forwardauth");
         table.middlewares.push((
             mw.clone(),
@@ -224,8 +302,26 @@ fn add_app(
                 ),
             },
         ));
-        chain.push(mw);
+        guard.push(mw);
+    } else if !settings.public_apps.iter().any(|p| p == name) {
+        let mw = format!("{name}-auth");
+        table.middlewares.push((
+            mw.clone(),
+            Middleware::BloudAuth {
+                address: format!("http://{}/api/auth/forward/{name}", settings.agent),
+            },
+        ));
+        guard.push(mw);
     }
+    let bloud_checked = guard.first().is_some_and(|m| *m == format!("{name}-auth"));
+    if !bloud_checked {
+        // Without Bloud's check nothing removes a client's own `Remote-User: admin`.
+        guard.push(NO_IDENTITY_HEADERS.to_string());
+        table.no_identity_used = true;
+    }
+    guard.push(SHELL_COOKIES.to_string());
+    let mut chain = guard.clone();
+
     if app.strip_prefix() {
         let mw = format!("{name}-stripprefix");
         table.middlewares.push((
@@ -274,7 +370,8 @@ fn add_app(
 
     for (i, abs) in app.absolute_paths().iter().enumerate() {
         let router = format!("{name}-absolute-{i}");
-        let mut chain = vec![IFRAME_HEADERS.to_string()];
+        let mut chain = guard.clone();
+        chain.push(IFRAME_HEADERS.to_string());
         if abs.headers.is_empty() && !app_coep {
             chain.push(EMBED_ISOLATION.to_string());
             shared_used[1] = true;

@@ -81,6 +81,7 @@ pub fn config(dirs: &Dirs, argv: &[&str], window: Duration) -> Config {
         socket: dirs.path("agent.sock"),
         admin_group: "bloud-admin".into(),
         login: LoginLimits::default(),
+        public_apps: Vec::new(),
     }
 }
 

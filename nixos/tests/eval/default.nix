@@ -343,6 +343,7 @@ in
       "dataDir"
       "listen"
       "proxyPidFile"
+      "publicApps"
       "publicUrl"
       "queue"
       "rebuild"
@@ -498,6 +499,21 @@ in
         ]).config;
     in
     c.bloud.apps.postgres.enable && c.bloud.apps.redis.enable && !c.bloud.apps.authentik.enable
+  ) "")
+  (check "agent: no app is public by default; bloud.apps.<name>.public feeds publicApps" (
+    let
+      c =
+        (withModules [
+          {
+            bloud.apps.miniflux.enable = true;
+            bloud.apps.miniflux.public = true;
+            bloud.apps.radarr.enable = true;
+          }
+        ]).config;
+    in
+    (agentSettings base).publicApps == [ ]
+    && (agentSettings full).publicApps == [ ]
+    && (agentSettings c).publicApps == [ "miniflux" ]
   ) "")
   (check "apps: every unit a user unit orders itself after or requires exists" (
     danglingDeps == [ ]

@@ -122,6 +122,7 @@ pub struct MiddlewareConfig {
     pub chain: Option<Chain>,
     pub forward_auth: Option<ForwardAuth>,
     pub embed: Option<crate::embed::EmbedConfig>,
+    pub shell_cookies: Option<ShellCookies>,
 }
 
 impl MiddlewareConfig {
@@ -146,8 +147,17 @@ impl MiddlewareConfig {
         kind!(chain, "chain");
         kind!(forward_auth, "forwardAuth");
         kind!(embed, "embed");
+        kind!(shell_cookies, "shellCookies");
         k
     }
+}
+
+/// Bloud extension: cookies the shell owns, kept from the app (`middleware::shell_cookies`).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct ShellCookies {
+    #[serde(default, deserialize_with = "null_as_empty")]
+    pub names: Vec<String>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]

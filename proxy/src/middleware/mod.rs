@@ -14,6 +14,7 @@ pub(crate) mod redirect_regex;
 pub(crate) mod redirect_scheme;
 pub(crate) mod replace_path;
 pub(crate) mod replace_path_regex;
+pub(crate) mod shell_cookies;
 pub(crate) mod strip_prefix;
 pub(crate) mod strip_prefix_regex;
 
@@ -274,6 +275,7 @@ pub enum Compiled {
     Headers(headers::Headers),
     ForwardAuth(forward_auth::ForwardAuth),
     Embed(embed::Embed),
+    ShellCookies(shell_cookies::ShellCookies),
 }
 
 /// Calls `$call` on the middleware inside whichever variant `$self` is.
@@ -290,6 +292,7 @@ macro_rules! each_kind {
             Compiled::Headers($m) => $call,
             Compiled::ForwardAuth($m) => $call,
             Compiled::Embed($m) => $call,
+            Compiled::ShellCookies($m) => $call,
         }
     };
 }
@@ -402,6 +405,9 @@ pub fn compile(cfg: &MiddlewareConfig) -> Result<Compiled, String> {
     }
     if let Some(c) = &cfg.embed {
         return embed::Embed::new(c).map(Compiled::Embed);
+    }
+    if let Some(c) = &cfg.shell_cookies {
+        return shell_cookies::ShellCookies::new(c).map(Compiled::ShellCookies);
     }
     Err("chain must be resolved by the table builder".into())
 }

@@ -77,7 +77,7 @@ function isNestedNavigation(req: RequestFacts): boolean {
   return req.mode === 'navigate' && (req.destination === 'iframe' || req.destination === 'frame');
 }
 
-function isTopLevelNavigation(req: RequestFacts): boolean {
+export function isTopLevelNavigation(req: RequestFacts): boolean {
   return req.mode === 'navigate' && !isNestedNavigation(req);
 }
 

@@ -8,7 +8,7 @@
  * asynchronously from IndexedDB, and a "network" outcome is then served with `fetch(request)`.
  */
 import { Attribution } from './attribution';
-import { type ClientFacts, type Decision, type RequestFacts, decide } from './decide';
+import { type ClientFacts, type Decision, type RequestFacts, decide, isTopLevelNavigation } from './decide';
 import { hasIntercepts, injectIntercepts } from './inject';
 import { correctRedirectedFetch } from './location';
 import { type Ack, type InterceptConfig, parseShellMessage, SW_VERSION } from './messages';
@@ -217,7 +217,10 @@ function afterNetworkDecision(event: FetchEvent, d: Decision): void {
   if (d.action === 'network' && d.registerResulting !== undefined && event.resultingClientId) {
     remember(event, event.resultingClientId, d.registerResulting);
   }
-  if (d.action === 'embed-navigation' && event.resultingClientId) {
+  // A top-level window is attributed by the URL it ends up at (`resolveClient`): the proxy
+  // answers a signed-out navigation to /embed/<app>/ with a redirect to the shell's /login, and
+  // that page, counted as the app's, would have its own scripts rewritten into the app.
+  if (d.action === 'embed-navigation' && event.resultingClientId && !isTopLevelNavigation(requestFacts(event.request))) {
     remember(event, event.resultingClientId, d.app);
   }
 }

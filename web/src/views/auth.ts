@@ -1,4 +1,5 @@
 import { api } from '../api';
+import { loginDestination } from '../routes';
 import { clear, h } from '../dom';
 import { errorBox, messageOf, type Ctx, type View } from './common';
 
@@ -84,7 +85,9 @@ export function loginView(ctx: Ctx, next: string | null): View {
         await api.login(username.value, password.value);
         await ctx.refreshSession();
         if (ctx.user === null) throw new Error('Signed in, but the session was not kept. Are cookies blocked for this site?');
-        ctx.navigate(next ?? '/', { replace: true });
+        const dest = loginDestination(next);
+        if (dest.kind === 'document') location.replace(dest.path);
+        else ctx.navigate(dest.path, { replace: true });
       } catch (err) {
         const msg = messageOf(err);
         errors.append(errorBox(/HTTP 401|nvalid|ncorrect|credentials/i.test(msg) ? 'Wrong username or password.' : msg));
