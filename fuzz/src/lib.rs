@@ -137,11 +137,10 @@ pub fn request_candidates(text: &str) -> (Vec<String>, Vec<String>, Vec<Option<S
                 if shorter.next_back().is_some() && lit.len() > 1 {
                     paths.push(shorter.as_str().to_string());
                 }
-            } else if hosts.len() < 6 {
+            } else if hosts.len() < 4 {
                 hosts.push(lit.to_string());
                 hosts.push(lit.to_ascii_uppercase());
-                queries.push(Some(lit.to_string()));
-                queries.push(Some(format!("{lit}=1")));
+                queries.push(Some(format!("{lit}={lit}")));
             }
         }
     }
@@ -162,10 +161,11 @@ pub fn check_routing(table: &bloud_proxy::RouteTable, text: &str) {
         .collect();
     let (paths, hosts, queries) = request_candidates(text);
     let headers = http::HeaderMap::new();
-    for path in &paths {
+    for (i, path) in paths.iter().enumerate() {
         for host in &hosts {
             for query in &queries {
-                for method in ["GET", "POST"] {
+                // Both methods over the candidates, not every candidate with both.
+                for method in [if i % 2 == 0 { "GET" } else { "POST" }] {
                     let req = bloud_proxy::RequestView {
                         method,
                         host,
