@@ -118,11 +118,15 @@ impl Matcher {
                 let mut common = prefixes.next()??;
                 for p in prefixes {
                     let p = p?;
-                    let n = common
+                    let mut n = common
                         .bytes()
                         .zip(p.bytes())
                         .take_while(|(a, b)| a == b)
                         .count();
+                    // `/café` and `/cafè` share the first byte of `é`/`è`: cut before it.
+                    while !common.is_char_boundary(n) {
+                        n -= 1;
+                    }
                     common = &common[..n];
                 }
                 Some(common)
@@ -857,5 +861,34 @@ mod tests {
         assert_eq!(h("!Host(`a`)"), None);
         assert_eq!(h("HostRegexp(`^a$`)"), None);
         assert_eq!(h("PathPrefix(`/`)"), None);
+    }
+
+    /// Found by the `rule_parser` fuzz target: the common prefix of `||` branches was cut
+    /// inside a multi-byte character, and the panic took down `check`, start-up and reloads.
+    #[test]
+    fn common_prefix_of_alternatives_ends_on_a_character_boundary() {
+        for (rule, prefix) in [
+            ("PathPrefix(`/café`) || PathPrefix(`/cafè`)", "/caf"),
+            ("Path(`/日本`) || Path(`/日付`)", "/日"),
+            ("PathPrefix(`/é`) || PathPrefix(`/e`)", "/"),
+        ] {
+            let m = parse(rule).expect(rule);
+            assert_eq!(m.required_path_prefix(), Some(prefix), "{rule}");
+        }
+    }
+
+    #[test]
+    fn a_table_with_non_ascii_alternatives_builds_and_routes() {
+        let yaml = "http:\n  routers:\n    cafe:\n      rule: \"PathPrefix(`/café`) || PathPrefix(`/cafè`)\"\n      service: s\n  services:\n    s:\n      loadBalancer:\n        servers:\n          - url: http://127.0.0.1:1\n";
+        let table = crate::RouteTable::from_yaml(&[("r.yml", yaml)]).expect("valid file");
+        let headers = HeaderMap::new();
+        let hit = |path| {
+            table
+                .route("web", &req("GET", "h", path, None, &headers))
+                .map(|r| r.name.to_string())
+        };
+        assert_eq!(hit("/cafè/menu").as_deref(), Some("cafe"));
+        assert_eq!(hit("/café").as_deref(), Some("cafe"));
+        assert_eq!(hit("/cafe"), None);
     }
 }
