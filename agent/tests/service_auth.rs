@@ -151,6 +151,11 @@ async fn an_app_on_loopback_gets_401_from_every_mutating_endpoint() {
             }
             let r = req.send().await.unwrap();
             assert_eq!(r.status(), 401, "{method} {path} {headers:?}");
+            // The proxy's forward-auth check answers in plain text (the proxy hands it to
+            // the browser as is); everything else is the API's JSON refusal.
+            if path.starts_with("/api/auth/forward") {
+                continue;
+            }
             let body: serde_json::Value = r.json().await.unwrap();
             assert_eq!(body["error"], "Not authenticated", "{method} {path}");
         }

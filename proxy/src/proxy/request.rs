@@ -100,7 +100,7 @@ impl EntryProxy {
         refuse_bad_host(req)?;
         let host = note_host(req, ctx);
         refuse_smuggling(session)?;
-        refuse_bad_path(req.uri.path())?;
+        refuse_bad_path(req)?;
         refuse_root_service_worker(req)?;
         let router = self.route(table, req, host, ctx)?;
         serve_internal(router)?;
@@ -295,14 +295,39 @@ fn refuse_smuggling(session: &Session) -> Result<(), Answer> {
             close: true,
         });
     }
+    // `Content-Length: 35, 35` is one length to Pingora but went upstream as the list, which an
+    // upstream may read differently (RFC 9110 §8.6 lets us refuse it; nginx does).
+    let listed = session
+        .req_header()
+        .headers
+        .get_all(http::header::CONTENT_LENGTH)
+        .iter()
+        .any(|v| !v.as_bytes().iter().all(u8::is_ascii_digit));
+    if listed {
+        return Err(Answer::Page {
+            status: 400,
+            detail: "Content-Length must be one decimal number.",
+            close: true,
+        });
+    }
     Ok(())
 }
 
 /// A path that is not origin-form, or that normalisation would change, could reach another
 /// route upstream than the one matched here; a control character (raw or encoded) is in no
 /// legitimate path and is how log and header injection start.
-fn refuse_bad_path(path: &str) -> Result<(), Answer> {
-    if !path.starts_with('/') || edge::has_dot_segments(path) || edge::has_encoded_control(path) {
+/// The target is checked as the client sent it: `GET api/x` parses into a `Uri` whose path is
+/// `/`, which a catch-all route would otherwise forward as `GET /`. Absolute-form
+/// (`GET http://host/x`) stays allowed, as RFC 9112 §3.2.2 asks of servers.
+fn refuse_bad_path(req: &RequestHeader) -> Result<(), Answer> {
+    let origin_form = req.raw_path().first() == Some(&b'/');
+    let absolute_form = req.uri.scheme().is_some() && req.uri.authority().is_some();
+    let path = req.uri.path();
+    if !(origin_form || absolute_form)
+        || !path.starts_with('/')
+        || edge::has_dot_segments(path)
+        || edge::has_encoded_control(path)
+    {
         return Err(Answer::page(400, "The request path is not allowed."));
     }
     Ok(())
