@@ -104,6 +104,14 @@ pub fn now_rfc3339() -> String {
         .unwrap_or_else(|_| "1970-01-01T00:00:00Z".to_string())
 }
 
+/// What the database keeps of a session or step-up token: its SHA-256, hex. The index lookup
+/// then compares digests, so its timing says nothing about the token's bytes, and a copy of
+/// the database holds no usable session.
+pub(crate) fn token_digest(token: &str) -> String {
+    use sha2::{Digest, Sha256};
+    hex::encode(Sha256::digest(token.as_bytes()))
+}
+
 fn random_hex(bytes: usize) -> String {
     let mut buf = vec![0u8; bytes];
     rand::thread_rng().fill_bytes(&mut buf);
@@ -285,7 +293,8 @@ impl Db {
         Ok(n > 0)
     }
 
-    /// Creates a session valid for `ttl`; returns its token (32 random bytes, hex).
+    /// Creates a session valid for `ttl`; returns its token (32 random bytes, hex). Only the
+    /// token's digest is stored ([`token_digest`]).
     pub fn create_session(&self, user_id: &str, ttl: Duration) -> DbResult<String> {
         let token = random_hex(32);
         let expires = OffsetDateTime::now_utc().unix_timestamp() + ttl.as_secs() as i64;
@@ -298,7 +307,7 @@ impl Db {
         .map_err(self.e("cannot sweep sessions"))?;
         conn.execute(
             "INSERT INTO sessions (id, user_id, created_at, expires_at) VALUES (?1, ?2, ?3, ?4)",
-            params![token, user_id, now_rfc3339(), expires],
+            params![token_digest(&token), user_id, now_rfc3339(), expires],
         )
         .map_err(self.e("cannot create a session"))?;
         Ok(token)
@@ -311,7 +320,7 @@ impl Db {
             .query_row(
                 "SELECT u.id, u.username, u.role FROM sessions s JOIN users u ON u.id = s.user_id
                  WHERE s.id = ?1 AND s.expires_at >= ?2",
-                params![token, now],
+                params![token_digest(token), now],
                 users::user_from_row,
             )
             .optional()
@@ -320,7 +329,7 @@ impl Db {
 
     pub fn delete_session(&self, token: &str) -> DbResult<()> {
         self.conn()
-            .execute("DELETE FROM sessions WHERE id = ?1", [token])
+            .execute("DELETE FROM sessions WHERE id = ?1", [token_digest(token)])
             .map_err(self.e("cannot delete the session"))?;
         Ok(())
     }
@@ -667,6 +676,24 @@ mod tests {
     }
 
     #[test]
+    fn the_database_keeps_no_usable_session_token() {
+        let (_dir, db) = db();
+        let user = db.create_first_user("alice", "hash").unwrap().unwrap();
+        let token = db
+            .create_session(&user.id, Duration::from_secs(60))
+            .unwrap();
+        let stored: String = db
+            .conn()
+            .query_row("SELECT id FROM sessions", [], |r| r.get(0))
+            .unwrap();
+        assert_ne!(stored, token, "the token itself must not be stored");
+        assert_eq!(stored, token_digest(&token));
+        assert!(db.session_user(&token).unwrap().is_some());
+        // Presenting what a stolen database copy holds does not sign anyone in.
+        assert!(db.session_user(&stored).unwrap().is_none());
+    }
+
+    #[test]
     fn sessions_expire_and_can_be_deleted() {
         let (_d, db) = db();
         let user = db.create_first_user("alice", "h").unwrap().unwrap();
@@ -680,7 +707,10 @@ mod tests {
         // A session whose expiry is in the past is not accepted.
         let token = db.create_session(&user.id, Duration::from_secs(0)).unwrap();
         db.conn()
-            .execute("UPDATE sessions SET expires_at = 0 WHERE id = ?1", [&token])
+            .execute(
+                "UPDATE sessions SET expires_at = 0 WHERE id = ?1",
+                [token_digest(&token)],
+            )
             .unwrap();
         assert_eq!(db.session_user(&token).unwrap(), None);
     }

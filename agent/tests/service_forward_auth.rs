@@ -14,7 +14,12 @@ use common::*;
 
 async fn start() -> (Dirs, bloud_agent::server::Running, String) {
     let dirs = Dirs::new();
-    write_catalog(&dirs.path("apps"), &[]);
+    let apps = ["notes", "photos"].map(|name| TestApp {
+        name,
+        port: None,
+        extra: "",
+    });
+    write_catalog(&dirs.path("apps"), &apps);
     std::fs::write(dirs.path("web/index.html"), "<html>shell</html>").unwrap();
     let running = bloud_agent::server::start(config(&dirs, &["true"], Duration::from_millis(50)))
         .await
@@ -237,7 +242,7 @@ async fn a_member_passes_only_for_the_apps_they_were_given() {
     .send()
     .await
     .unwrap();
-    assert_eq!(added.status(), 201);
+    assert_eq!(added.status(), 201, "{:?}", added.text().await);
     let login = client()
         .post(format!("{base}/api/auth/login"))
         .json(&serde_json::json!({"username": "bob", "password": "member-password"}))

@@ -15,7 +15,7 @@ use rusqlite::{params, Connection, OptionalExtension};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
-use super::{new_uuid, now_rfc3339, random_hex, Db, DbResult, User};
+use super::{new_uuid, now_rfc3339, random_hex, token_digest, Db, DbResult, User};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -257,7 +257,7 @@ impl Db {
             .map_err(self.e("cannot set the password"))?;
         conn.execute(
             "DELETE FROM sessions WHERE user_id = ?1 AND id IS NOT ?2",
-            params![user_id, keep],
+            params![user_id, keep.map(token_digest)],
         )
         .map_err(self.e("cannot end the user's sessions"))?;
         Ok(n == 1)
@@ -328,7 +328,12 @@ impl Db {
             .map_err(self.e("cannot sweep step-ups"))?;
         conn.execute(
             "INSERT INTO step_ups (token, session_id, action, expires_at) VALUES (?1, ?2, ?3, ?4)",
-            params![token, session, action, now() + ttl.as_secs() as i64],
+            params![
+                token_digest(&token),
+                token_digest(session),
+                action,
+                now() + ttl.as_secs() as i64
+            ],
         )
         .map_err(self.e("cannot record the step-up"))?;
         Ok(token)
@@ -342,7 +347,7 @@ impl Db {
             .execute(
                 "DELETE FROM step_ups
                  WHERE token = ?1 AND session_id = ?2 AND action = ?3 AND expires_at >= ?4",
-                params![token, session, action, now()],
+                params![token_digest(token), token_digest(session), action, now()],
             )
             .map_err(self.e("cannot check the step-up"))?;
         Ok(n == 1)
