@@ -143,14 +143,11 @@ fn authority(auth: &str, default_port: u16) -> Option<String> {
     Some(format!("{}:{port}", host.to_ascii_lowercase()))
 }
 
-/// Where the forward-auth endpoint lives (`api::forward_auth`).
-const FORWARD_AUTH_PATH: &str = "/api/auth/forward";
-
 /// The middleware: refuses before any handler (or the session check) runs.
 pub async fn guard(State(origins): State<Arc<Origins>>, req: Request, next: Next) -> Response {
     // The proxy's forward-auth check changes nothing and is asked with the app request's own
     // method and headers when `preserveRequestMethod` is set (a form POST to an app).
-    if req.uri().path().starts_with(FORWARD_AUTH_PATH) {
+    if req.uri().path().starts_with(crate::api::forward_auth::PATH) {
         return next.run(req).await;
     }
     match check(req.method(), req.headers(), &origins) {

@@ -37,6 +37,11 @@ async fn session(base: &str) -> String {
         .await
         .unwrap();
     assert_eq!(r.status(), 200);
+    session_cookie(&r)
+}
+
+/// `bloud_session=<token>` from an answer that signed someone in.
+fn session_cookie(r: &reqwest::Response) -> String {
     r.headers()
         .get_all("set-cookie")
         .iter()
@@ -250,15 +255,7 @@ async fn a_member_passes_only_for_the_apps_they_were_given() {
         .await
         .unwrap();
     assert_eq!(login.status(), 200);
-    let bob = login
-        .headers()
-        .get_all("set-cookie")
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .find(|v| v.starts_with("bloud_session="))
-        .and_then(|v| v.split(';').next())
-        .unwrap()
-        .to_string();
+    let bob = session_cookie(&login);
 
     let check = |cookie: String, app: &'static str| {
         proxy_client()

@@ -26,6 +26,9 @@ use crate::auth::session_token;
 use crate::db::{DbError, Role, User};
 use crate::service::Service;
 
+/// Where the endpoint is mounted (`/api/auth/forward` and `/api/auth/forward/<app>`).
+pub const PATH: &str = "/api/auth/forward";
+
 /// How long a valid session is answered from memory.
 pub const CACHE_TTL: Duration = Duration::from_secs(5);
 /// Most sessions kept in memory (one per signed-in browser; a home has a handful).

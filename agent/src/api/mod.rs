@@ -110,9 +110,9 @@ pub fn router(api: Api) -> Router {
     // The proxy's forwardAuth check for app routes (its own state: the session cache).
     let forward = forward_auth::ForwardAuth::new(api.service.clone());
     let forward_auth = Router::new()
-        .route("/api/auth/forward", axum::routing::any(forward_auth::check))
+        .route(forward_auth::PATH, axum::routing::any(forward_auth::check))
         .route(
-            "/api/auth/forward/{app}",
+            &format!("{}/{{app}}", forward_auth::PATH),
             axum::routing::any(forward_auth::check_app),
         )
         .with_state(forward);
