@@ -1,9 +1,16 @@
-# The web shell and service worker (Vite build of web/). Output: the dist directory itself,
-# which the agent serves as webDir.
+# The web shell and service worker. Output: the dist directory itself, which the agent serves
+# as webDir.
+#
+# Built by web/scripts/build.mjs, the same script `npm run build` runs in CI, with nixpkgs' own
+# `typescript` and `esbuild` on PATH instead of npm devDependencies. The shell has no run-time
+# dependencies, so nothing from the npm registry is fetched: no npmDepsHash to keep in step
+# with web/package-lock.json (whose entries carry no download locations).
 {
   lib,
-  buildNpmPackage,
+  stdenvNoCC,
   nodejs,
+  esbuild,
+  typescript,
 }:
 
 let
@@ -11,28 +18,36 @@ let
   fs = lib.fileset;
   pkgJson = lib.importJSON (root + "/package.json");
 in
-buildNpmPackage {
+stdenvNoCC.mkDerivation {
   pname = "bloud-web";
   version = pkgJson.version or "0.1.0";
-  inherit nodejs;
 
+  # What scripts/build.mjs reads; tests, node_modules and dist stay out, so editing a test
+  # does not rebuild the shell.
   src = fs.toSource {
     inherit root;
-    fileset = fs.difference root (
-      fs.unions [
-        (fs.maybeMissing (root + "/node_modules"))
-        (fs.maybeMissing (root + "/dist"))
-      ]
-    );
+    fileset = fs.unions [
+      (root + "/src")
+      (root + "/public")
+      (root + "/scripts/build.mjs")
+      (root + "/index.html")
+      (root + "/package.json")
+      (root + "/tsconfig.json")
+      (root + "/tsconfig.build.json")
+    ];
   };
 
-  # Hash of the npm dependencies in web/package-lock.json. It cannot be computed offline;
-  # to fill it in: run `nix build .#web`, copy the `got: sha256-...` value from the hash
-  # mismatch error here, and update it whenever package-lock.json changes
-  # (or run `nix run nixpkgs#prefetch-npm-deps web/package-lock.json`).
-  npmDepsHash = lib.fakeHash;
+  nativeBuildInputs = [
+    nodejs
+    esbuild
+    typescript
+  ];
 
-  npmBuildScript = "build";
+  buildPhase = ''
+    runHook preBuild
+    node scripts/build.mjs dist
+    runHook postBuild
+  '';
 
   installPhase = ''
     runHook preInstall

@@ -272,6 +272,16 @@ in
     && flake.packages.x86_64-linux.bloud-proxy.args.cargoBuildFlags == [ "--package" "bloud-proxy" "--bin" "bloud-proxy" ]
     && b.elem pkgs.cmake flake.packages.x86_64-linux.bloud-agent.args.nativeBuildInputs
   ) "")
+  # CI's `npm run build` and the Nix build are one script; Nix brings esbuild/tsc from nixpkgs.
+  (check "flake: web is built by npm's build script, with nixpkgs' esbuild and typescript" (
+    let
+      web = flake.packages.x86_64-linux.web.args;
+      npmBuild = (b.fromJSON (b.readFile ../../../web/package.json)).scripts.build;
+    in
+    npmBuild == "node scripts/build.mjs"
+    && hasInfix "\n${npmBuild} dist\n" web.buildPhase
+    && b.all (p: b.elem p web.nativeBuildInputs) [ pkgs.nodejs pkgs.esbuild pkgs.typescript ]
+  ) "")
   (check "assertions hold (installed profile)" (failedAssertions base == [ ]) (b.toJSON (failedAssertions base)))
   (check "assertions hold (all apps)" (failedAssertions full == [ ]) (b.toJSON (failedAssertions full)))
 

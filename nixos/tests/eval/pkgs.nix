@@ -35,6 +35,7 @@ let
       "coreutils"
       "crudini"
       "curl"
+      "esbuild"
       "findutils"
       "gawk"
       "git"
@@ -50,6 +51,7 @@ let
       "rustc"
       "rustfmt"
       "systemd"
+      "typescript"
       "util-linux"
     ]
     // {
@@ -85,7 +87,7 @@ let
         assert b.pathExists args.cargoLock.lockFile;
         drv "${args.pname}-${args.version}" { inherit args; };
 
-      buildNpmPackage = args: drv "${args.pname}-${args.version}" { inherit args; };
+      stdenvNoCC.mkDerivation = args: drv "${args.pname}-${args.version}" { inherit args; };
 
       mkShell = args: drv "shell" { inherit args; };
 
