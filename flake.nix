@@ -29,11 +29,22 @@
           imports = [ ./nixos/bloud.nix ];
           nixpkgs.overlays = [ self.overlays.default ];
           bloud.sourceDir = lib.mkDefault self.outPath;
-          bloud.rebuild.flakeInputs = lib.mkDefault { nixpkgs = nixpkgs.outPath; };
         };
 
-      # Written by the rebuild helper into its copy of this flake (never committed).
-      generatedApps = ./nixos/generated/apps.nix;
+      # How the Bloud box rebuilds: it was installed from this flake's `bloud` configuration, so
+      # it switches the root-owned copy of this flake (which holds the generated apps.nix) with
+      # nixpkgs pinned to the one it was built from. Any other host that imports
+      # nixosModules.default keeps the defaults: its own configuration (docs/nixos.md).
+      boxRebuild =
+        { config, lib, ... }:
+        {
+          bloud.rebuild = {
+            flake = lib.mkDefault "path:${config.bloud.rebuild.flakeDir}";
+            target = lib.mkDefault "bloud";
+            bloudInput = lib.mkDefault null;
+            flakeInputs = lib.mkDefault { nixpkgs = nixpkgs.outPath; };
+          };
+        };
     in
     {
       overlays.default = final: _prev: bloudPackages final;
@@ -56,9 +67,10 @@
       nixosConfigurations.bloud = lib.nixosSystem {
         modules = [
           bloudModule
+          boxRebuild
           ./nixos/profiles/installed.nix
           { nixpkgs.hostPlatform = "x86_64-linux"; }
-        ] ++ lib.optional (builtins.pathExists generatedApps) generatedApps;
+        ];
       };
 
       checks = forAllSystems (pkgs: {

@@ -41,6 +41,12 @@ let
       )
     else
       [ ];
+
+  # The apps the agent enabled: written by the rebuild helper into its root-owned copy of this
+  # source (never committed). Imported here, not by one configuration, so that every
+  # configuration built from the copy gets them: nixosConfigurations.bloud, or the host's own
+  # flake whose Bloud input the helper overrides with the copy (bloud.rebuild.bloudInput).
+  generatedApps = lib.optional (builtins.pathExists ./generated/apps.nix) ./generated/apps.nix;
 in
 {
   imports = [
@@ -48,7 +54,7 @@ in
     ./modules/agent.nix
     ./modules/apps-runtime.nix
     ./modules/rebuild.nix
-  ] ++ appModules;
+  ] ++ appModules ++ generatedApps;
 
   options.bloud = {
     enable = mkEnableOption "Bloud, the home-cloud OS (proxy, agent and apps)";

@@ -4,10 +4,12 @@
 #   1. accepts apps.nix only if every line is an app toggle (`bloud.apps.<name>.enable = true;`),
 #      so sudo gives the bloud user "switch these apps", not "run any Nix as root";
 #   2. refreshes a root-owned copy of the Bloud flake (flakeDir) from the store (sourceDir) and
-#      puts apps.nix in it as nixos/generated/apps.nix;
-#   3. runs `nixos-rebuild switch --flake path:<flakeDir>#<target>` with the inputs pinned to
-#      what the running system was built from (no network, no flake.lock needed, no --impure),
-#      in a transient unit, so restarting the agent cannot kill a switch half-way;
+#      puts apps.nix in it as nixos/generated/apps.nix (nixos/bloud.nix imports it when present);
+#   3. switches the host's own configuration (`flake`#`target`, or a non-flake one) with the
+#      Bloud source it imports replaced by that copy (`--override-input <bloudInput>`, or
+#      `-I <bloudInput>=`), in a transient unit, so restarting the agent cannot kill a switch
+#      half-way. The Bloud box (nixosConfigurations.bloud) switches the copy itself, `#bloud`,
+#      with nixpkgs pinned to what the running system was built from (no network, no --impure);
 #   4. brings the bloud user's app units in line: daemon-reload, stop units that disappeared
 #      (uninstalled apps), restart units whose definition changed, start bloud-apps.target.
 # Output goes to stdout/stderr, which the agent streams and keeps as the rebuild log.
@@ -20,13 +22,14 @@
 
 let
   inherit (lib)
-    concatStringsSep
+    concatLists
     escapeShellArg
     escapeShellArgs
     literalExpression
     mapAttrsToList
     mkIf
     mkOption
+    optionals
     types
     ;
 
@@ -34,16 +37,41 @@ let
   cfg = bloud.rebuild;
   userSystemctl = bloud.internal.userSystemctl;
 
-  overrideArgs = concatStringsSep " " (
-    mapAttrsToList (name: path: "--override-input ${escapeShellArg name} ${escapeShellArg "path:${path}"}") cfg.flakeInputs
-  );
+  # What `nixos-rebuild switch` gets: the configuration the host was installed with, where the
+  # Bloud source is the root-owned copy holding the generated apps.nix.
+  switchArgs =
+    if cfg.flake != null then
+      [
+        "--flake"
+        "${cfg.flake}#${cfg.target}"
+        "--no-write-lock-file"
+      ]
+      ++ optionals (cfg.bloudInput != null) [
+        "--override-input"
+        cfg.bloudInput
+        "path:${cfg.flakeDir}"
+      ]
+      ++ concatLists (
+        mapAttrsToList (name: path: [
+          "--override-input"
+          name
+          "path:${path}"
+        ]) cfg.flakeInputs
+      )
+    else
+      [
+        "-I"
+        "${cfg.bloudInput}=${cfg.flakeDir}"
+      ]
+      ++ optionals (cfg.configuration != null) [
+        "-I"
+        "nixos-config=${cfg.configuration}"
+      ];
 
   # Runs inside the transient unit `bloud-rebuild.service`.
   switchScript = pkgs.writeShellScript "bloud-rebuild-switch" ''
     set -euo pipefail
     export LC_ALL=C
-    flake=${escapeShellArg cfg.flakeDir}
-
     unit_targets() {
       for f in /etc/systemd/user/podman-*.service /etc/systemd/user/*-db-init.service; do
         [ -e "$f" ] && printf '%s %s\n' "$(basename "$f")" "$(readlink -f "$f")"
@@ -53,12 +81,10 @@ let
 
     before="$(unit_targets)"
 
-    echo "bloud-rebuild: nixos-rebuild switch --flake path:$flake#${cfg.target}"
+    echo "bloud-rebuild: nixos-rebuild switch "${escapeShellArgs switchArgs}
     # _NIXOS_REBUILD_REEXEC=1: do not re-exec a nixos-rebuild built from the flake (upstream bug:
     # that attribute resolved to the agent package).
-    _NIXOS_REBUILD_REEXEC=1 nixos-rebuild switch \
-      --flake "path:$flake#${cfg.target}" \
-      --no-write-lock-file ${overrideArgs} ${escapeShellArgs cfg.extraArgs}
+    _NIXOS_REBUILD_REEXEC=1 nixos-rebuild switch ${escapeShellArgs (switchArgs ++ cfg.extraArgs)}
 
     after="$(unit_targets)"
 
@@ -91,7 +117,7 @@ let
   helper = pkgs.writeShellScript "bloud-rebuild" ''
     set -euo pipefail
     if [ "$#" -ne 0 ]; then
-      echo "usage: bloud-rebuild  (no arguments: switches to the Bloud flake with ${cfg.appsNixFile})" >&2
+      echo "usage: bloud-rebuild  (no arguments: switches this host's configuration with the apps of ${cfg.appsNixFile})" >&2
       exit 2
     fi
     export PATH=${
@@ -162,10 +188,48 @@ in
       '';
     };
 
+    flake = mkOption {
+      type = types.nullOr types.str;
+      default = "/etc/nixos";
+      example = "path:/var/lib/bloud-rebuild/flake";
+      description = ''
+        Flake of the configuration rebuilds switch: the host's own. The default is where
+        `nixos-rebuild` itself looks (/etc/nixos/flake.nix); a host whose flake is elsewhere sets
+        it (e.g. `"path:''${self}"` from the host flake: exactly the source the system was built
+        from). The Bloud box (nixosConfigurations.bloud) sets it to `path:<flakeDir>`. null: the
+        host has a non-flake configuration (see `configuration`).
+      '';
+    };
+
     target = mkOption {
       type = types.str;
+      default = config.networking.hostName;
+      defaultText = literalExpression "config.networking.hostName";
+      description = ''
+        nixosConfigurations attribute of `flake` to switch to. The default is the one
+        `nixos-rebuild` picks itself (the host name); nixosConfigurations.bloud sets "bloud".
+      '';
+    };
+
+    bloudInput = mkOption {
+      type = types.nullOr types.str;
       default = "bloud";
-      description = "nixosConfigurations attribute to switch to.";
+      description = ''
+        Under which name the host's configuration gets the Bloud source: the flake input
+        (overridden with `path:<flakeDir>`, the copy holding the generated apps.nix) or, for a
+        non-flake configuration, the search path entry (`-I <name>=<flakeDir>`, imported as
+        `<bloud/nixos/bloud.nix>`). null when `flake` is the copy itself (the Bloud box).
+      '';
+    };
+
+    configuration = mkOption {
+      type = types.nullOr types.str;
+      default = null;
+      example = "/etc/nixos/configuration.nix";
+      description = ''
+        Non-flake hosts (`flake = null`): the configuration file (`-I nixos-config=`); null uses
+        the `nixos-config` of root's NIX_PATH, like a plain `nixos-rebuild switch`.
+      '';
     };
 
     appsNixFile = mkOption {
@@ -180,8 +244,9 @@ in
       default = { };
       example = literalExpression ''{ nixpkgs = inputs.nixpkgs.outPath; }'';
       description = ''
-        Flake inputs pinned for rebuilds (`--override-input <name> path:<store path>`). The flake
-        sets them to the inputs the system was built from, so a rebuild needs no network.
+        Flake inputs pinned for rebuilds (`--override-input <name> path:<store path>`).
+        nixosConfigurations.bloud sets nixpkgs to the one the system was built from, so a rebuild
+        needs no network. A host flake's own flake.lock pins its inputs: it needs none.
       '';
     };
 
@@ -202,6 +267,10 @@ in
 
   config = mkIf (bloud.enable && bloud.agent.enable) {
     assertions = [
+      {
+        assertion = cfg.flake != null || cfg.bloudInput != null;
+        message = "bloud.rebuild.bloudInput must name the search path entry of Bloud when bloud.rebuild.flake is null";
+      }
       {
         assertion = bloud.sourceDir != null;
         message = "bloud.sourceDir must be set for rebuilds (the flake sets it to its own source)";

@@ -441,8 +441,31 @@ in
     in
     hasInfix "refusing" h
     && hasInfix "systemd-run --unit=bloud-rebuild" h
-    && hasInfix "'--override-input' 'path:${nixpkgsStorePath}'" h
-    || hasInfix "--override-input 'nixpkgs' 'path:${nixpkgsStorePath}'" h
+    && hasInfix "'--override-input' 'nixpkgs' 'path:${nixpkgsStorePath}'" h
+  ) "")
+  # Issue 13 item 3: a rebuild switches the configuration the host was installed with.
+  (check "rebuild: the Bloud box switches its own flake copy, #bloud" (
+    hasInfix "nixos-rebuild switch '--flake' 'path:/var/lib/bloud-rebuild/flake#bloud' '--no-write-lock-file' '--override-input' 'nixpkgs'" "${base.bloud.rebuild.helper}"
+  ) "${base.bloud.rebuild.helper}")
+  (check "rebuild: a host importing nixosModules.default switches its own flake, not #bloud" (
+    let
+      h = "${vmNode.bloud.rebuild.helper}";
+    in
+    hasInfix "nixos-rebuild switch '--flake' '/etc/nixos#${vmNode.networking.hostName}' '--no-write-lock-file' '--override-input' 'bloud' 'path:/var/lib/bloud-rebuild/flake'" h
+    && !(hasInfix "#bloud'" h)
+    && !(hasInfix "'nixpkgs'" h)
+  ) "${vmNode.bloud.rebuild.helper}")
+  (check "rebuild: a non-flake host switches its configuration with Bloud on the search path" (
+    let
+      c = (withModules [
+        {
+          bloud.rebuild.flake = null;
+          bloud.rebuild.configuration = "/etc/nixos/configuration.nix";
+        }
+      ]).config;
+    in
+    hasInfix "nixos-rebuild switch '-I' 'bloud=/var/lib/bloud-rebuild/flake' '-I' 'nixos-config=/etc/nixos/configuration.nix'" "${c.bloud.rebuild.helper}"
+    && failedAssertions c == [ ]
   ) "")
   (check "routes: base.yml sends /api, /auth and / to the agent" (
     let

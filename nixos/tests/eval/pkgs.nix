@@ -96,11 +96,13 @@ let
         drv "nixos-test-${test.name}" {
           inherit (test) testScript;
           nodes = b.mapAttrs (
-            _: node:
+            name: node:
             evalModules {
               modules = [
                 ./nixos-stub.nix
                 node
+                # The test framework names each node's host after the node.
+                { networking.hostName = name; }
               ];
               specialArgs.pkgs = self;
             }
