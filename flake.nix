@@ -2,9 +2,9 @@
   description = "Bloud: a home-cloud OS on NixOS (bloud-proxy on Pingora, bloud-agent, app modules)";
 
   # nixos-unstable because Cargo.lock needs rustc >= 1.95 (parking_lot 0.13, lock_api 0.5).
-  # No flake.lock is committed yet (it cannot be produced offline): run `nix flake lock` once
-  # with network access and commit the result. Rebuilds on a Bloud box do not need it, they
-  # pin nixpkgs to the store path the running system was built from (bloud.rebuild.flakeInputs).
+  # flake.lock pins it to one revision (where it comes from: docs/nixos.md "The nixpkgs pin").
+  # Rebuilds on a Bloud box pin nixpkgs to the store path the running system was built from
+  # (bloud.rebuild.flakeInputs), so they fetch nothing.
   inputs.nixpkgs.url = "github:NixOS/nixpkgs/nixos-unstable";
 
   outputs =

@@ -272,6 +272,24 @@ in
     && flake.packages.x86_64-linux.bloud-proxy.args.cargoBuildFlags == [ "--package" "bloud-proxy" "--bin" "bloud-proxy" ]
     && b.elem pkgs.cmake flake.packages.x86_64-linux.bloud-agent.args.nativeBuildInputs
   ) "")
+  # flake.lock pins the nixpkgs input flake.nix names, by revision and content hash.
+  (check "flake: flake.lock pins flake.nix's nixpkgs by rev and narHash" (
+    let
+      lock = b.fromJSON (b.readFile ../../../flake.lock);
+      n = lock.nodes.${lock.nodes.root.inputs.nixpkgs};
+    in
+    lock.version == 7
+    && n.original == {
+      type = "github";
+      owner = "NixOS";
+      repo = "nixpkgs";
+      ref = "nixos-unstable";
+    }
+    && hasInfix "github:NixOS/nixpkgs/nixos-unstable" (b.readFile ../../../flake.nix)
+    && n.locked.type == "github"
+    && b.match "[0-9a-f]{40}" n.locked.rev != null
+    && b.match "sha256-[A-Za-z0-9+/]{43}=" n.locked.narHash != null
+  ) "")
   # CI's `npm run build` and the Nix build are one script; Nix brings esbuild/tsc from nixpkgs.
   (check "flake: web is built by npm's build script, with nixpkgs' esbuild and typescript" (
     let
