@@ -268,6 +268,11 @@ in
   config = mkIf (bloud.enable && bloud.agent.enable) {
     assertions = [
       {
+        # networking.hostName may be "" (name from DHCP): then the attribute must be given.
+        assertion = cfg.flake == null || cfg.target != "";
+        message = "bloud.rebuild.target is empty (networking.hostName is \"\"): set it to the nixosConfigurations attribute of this host";
+      }
+      {
         assertion = cfg.flake != null || cfg.bloudInput != null;
         message = "bloud.rebuild.bloudInput must name the search path entry of Bloud when bloud.rebuild.flake is null";
       }

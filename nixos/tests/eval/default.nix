@@ -485,6 +485,11 @@ in
     hasInfix "nixos-rebuild switch '-I' 'bloud=/var/lib/bloud-rebuild/flake' '-I' 'nixos-config=/etc/nixos/configuration.nix'" "${c.bloud.rebuild.helper}"
     && failedAssertions c == [ ]
   ) "")
+  (check "rebuild: an empty attribute (no host name) is refused at evaluation" (
+    b.any (hasInfix "bloud.rebuild.target is empty") (
+      failedAssertions (withModules [ { bloud.rebuild.target = ""; } ]).config
+    )
+  ) "")
   (check "routes: base.yml sends /api, /auth and / to the agent" (
     let
       r = base.bloud.proxy.routeFiles."base.yml".http;
