@@ -48,6 +48,10 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent.parent
 ATTACKER_UID = 61213  # no passwd entry needed; owns nothing else on the machine
 RUN_TIMEOUT = 20
+# The whole test stops (and fails) past this, even if many runs hit their timeout.
+TOTAL_BUDGET = 900
+# The old helper blocks on a FIFO (it read the file with grep): a short timeout keeps --baseline bounded.
+BASELINE_TIMEOUT = 2
 SECRET_APP = "sonarr"  # the canary's content: a valid name the attacker never writes
 PWNED = 'users.users.root.initialPassword = "pwned";'
 
@@ -313,6 +317,8 @@ def stop_attacker(pid: int, stop: Path) -> None:
     os.waitpid(pid, 0)
 
 
+DEADLINE = float("inf")
+
 GEN_LINE = re.compile(r"  bloud\.apps\.([a-z0-9-]+)(\.ldap)?\.enable = true;")
 
 
@@ -339,11 +345,18 @@ def check_flake(flake: Path, catalog: set[str], legit: set[str]) -> list[str]:
     return hits
 
 
-def run(cmd: list[str]) -> subprocess.CompletedProcess:
+def run(cmd: list[str], timeout: float) -> subprocess.CompletedProcess:
+    """Runs a script in its own process group; on timeout the whole group is killed (a child
+    blocked on a FIFO would otherwise keep the pipes open)."""
+    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, errors="replace",
+                         start_new_session=True)
     try:
-        return subprocess.run(cmd, capture_output=True, text=True, timeout=RUN_TIMEOUT, errors="replace")
+        out, err = p.communicate(timeout=timeout)
+        return subprocess.CompletedProcess(cmd, p.returncode, out, err)
     except subprocess.TimeoutExpired:
-        return subprocess.CompletedProcess(cmd, 124, "", "timeout")
+        os.killpg(p.pid, signal.SIGKILL)
+        out, err = p.communicate()
+        return subprocess.CompletedProcess(cmd, 124, out, err)
 
 
 def rebuild_round(root: Path, runs: int, agent: Path, baseline: bool, canaries: Canaries) -> dict:
@@ -370,11 +383,14 @@ def rebuild_round(root: Path, runs: int, agent: Path, baseline: bool, canaries: 
     pid = start_attacker("rebuild", area, canaries.dir, stop, fname, legit_text)
     try:
         for _ in range(runs):
+            if time.time() > DEADLINE:
+                break
             if baseline:
                 apps_nix = area / "data" / "nix" / "apps.nix"
-                r = run(["bash", "-c", OLD_REBUILD, "old", str(src), str(flake), str(apps_nix)])
+                r = run(["bash", "-c", OLD_REBUILD, "old", str(src), str(flake), str(apps_nix)], BASELINE_TIMEOUT)
             else:
-                r = run(["bash", str(REPO / "nixos/scripts/rebuild-prepare.sh"), str(src), str(flake), str(lst), str(agent)])
+                r = run(["bash", str(REPO / "nixos/scripts/rebuild-prepare.sh"), str(src), str(flake), str(lst), str(agent)],
+                        RUN_TIMEOUT)
             stats["runs"] += 1
             stats["timeouts"] += r.returncode == 124
             stats["accepted" if r.returncode == 0 else "refused"] += 1
@@ -407,11 +423,13 @@ def routes_round(root: Path, runs: int, baseline: bool, canaries: Canaries) -> d
     pid = start_attacker("routes", area, canaries.dir, stop)
     try:
         for _ in range(runs):
+            if time.time() > DEADLINE:
+                break
             if baseline:
-                r = run(["bash", "-c", OLD_ROUTES, "old", str(area / "routes"), str(base), str(ATTACKER_UID)])
+                r = run(["bash", "-c", OLD_ROUTES, "old", str(area / "routes"), str(base), str(ATTACKER_UID)], BASELINE_TIMEOUT)
             else:
                 r = run(["bash", str(REPO / "nixos/scripts/install-routes.sh"), str(area / "routes"),
-                         str(area / "state" / "nix-managed"), "base.yml", str(base)])
+                         str(area / "state" / "nix-managed"), "base.yml", str(base)], RUN_TIMEOUT)
             stats["runs"] += 1
             stats["timeouts"] += r.returncode == 124
             stats["accepted" if r.returncode == 0 else "refused"] += 1
@@ -432,9 +450,13 @@ def main() -> int:
     ap.add_argument("--baseline", action="store_true")
     args = ap.parse_args()
     ensure_root()
+    # A timeout or Ctrl-C still stops the attacker and removes the sandbox (the finally blocks).
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))
     if not args.baseline and not os.access(args.agent, os.X_OK):
         print(f"root_helpers_attack: {args.agent} is missing; build it first (cargo build -p bloud-agent)", file=sys.stderr)
         return 1
+    global DEADLINE
+    DEADLINE = time.time() + TOTAL_BUDGET
     root = Path(tempfile.mkdtemp(prefix="bloud-attack-"))
     os.chmod(root, 0o755)
     failed = False
@@ -456,7 +478,8 @@ def main() -> int:
                   f"input printed {stats['leaks']})")
             for d in sorted(stats["details"]):
                 print(f"    {d}")
-            if stats["runs"] < 300 and args.runs >= 300:
+            if stats["runs"] < args.runs:
+                print(f"    only {stats['runs']} of {args.runs} runs within {TOTAL_BUDGET} s")
                 failed = True
             if stats["hits"] or stats["timeouts"]:
                 failed = True

@@ -463,8 +463,8 @@ in
     let
       u = full.systemd.services.bloud-proxy-routes.serviceConfig;
     in
-    u.User == "bloud"
-    && u.Group == "bloud-proxy"
+    (u.User or null) == "bloud"
+    && (u.Group or null) == "bloud-proxy"
     && u.StateDirectory == "bloud-proxy-routes"
     && u.CapabilityBoundingSet == ""
     && u.NoNewPrivileges
