@@ -104,7 +104,11 @@ pkgs.testers.runNixOSTest {
         # sudo must keep working for the rebuild helper: no NoNewPrivileges.
         machine.succeed(f"grep -qE '^NoNewPrivs:[[:space:]]+0' /proc/{pid}/status")
         proxy = machine.succeed("systemctl show -p MainPID --value bloud-proxy.service").strip()
-        machine.fail(f"systemd-run --wait --pipe -p User=bloud -p Group=bloud kill -HUP {proxy}")
+        # The agent's credentials (user bloud, no capability): kill(2) across uids is refused.
+        out = machine.fail(
+            f"systemd-run --wait --pipe -p User=bloud -p Group=bloud /bin/sh -c 'kill -HUP {proxy}' 2>&1"
+        )
+        assert "not permitted" in out.lower(), out
         machine.fail("su -s /bin/sh bloud -c 'cat /run/bloud-proxy/bloud-proxy.pid'")
         # Reload stays root's (systemctl); the routes reach the proxy through its file watch.
         machine.succeed("systemctl reload bloud-proxy.service")
