@@ -502,6 +502,18 @@ mod tests {
     }
 
     #[test]
+    fn an_empty_proxy_pid_file_turns_the_signal_off() {
+        // The NixOS module writes `proxyPidFile: ""`: the agent may not signal the proxy there.
+        let c = parse("proxyPidFile: \"\"\n", &[]).unwrap();
+        assert!(c.proxy_pid_file.as_os_str().is_empty());
+        let c = parse("", &[]).unwrap();
+        assert_eq!(
+            c.proxy_pid_file,
+            PathBuf::from("/run/bloud-proxy/bloud-proxy.pid")
+        );
+    }
+
+    #[test]
     fn environment_wins_over_the_file() {
         let text = "listen: 127.0.0.1:4000\nqueue:\n  batchWindow: 2s\nrebuild:\n  mode: command\n  command: [a, b]\n";
         let c = parse(
