@@ -69,8 +69,8 @@ in
       type = types.str;
       default = "bloud";
       description = ''
-        Group shared by the agent and the proxy: the proxy reads the route files the agent
-        writes, the agent reads the proxy's pid file.
+        Primary group of the bloud user (the agent and the app containers). The proxy is not
+        in it: it has its own group (bloud.proxy.group) for its routes.
       '';
     };
 
@@ -225,11 +225,13 @@ in
       # app containers) running without a login session.
       autoSubUidGidRange = true;
       linger = true;
-      extraGroups = [ "podman" ];
+      # No `podman` group: it owns the root podman socket (a privileged container away from
+      # root); rootless podman needs none. No other group either.
+      extraGroups = [ ];
     };
 
-    # dataDir is traversable by the group so the proxy reaches routes/; everything private
-    # below it (secrets, the database) has its own restrictive mode.
+    # Only the bloud user (and its group, which has no other member) enters dataDir; the
+    # proxy's routes live outside it (bloud.proxy.routesDir).
     systemd.tmpfiles.rules = [
       "d ${cfg.dataDir} 0750 ${cfg.user} ${cfg.group} - -"
       "d ${cfg.dataDir}/nix 0750 ${cfg.user} ${cfg.group} - -"

@@ -66,6 +66,18 @@ pub enum Command {
         #[arg(long)]
         run_dir: PathBuf,
     },
+    /// Root side of a rebuild (run by `bloud-rebuild`): reads the agent's app list once
+    /// (refusing symlinks anywhere on its path, FIFOs, hard links and big files), accepts only
+    /// names of the catalog, and prints the Nix module enabling them. Errors name the line,
+    /// never its content. A missing list prints a module with no apps.
+    AppsNix {
+        /// Catalog directory (the Nix store copy, not the agent's).
+        #[arg(long)]
+        catalog: PathBuf,
+        /// The agent's apps.list (absolute path).
+        #[arg(long)]
+        list: PathBuf,
+    },
 }
 
 #[derive(Debug, Args)]

@@ -89,7 +89,7 @@ const KEYS: &[Key] = &[
     Key { path: &["appsDir"], env: "BLOUD_APPS_DIR", help: "catalog directory, apps/<name>/metadata.yaml (default ./apps)" },
     Key { path: &["dataDir"], env: "BLOUD_DATA_DIR", help: "SQLite database, nix/, rebuild logs (default /var/lib/bloud)" },
     Key { path: &["routesDir"], env: "BLOUD_ROUTES_DIR", help: "the proxy's route directory; apps-routes.yml is written here (default /var/lib/bloud/routes)" },
-    Key { path: &["proxyPidFile"], env: "BLOUD_PROXY_PID_FILE", help: "bloud-proxy's pid file, sent SIGHUP after a routes change (default /run/bloud-proxy/bloud-proxy.pid)" },
+    Key { path: &["proxyPidFile"], env: "BLOUD_PROXY_PID_FILE", help: "bloud-proxy's pid file, sent SIGHUP after a routes change (default /run/bloud-proxy/bloud-proxy.pid); empty: no signal, the proxy's file watch reloads" },
     Key { path: &["webDir"], env: "BLOUD_WEB_DIR", help: "built web shell served at / (default ./web/dist)" },
     Key { path: &["publicUrl"], env: "BLOUD_PUBLIC_URL", help: "URL users open, forwarded to apps (default http://bloud.local)" },
     Key { path: &["rebuild", "mode"], env: "BLOUD_REBUILD_MODE", help: "nixos | command (default nixos)" },
@@ -498,6 +498,18 @@ mod tests {
                 flake: "/var/lib/bloud/flake".into(),
                 target: "bloud".into()
             }
+        );
+    }
+
+    #[test]
+    fn an_empty_proxy_pid_file_turns_the_signal_off() {
+        // The NixOS module writes `proxyPidFile: ""`: the agent may not signal the proxy there.
+        let c = parse("proxyPidFile: \"\"\n", &[]).unwrap();
+        assert!(c.proxy_pid_file.as_os_str().is_empty());
+        let c = parse("", &[]).unwrap();
+        assert_eq!(
+            c.proxy_pid_file,
+            PathBuf::from("/run/bloud-proxy/bloud-proxy.pid")
         );
     }
 

@@ -1,8 +1,9 @@
 //! bloud-agent: app catalog, plans, queue, rebuilds, routes and the API.
 
+/// Generation of `apps.nix` and the state file.
+pub mod apps_list;
 /// App catalog: `apps/*/metadata.yaml`.
 pub mod catalog;
-/// Generation of `apps.nix` and the state file.
 pub mod nixgen;
 /// plan-install and plan-remove over the integration graph.
 pub mod plan;

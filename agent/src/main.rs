@@ -40,6 +40,7 @@ fn main() -> ExitCode {
             .map(|_| true),
         Command::DemoRebuild => bloud_agent::demo::demo_rebuild(),
         Command::DemoStop { run_dir } => bloud_agent::demo::demo_stop(&run_dir),
+        Command::AppsNix { catalog, list } => apps_nix(&catalog, &list),
     };
     match result {
         Ok(true) => ExitCode::SUCCESS,
@@ -49,6 +50,29 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+fn apps_nix(catalog: &std::path::Path, list: &std::path::Path) -> anyhow::Result<bool> {
+    use bloud_agent::apps_list;
+    let load = bloud_agent::catalog::Catalog::load(catalog);
+    if !load.errors.is_empty() {
+        anyhow::bail!("the catalog {} has errors; refusing", catalog.display());
+    }
+    let names = match apps_list::read_no_follow(list)? {
+        Some(bytes) => apps_list::parse(&bytes, &load.catalog)?,
+        None => {
+            eprintln!("apps-nix: no app list; the module enables no app");
+            Vec::new()
+        }
+    };
+    // Names printed here come from the catalog (validated), not from the file as such.
+    eprintln!(
+        "apps-nix: enabling {} app(s): {}",
+        names.len(),
+        names.join(" ")
+    );
+    print!("{}", apps_list::generate(&load.catalog, &names));
+    Ok(true)
 }
 
 fn serve(config: Option<std::path::PathBuf>) -> anyhow::Result<bool> {

@@ -5,8 +5,10 @@
 //! - [`NixState`]: the transaction state, JSON-compatible with upstream's `apps-state.json`
 //!   (Go field names). [`NixState::apply_install`] / [`NixState::apply_uninstall`] change it.
 //! - [`generate_apps_nix`]: the Nix module for a state (enabled apps, names sorted).
-//! - [`load_state`] / [`write_atomic`]: read and write `<dir>/apps-state.json` and
-//!   `<dir>/apps.nix` (atomic, skipped when unchanged).
+//! - [`load_state`] / [`write_atomic`]: read and write `<dir>/apps-state.json`,
+//!   `<dir>/apps.nix` and `<dir>/apps.list` (atomic, skipped when unchanged). The root rebuild
+//!   helper reads only apps.list (names, validated against the catalog: [`crate::apps_list`]);
+//!   apps.nix is for `rebuild.mode: nixos` and for reading.
 //!
 //! Difference from upstream on purpose: the Authentik LDAP flag is recomputed from the enabled
 //! apps on every change (upstream set it on an LDAP app's install and reset it on *any*
@@ -120,7 +122,7 @@ impl NixState {
         was_enabled
     }
 
-    fn recompute_global(&mut self, catalog: &Catalog) {
+    pub(crate) fn recompute_global(&mut self, catalog: &Catalog) {
         let ldap = self.enabled_apps().any(|name| {
             catalog
                 .get(name)
@@ -197,12 +199,13 @@ pub fn load_state(dir: &Path) -> Result<NixState, NixGenError> {
     Ok(state)
 }
 
-/// Writes `<dir>/apps.nix` and `<dir>/apps-state.json` atomically. Returns whether either
+/// Writes `<dir>/apps.nix`, `<dir>/apps.list` and `<dir>/apps-state.json` atomically. Returns whether either
 /// changed.
 pub fn write_atomic(dir: &Path, state: &NixState) -> Result<bool, NixGenError> {
     let mut changed = false;
     for (name, content) in [
         (APPS_NIX, generate_apps_nix(state)),
+        (crate::apps_list::APPS_LIST, crate::apps_list::render(state)),
         (STATE_FILE, state.to_json()),
     ] {
         let path = dir.join(name);

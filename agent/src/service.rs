@@ -176,7 +176,9 @@ impl Service {
         })?;
         if changed {
             tracing::info!(dir = %self.config.routes_dir.display(), apps = installed.len(), "proxy routes written");
-            if let Err(e) = routes::signal_proxy(&self.config.proxy_pid_file) {
+            if self.config.proxy_pid_file.as_os_str().is_empty() {
+                // proxyPidFile "" (the NixOS module): no signal; the proxy's file watch reloads.
+            } else if let Err(e) = routes::signal_proxy(&self.config.proxy_pid_file) {
                 // The proxy's directory watch still picks the file up.
                 tracing::warn!(error = %e, "cannot signal the proxy");
             }

@@ -99,3 +99,80 @@ fn reinstall_keeps_dependency_settings_and_files_round_trip() {
         generate_apps_nix(&state)
     );
 }
+
+/// The agent writes apps.list next to apps.nix; the root side (`bloud-agent apps-nix`) reads
+/// only the list and generates the same module from the catalog, for every app and for the
+/// LDAP switch.
+#[test]
+fn the_root_side_regenerates_the_agents_module_from_the_name_list() {
+    use bloud_agent::apps_list;
+    let c = catalog();
+    let dir = tempfile::tempdir().unwrap();
+    let nix_dir = dir.path().join("nix");
+    for apps in [
+        &["miniflux"][..],
+        &["jellyfin"][..],
+        &["radarr", "sonarr", "prowlarr"][..],
+        &[][..],
+    ] {
+        let mut state = NixState::default();
+        for app in apps {
+            install(&c, &mut state, app);
+        }
+        write_atomic(&nix_dir, &state).unwrap();
+        let list_path = nix_dir.join(apps_list::APPS_LIST).canonicalize().unwrap();
+        let bytes = apps_list::read_no_follow(&list_path).unwrap().unwrap();
+        let names = apps_list::parse(&bytes, &c).unwrap();
+        assert_eq!(
+            apps_list::generate(&c, &names),
+            std::fs::read_to_string(nix_dir.join(APPS_NIX)).unwrap(),
+            "apps {apps:?}"
+        );
+    }
+}
+
+/// The binary the rebuild helper runs: a Nix-code list is refused without echoing it, a good
+/// list prints the module, a missing list prints a module with no apps.
+#[test]
+fn apps_nix_command_prints_the_module_and_refuses_code() {
+    let bin = env!("CARGO_BIN_EXE_bloud-agent");
+    let catalog_dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../apps");
+    let dir = tempfile::tempdir().unwrap();
+    let list = dir.path().canonicalize().unwrap().join("apps.list");
+    let run = |list: &Path| {
+        std::process::Command::new(bin)
+            .args(["apps-nix", "--catalog"])
+            .arg(&catalog_dir)
+            .arg("--list")
+            .arg(list)
+            .output()
+            .unwrap()
+    };
+
+    let out = run(&list);
+    assert!(out.status.success());
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        format!("{HEADER}}}\n")
+    );
+
+    std::fs::write(&list, "miniflux\npostgres\n").unwrap();
+    let out = run(&list);
+    assert!(out.status.success());
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        format!("{HEADER}  bloud.apps.miniflux.enable = true;\n  bloud.apps.postgres.enable = true;\n}}\n")
+    );
+
+    std::fs::write(
+        &list,
+        "miniflux\n{ ... }: { users.users.root.initialPassword = \"pwned\"; }\n",
+    )
+    .unwrap();
+    let out = run(&list);
+    assert!(!out.status.success());
+    assert!(out.stdout.is_empty());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("line 2"), "{err}");
+    assert!(!err.contains("pwned"), "{err}");
+}

@@ -63,7 +63,7 @@ import ../../nixos/lib/bloud-app.nix {
   extraServices =
     cfg:
     let
-      podman = "${cfg.pkgs.podman}/bin/podman";
+      podman = "${cfg.podman}/bin/podman";
     in
     {
       affine-migration = {
@@ -80,7 +80,7 @@ import ../../nixos/lib/bloud-app.nix {
         unitConfig.ConditionUser = cfg.bloudUser;
         path = [
           "/run/wrappers"
-          cfg.pkgs.podman
+          cfg.podman
         ];
         serviceConfig = {
           Type = "oneshot";

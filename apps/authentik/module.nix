@@ -194,8 +194,9 @@ in
   config = lib.mkIf (app.enable && app.ldap.enable) (
     let
       bloud = config.bloud;
-      podman = "${pkgs.podman}/bin/podman";
-      mkPodmanService = import ../../nixos/lib/podman-service.nix { inherit lib pkgs; };
+      podmanPackage = config.virtualisation.podman.package;
+      podman = "${podmanPackage}/bin/podman";
+      mkPodmanService = import ../../nixos/lib/podman-service.nix { inherit lib pkgs podmanPackage; };
       envFile = "${bloud.secrets.dir}/ldap-outpost.env";
       # The outpost's API token exists once the worker has applied the agent's outpost
       # blueprint; poll for it (as upstream) and hand it to the container as AUTHENTIK_TOKEN.

@@ -33,7 +33,7 @@
 #   appName, externalHost, authentikExternalHost, embedUrl, dataDir (bloud.dataDir),
 #   appDataPath, secretsDir, bloudUser, uid, gid, timeZone, postgresUser, authentikEnabled,
 #   redisEnabled, ssoEnabled (Authentik on and agent hooks set), publishAddress, and for
-#   extra containers: pkgs, lib, publish ("h:c" -> "<publishAddress>:h:c") and mkContainer
+#   extra containers: pkgs, lib, podman (virtualisation.podman.package), publish ("h:c" -> "<publishAddress>:h:c") and mkContainer
 #   (mkPodmanService for the bloud user).
 #
 # Conditions on option values go inside the values (mkIf, functions of cfg); which options a
@@ -64,7 +64,8 @@ let
     unique
     ;
 
-  mkPodmanService = import ./podman-service.nix { inherit lib pkgs; };
+  podmanPackage = config.virtualisation.podman.package;
+  mkPodmanService = import ./podman-service.nix { inherit lib pkgs podmanPackage; };
 
   name = spec.name;
   port = spec.port or null;
@@ -100,6 +101,7 @@ let
     ssoEnabled = cfg.authentikEnabled && bloud.hooks.command != null;
     # For extraServices: more containers of the same app, with Bloud's defaults.
     inherit pkgs lib;
+    podman = podmanPackage;
     publish = p: "${bloud.publishAddress}:${p}";
     mkContainer = args: mkPodmanService ({ user = bloud.user; } // args);
   };
@@ -172,7 +174,7 @@ let
     in
     if s == null then null else resolve s;
 
-  podmanPath = "${pkgs.podman}/bin/podman";
+  podmanPath = "${podmanPackage}/bin/podman";
 
   dbInitScript = pkgs.writeShellScript "${dbInitUnit}" ''
     set -u

@@ -9,7 +9,12 @@
 #   mkBloudApp), so apps are reachable through bloud-proxy only;
 # - agent hooks are optional (`hookCommand`), since they are not part of the
 #   agent's CLI contract yet.
-{ lib, pkgs }:
+{
+  lib,
+  pkgs,
+  # virtualisation.podman.package of the configuration.
+  podmanPackage ? pkgs.podman,
+}:
 
 {
   name,
@@ -51,7 +56,7 @@ let
     optionals
     ;
 
-  podman = "${pkgs.podman}/bin/podman";
+  podman = "${podmanPackage}/bin/podman";
 
   depUnits = map (dep: "podman-${dep}.service") dependsOn;
 
@@ -126,7 +131,7 @@ in
   # newuidmap/newgidmap (setuid wrappers) are needed by rootless podman.
   path = [
     "/run/wrappers"
-    pkgs.podman
+    podmanPackage
     pkgs.coreutils
   ];
   serviceConfig = {

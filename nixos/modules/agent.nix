@@ -1,10 +1,13 @@
 # bloud-agent as a system service on loopback, running as the bloud user.
 #
 # - Config: /etc/bloud/agent.yaml, generated with the keys of docs/agent.md.
-# - Routes: the agent writes <routesDir>/apps-routes.yml (routesDir is bloud:bloud 2750, so the
-#   proxy reads it through the group) and sends SIGHUP to the pid in /run/bloud-proxy/bloud-proxy.pid
-#   (directory 0750 bloud-proxy:bloud, file 0640). kill(2) across uids needs CAP_KILL, which the
-#   agent gets as an ambient capability; the proxy's file watch is the fallback.
+# - Privileges: none. No capability (ambient or otherwise), no privileged group (rootless
+#   podman needs no `podman` group; that group owns the root podman socket). The one way to
+#   root is `sudo bloud-rebuild` (modules/rebuild.nix), which takes the list of app names only.
+# - Routes: the agent writes <routesDir>/apps-routes.yml (routesDir is bloud:bloud-proxy 2750,
+#   so the proxy reads it through its own group) and does not signal the proxy
+#   (`proxyPidFile: ""`): the proxy's file watch reloads it. So the agent needs no CAP_KILL and
+#   no polkit rule, and the proxy gains nothing it could be tricked into.
 # - Rebuilds: `rebuild.mode: command` runs `sudo bloud-rebuild` (modules/rebuild.nix), the only
 #   command the bloud user may run as root.
 # - Base routes: base.yml (agent API, auth and the shell catch-all) is a Nix-managed route file.
@@ -41,7 +44,9 @@ let
     appsDir = cfg.appsDir;
     dataDir = bloud.dataDir;
     routesDir = bloud.proxy.routesDir;
-    proxyPidFile = bloud.proxy.pidFile;
+    # Empty: no SIGHUP (the agent has no right to signal another user's process); the proxy's
+    # file watch reloads the routes (bloud.proxy.watch, asserted on).
+    proxyPidFile = "";
     webDir = cfg.webDir;
     publicUrl = bloud.externalHost;
     rebuild = {
@@ -219,17 +224,22 @@ in
     systemd.services.bloud-agent = {
       description = "Bloud host agent (bloud-agent)";
       wantedBy = [ "multi-user.target" ];
-      wants = [ "network-online.target" ];
+      # The user manager runs the apps' rootless podman (XDG_RUNTIME_DIR, its D-Bus).
+      wants = [
+        "network-online.target"
+        "user@${toString bloud.uid}.service"
+      ];
       after = [
         "network-online.target"
         "systemd-tmpfiles-setup.service"
         "bloud-proxy-routes.service"
+        "user@${toString bloud.uid}.service"
       ];
       restartTriggers = [ cfg.configFile ];
       # sudo (rebuild helper), podman exec (configurators), systemctl/journalctl (status).
       path = [
         "/run/wrappers"
-        pkgs.podman
+        config.virtualisation.podman.package
         pkgs.systemd
         pkgs.coreutils
       ];
@@ -253,8 +263,7 @@ in
         RuntimeDirectoryMode = "0755";
         # Membership lets the agent hand the socket to the admin group (chown needs it).
         SupplementaryGroups = [ cfg.adminGroup ];
-        # SIGHUP to bloud-proxy, which runs as another user.
-        AmbientCapabilities = [ "CAP_KILL" ];
+        # No AmbientCapabilities: the agent needs none (see the top of this file).
         # sudo is setuid: the agent must keep the ability to gain privileges for the rebuild
         # helper. systemd silently turns NoNewPrivileges on with SystemCallFilter,
         # SystemCallArchitectures, RestrictAddressFamilies, RestrictNamespaces, PrivateDevices,

@@ -30,7 +30,7 @@ let
 
   bloud = config.bloud;
   uid = toString bloud.uid;
-  podman = "${pkgs.podman}/bin/podman";
+  podman = "${config.virtualisation.podman.package}/bin/podman";
 
   # systemctl --user for the bloud manager, from root (rebuild helper, boot unit).
   userSystemctl = pkgs.writeShellScript "bloud-user-systemctl" ''
@@ -105,7 +105,7 @@ let
     unitConfig.ConditionUser = bloud.user;
     path = [
       "/run/wrappers"
-      pkgs.podman
+      config.virtualisation.podman.package
       pkgs.coreutils
     ];
   };

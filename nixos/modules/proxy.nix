@@ -93,33 +93,22 @@ let
         cp ${configFile} $out
       '';
 
-  installRoutes = pkgs.writeShellScript "bloud-proxy-install-routes" ''
-    set -euo pipefail
-    dir=${escapeShellArg cfg.routesDir}
-    install -d -m 2750 -o ${bloud.user} -g ${bloud.group} "$dir"
-    manifest="$dir/.nix-managed"
-    wanted=(${lib.escapeShellArgs (attrNames routeFileDrvs)})
-
-    # Files this unit installed before but no longer manages (an app was disabled).
-    if [ -f "$manifest" ]; then
-      while IFS= read -r old; do
-        [ -n "$old" ] || continue
-        keep=0
-        for w in "''${wanted[@]}"; do [ "$w" = "$old" ] && keep=1; done
-        if [ "$keep" -eq 0 ]; then rm -f -- "$dir/$old"; fi
-      done < "$manifest"
-    fi
-
-    # Atomic: write *.tmp (ignored by the proxy), then rename over the old file.
-    ${concatMapStringsSep "\n" (n: ''
-      install -m 0640 -o ${bloud.user} -g ${bloud.group} ${routeFileDrvs.${n}} "$dir/"${escapeShellArg "${n}.tmp"}
-      mv -f "$dir/"${escapeShellArg "${n}.tmp"} "$dir/"${escapeShellArg n}
-    '') (attrNames routeFileDrvs)}
-
-    printf '%s\n' "''${wanted[@]}" > "$manifest.tmp"
-    chown ${bloud.user}:${bloud.group} "$manifest.tmp"
-    mv -f "$manifest.tmp" "$manifest"
-  '';
+  # nixos/scripts/install-routes.sh, run as the bloud user (bloud-proxy-routes.service).
+  installRoutes = pkgs.writeShellScript "bloud-proxy-install-routes" (
+    builtins.readFile ../scripts/install-routes.sh
+  );
+  routesManifest = "/var/lib/${routesStateDir}/nix-managed";
+  routesStateDir = "bloud-proxy-routes";
+  installRoutesArgs = lib.escapeShellArgs (
+    [
+      cfg.routesDir
+      routesManifest
+    ]
+    ++ lib.concatMap (n: [
+      n
+      "${routeFileDrvs.${n}}"
+    ]) (attrNames routeFileDrvs)
+  );
 in
 {
   options.bloud.proxy = {
@@ -159,15 +148,21 @@ in
 
     routesDir = mkOption {
       type = types.str;
-      default = "${bloud.dataDir}/routes";
-      defaultText = literalExpression ''"''${config.bloud.dataDir}/routes"'';
-      description = "providers.file.directory: the agent's routesDir (owned by bloud, group-readable).";
+      default = "/var/lib/bloud-routes";
+      description = ''
+        providers.file.directory and the agent's routesDir: owned by the bloud user (the agent
+        writes apps-routes.yml), group `bloud.proxy.group`, mode 2750. Outside bloud.dataDir so
+        that the proxy's group reaches its routes and none of the apps' data.
+      '';
     };
 
     watch = mkOption {
       type = types.bool;
       default = true;
-      description = "Reload when files in routesDir change (in addition to SIGHUP).";
+      description = ''
+        Reload when files in routesDir change (in addition to SIGHUP). Must stay on: it is how
+        the proxy learns about the routes the agent writes (the agent may not signal it).
+      '';
     };
 
     logLevel = mkOption {
@@ -250,7 +245,16 @@ in
     user = mkOption {
       type = types.str;
       default = "bloud-proxy";
-      description = "Dedicated system user of the proxy (primary group: bloud.group).";
+      description = "Dedicated system user of the proxy.";
+    };
+
+    group = mkOption {
+      type = types.str;
+      default = "bloud-proxy";
+      description = ''
+        The proxy's only group: it reads the routes directory through it (and its static config
+        is world-readable in the store). Not the bloud group, so app data stays out of reach.
+      '';
     };
 
     configFile = mkOption {
@@ -269,6 +273,15 @@ in
   };
 
   config = mkIf cfg.enable {
+    assertions = [
+      {
+        # The agent holds no right to signal the proxy (no CAP_KILL, no polkit rule): new app
+        # routes are picked up by this watch alone.
+        assertion = cfg.watch;
+        message = "bloud.proxy.watch must stay true: the agent does not signal the proxy, the file watch reloads its routes";
+      }
+    ];
+
     bloud.proxy.configFile = if cfg.checkConfig then checkedConfigFile else configFile;
 
     environment.etc."bloud/proxy.yaml".source = cfg.configFile;
@@ -276,12 +289,14 @@ in
 
     users.users.${cfg.user} = {
       isSystemUser = true;
-      group = bloud.group;
+      group = cfg.group;
+      extraGroups = [ ];
       description = "bloud-proxy";
     };
-    users.groups.${bloud.group} = { };
+    users.groups.${cfg.group} = { };
 
-    systemd.tmpfiles.rules = [ "d ${cfg.routesDir} 2750 ${bloud.user} ${bloud.group} - -" ];
+    # Setgid: files the agent and the routes unit create inherit the proxy's group.
+    systemd.tmpfiles.rules = [ "d ${cfg.routesDir} 2750 ${bloud.user} ${cfg.group} - -" ];
 
     networking.firewall.allowedTCPPorts = mkIf cfg.openFirewall [ cfg.port ];
 
@@ -294,7 +309,20 @@ in
       serviceConfig = {
         Type = "oneshot";
         RemainAfterExit = true;
-        ExecStart = "${installRoutes}";
+        ExecStart = "${installRoutes} ${installRoutesArgs}";
+        # The bloud user owns routesDir and writes apps-routes.yml there itself: installing
+        # base.yml as that user grants nothing, and no root process touches the directory.
+        User = bloud.user;
+        Group = cfg.group;
+        UMask = "0027";
+        # The manifest of installed names, where only this unit writes (not in routesDir).
+        StateDirectory = routesStateDir;
+        StateDirectoryMode = "0700";
+        NoNewPrivileges = true;
+        CapabilityBoundingSet = "";
+        ProtectSystem = "strict";
+        ReadWritePaths = [ cfg.routesDir ];
+        PrivateTmp = true;
       };
     };
 
@@ -323,8 +351,10 @@ in
         TimeoutStopSec = cfg.graceTimeOut + 10;
 
         User = cfg.user;
-        Group = bloud.group;
-        # /run/bloud-proxy (pid file): group bloud may read it, so the agent finds the pid.
+        Group = cfg.group;
+        SupplementaryGroups = [ ];
+        # /run/bloud-proxy: the pid file, for the proxy itself (systemctl reload uses $MAINPID).
+        # The agent does not signal the proxy: the file watch (`watch`) picks up its routes.
         RuntimeDirectory = "bloud-proxy";
         RuntimeDirectoryMode = "0750";
         UMask = "0027";

@@ -1,10 +1,14 @@
-# The rebuild path: the agent writes <dataDir>/nix/apps.nix and runs `sudo bloud-rebuild`.
+# The rebuild path: the agent writes <dataDir>/nix/apps.list and runs `sudo bloud-rebuild`.
 #
 # bloud-rebuild (root, no arguments) replaces upstream's blanket `NOPASSWD: ALL`:
-#   1. accepts apps.nix only if every line is an app toggle (`bloud.apps.<name>.enable = true;`),
-#      so sudo gives the bloud user "switch these apps", not "run any Nix as root";
+#   1. takes data, not code, from the bloud user: <dataDir>/nix/apps.list, the enabled app
+#      names the agent writes. `bloud-agent apps-nix` (agent/src/apps_list.rs) opens it with
+#      O_NOFOLLOW on every path component, refuses FIFOs, hard links and big files, accepts
+#      catalog names only (the catalog in the Nix store) and prints nothing of it; so sudo
+#      gives the bloud user "switch these catalog apps", not "run any Nix as root";
 #   2. refreshes a root-owned copy of the Bloud flake (flakeDir) from the store (sourceDir) and
-#      puts apps.nix in it as nixos/generated/apps.nix (nixos/bloud.nix imports it when present);
+#      writes the generated module into it as nixos/generated/apps.nix (always: no list, no
+#      apps; nixos/scripts/rebuild-prepare.sh; nixos/bloud.nix imports it when present);
 #   3. switches the host's own configuration (`flake`#`target`, or a non-flake one) with the
 #      Bloud source it imports replaced by that copy (`--override-input <bloudInput>`, or
 #      `-I <bloudInput>=`), in a transient unit, so restarting the agent cannot kill a switch
@@ -114,59 +118,44 @@ let
     echo "bloud-rebuild: done"
   '';
 
+  prepareScript = pkgs.writeShellScript "bloud-rebuild-prepare" (
+    builtins.readFile ../scripts/rebuild-prepare.sh
+  );
+
   helper = pkgs.writeShellScript "bloud-rebuild" ''
     set -euo pipefail
     if [ "$#" -ne 0 ]; then
-      echo "usage: bloud-rebuild  (no arguments: switches this host's configuration with the apps of ${cfg.appsNixFile})" >&2
+      echo "usage: bloud-rebuild  (no arguments: switches this host's configuration with the apps of ${cfg.appsListFile})" >&2
       exit 2
     fi
     export PATH=${
       lib.makeBinPath [
         pkgs.coreutils
-        pkgs.findutils
-        pkgs.gnugrep
         pkgs.gawk
-        pkgs.gnused
         pkgs.systemd
         config.nix.package
         config.system.build.nixos-rebuild
         pkgs.git
+        pkgs.util-linux
       ]
     }:/run/wrappers/bin:/run/current-system/sw/bin
 
-    src=${escapeShellArg (if bloud.sourceDir == null then "" else "${bloud.sourceDir}")}
-    flake=${escapeShellArg cfg.flakeDir}
-    apps=${escapeShellArg cfg.appsNixFile}
-
-    if [ -e "$apps" ]; then
-      # Only app toggles may reach a root rebuild. Anything else is refused, with the line.
-      bad="$(grep -nvE \
-        -e '^[[:space:]]*(#.*)?$' \
-        -e '^[[:space:]]*[{}][[:space:]]*$' \
-        -e '^[[:space:]]*\{[[:space:]]*(config|lib|pkgs|\.\.\.)([[:space:]]*,[[:space:]]*(config|lib|pkgs|\.\.\.))*[[:space:]]*\}:[[:space:]]*$' \
-        -e '^[[:space:]]*bloud\.apps\.("[A-Za-z0-9_-]+"|[A-Za-z0-9_-]+)(\.ldap)?\.enable[[:space:]]*=[[:space:]]*(true|false);[[:space:]]*$' \
-        -- "$apps" || true)"
-      if [ -n "$bad" ]; then
-        echo "bloud-rebuild: refusing $apps: only 'bloud.apps.<name>.enable = true;' lines are allowed; offending lines:" >&2
-        printf '%s\n' "$bad" >&2
-        exit 1
-      fi
-    else
-      echo "bloud-rebuild: $apps does not exist; switching with no apps enabled"
+    # One rebuild at a time from here on (the transient unit's name guards the switch itself;
+    # this also covers preparing the flake copy). /run is root's.
+    exec 9>/run/bloud-rebuild.lock
+    if ! flock -n 9; then
+      echo "bloud-rebuild: another rebuild is running" >&2
+      exit 1
     fi
 
-    # Fresh copy of the flake (root-owned, outside the bloud-writable dataDir).
-    install -d -m 0755 "$(dirname "$flake")"
-    rm -rf "$flake.new"
-    cp -rT --no-preserve=mode,ownership "$src" "$flake.new"
-    install -d -m 0755 "$flake.new/nixos/generated"
-    if [ -e "$apps" ]; then
-      install -m 0644 "$apps" "$flake.new/nixos/generated/apps.nix"
-    fi
-    rm -rf "$flake.old"
-    if [ -e "$flake" ]; then mv "$flake" "$flake.old"; fi
-    mv "$flake.new" "$flake"
-    rm -rf "$flake.old"
+    # Data, not code, crosses from the bloud user: the list of enabled app names, read once
+    # (no symlinks on its path), checked against the catalog in the store, turned into Nix
+    # here (nixos/scripts/rebuild-prepare.sh, `bloud-agent apps-nix`).
+    ${prepareScript} \
+      ${escapeShellArg (if bloud.sourceDir == null then "" else "${bloud.sourceDir}")} \
+      ${escapeShellArg cfg.flakeDir} \
+      ${escapeShellArg cfg.appsListFile} \
+      ${escapeShellArg "${bloud.agent.package}/bin/bloud-agent"}
 
     # Own unit: survives an agent restart during the switch, and a second rebuild cannot
     # run at the same time (the unit name is taken).
@@ -232,11 +221,16 @@ in
       '';
     };
 
-    appsNixFile = mkOption {
+    appsListFile = mkOption {
       type = types.str;
-      default = "${bloud.dataDir}/nix/apps.nix";
-      defaultText = literalExpression ''"''${config.bloud.dataDir}/nix/apps.nix"'';
-      description = "Where the agent writes apps.nix (upstream §5.4 format).";
+      default = "${bloud.dataDir}/nix/apps.list";
+      defaultText = literalExpression ''"''${config.bloud.dataDir}/nix/apps.list"'';
+      description = ''
+        Where the agent writes the names of the enabled apps (one per line, next to its
+        apps.nix). The only thing the rebuild helper takes from the bloud user: read once
+        without following symlinks, every name checked against the catalog in the Nix store,
+        the Nix generated by the helper itself.
+      '';
     };
 
     flakeInputs = mkOption {

@@ -1,9 +1,14 @@
 # NixOS VM test (flake check `vm`): boots a Bloud box with no apps and checks what a user and
 # an operator notice: the proxy answers on :80 as an unprivileged user, the shell and the API
 # come through it from the agent, route files written by the bloud user go live without a
-# restart, reload and stop behave, and the rebuild helper refuses anything but app toggles.
+# restart, reload and stop behave, and the privilege model holds against the bloud user: no
+# podman socket, no signal to the proxy, the rebuild helper takes catalog app names only (also
+# while bloud swaps the list in a loop), symlinks in bloud's directories lead root nowhere, and
+# the proxy cannot read app data.
 #
-# Not run on the development machine (no Nix store, no KVM there); see docs/nixos.md.
+# Not run on the development machine (no Nix store, no KVM there); scripts/test runs the same
+# attacks on the root-run scripts outside a VM (tests/nixos/root_helpers_attack.py). See
+# docs/nixos.md.
 {
   pkgs,
   bloudModule,
@@ -85,40 +90,109 @@ pkgs.testers.runNixOSTest {
         machine.succeed(
             "su -s /bin/sh bloud -c '"
             "printf \"http:\\n  routers:\\n    vmtest:\\n      rule: \\\"Path(\\x60/vmtest-ping\\x60)\\\"\\n"
-            "      service: ping@internal\\n\" > /var/lib/bloud/routes/vmtest.yml.tmp"
-            " && mv /var/lib/bloud/routes/vmtest.yml.tmp /var/lib/bloud/routes/vmtest.yml'"
+            "      service: ping@internal\\n\" > /var/lib/bloud-routes/vmtest.yml.tmp"
+            " && mv /var/lib/bloud-routes/vmtest.yml.tmp /var/lib/bloud-routes/vmtest.yml'"
         )
         machine.wait_until_succeeds("curl -fsS http://localhost/vmtest-ping | grep -qx OK", timeout=30)
         after = machine.succeed("systemctl show -p MainPID --value bloud-proxy.service").strip()
         assert before == after, "the proxy restarted instead of reloading"
 
-    with subtest("the agent can find and signal the proxy"):
-        machine.succeed("su -s /bin/sh bloud -c 'cat /run/bloud-proxy/bloud-proxy.pid'")
-        # Same credentials as bloud-agent.service: user bloud with ambient CAP_KILL.
-        machine.succeed(
-            "systemd-run --wait --pipe -p User=bloud -p Group=bloud -p AmbientCapabilities=CAP_KILL "
-            "/bin/sh -c 'kill -HUP $(cat /run/bloud-proxy/bloud-proxy.pid)'"
+    with subtest("the agent holds no capability and cannot signal the proxy"):
+        pid = machine.succeed("systemctl show -p MainPID --value bloud-agent.service").strip()
+        machine.succeed(f"grep -qE '^CapAmb:[[:space:]]+0000000000000000' /proc/{pid}/status")
+        machine.succeed(f"grep -qE '^CapEff:[[:space:]]+0000000000000000' /proc/{pid}/status")
+        # sudo must keep working for the rebuild helper: no NoNewPrivileges.
+        machine.succeed(f"grep -qE '^NoNewPrivs:[[:space:]]+0' /proc/{pid}/status")
+        proxy = machine.succeed("systemctl show -p MainPID --value bloud-proxy.service").strip()
+        # The agent's credentials (user bloud, no capability): kill(2) across uids is refused.
+        out = machine.fail(
+            f"systemd-run --wait --pipe -p User=bloud -p Group=bloud /bin/sh -c 'kill -HUP {proxy}' 2>&1"
         )
+        assert "not permitted" in out.lower(), out
+        machine.fail("su -s /bin/sh bloud -c 'cat /run/bloud-proxy/bloud-proxy.pid'")
+        # Reload stays root's (systemctl); the routes reach the proxy through its file watch.
         machine.succeed("systemctl reload bloud-proxy.service")
         assert machine.succeed("curl -fsS http://localhost/ping").strip() == "OK"
         machine.succeed("curl -fsS http://localhost/vmtest-ping | grep -qx OK")
 
-    with subtest("the agent can use sudo (no NoNewPrivileges implied by its sandbox)"):
-        pid = machine.succeed("systemctl show -p MainPID --value bloud-agent.service").strip()
-        machine.succeed(f"grep -qE '^NoNewPrivs:[[:space:]]+0' /proc/{pid}/status")
-        machine.succeed(f"grep -qE '^CapAmb:[[:space:]]+0000000000000020' /proc/{pid}/status")
+    with subtest("bloud has no privileged group: the root podman socket is out of reach"):
+        groups = machine.succeed("id -nG bloud").split()
+        assert groups == ["bloud"], groups
+        machine.fail(
+            "su -s /bin/sh bloud -c 'curl -fsS --max-time 5 --unix-socket /run/podman/podman.sock http://d/_ping'"
+        )
+        # Rootless podman works without it.
+        machine.succeed("su -s /bin/sh bloud -c 'XDG_RUNTIME_DIR=/run/user/$(id -u) podman info >/dev/null'")
 
-    with subtest("the rebuild helper only accepts app toggles"):
-        helper = machine.succeed(
-            "grep -o '/nix/store/[^\"]*-bloud-rebuild' /etc/bloud/agent.yaml | head -n 1"
-        ).strip()
+    with subtest("the proxy reads its routes, not the apps' data"):
+        machine.succeed("runuser -u bloud-proxy -- cat /var/lib/bloud-routes/base.yml >/dev/null")
+        machine.fail("runuser -u bloud-proxy -- ls /var/lib/bloud")
+        assert machine.succeed("id -nG bloud-proxy").split() == ["bloud-proxy"]
+
+    helper = machine.succeed(
+        "grep -o '/nix/store/[^\"]*-bloud-rebuild' /etc/bloud/agent.yaml | head -n 1"
+    ).strip()
+    prepare_line = machine.succeed(f"grep -- '-bloud-rebuild-prepare' {helper}").split()
+    prepare = next(w for w in prepare_line if w.endswith("-bloud-rebuild-prepare"))
+    prepare_args = machine.succeed(f"grep -A4 -- '-bloud-rebuild-prepare' {helper} | tail -n 4").split()
+    src, _flake, apps_list, agent = [a for a in prepare_args if a != "\\"]
+    shadow = machine.succeed("sha256sum /etc/shadow")
+
+    with subtest("the rebuild helper takes catalog app names only and echoes nothing"):
         machine.succeed(
-            "su -s /bin/sh bloud -c 'echo \"{ ... }: { users.users.root.initialPassword = \\\"x\\\"; }\""
-            " > /var/lib/bloud/nix/apps.nix'"
+            "su -s /bin/sh bloud -c 'echo \"{ ... }: { users.users.root.initialPassword = \\\"pwned\\\"; }\""
+            f" > {apps_list}'"
         )
         out = machine.fail(f"su -s /bin/sh bloud -c 'sudo -n {helper}' 2>&1")
-        assert "refusing" in out, out
+        assert "line 1" in out and "pwned" not in out, out
+        # A symlink to a root-only file: refused, nothing of it printed.
+        machine.succeed(f"su -s /bin/sh bloud -c 'rm -f {apps_list} && ln -s /etc/shadow {apps_list}'")
+        out = machine.fail(f"su -s /bin/sh bloud -c 'sudo -n {helper}' 2>&1")
+        assert "symlink" in out and "root:" not in out, out
+        # The directory above it a symlink.
+        machine.succeed(
+            "su -s /bin/sh bloud -c 'mv /var/lib/bloud/nix /var/lib/bloud/nix.real && "
+            "ln -s /etc /var/lib/bloud/nix'"
+        )
+        out = machine.fail(f"su -s /bin/sh bloud -c 'sudo -n {helper}' 2>&1")
+        assert "symlink" in out, out
+        machine.succeed(
+            "su -s /bin/sh bloud -c 'rm /var/lib/bloud/nix && mv /var/lib/bloud/nix.real /var/lib/bloud/nix"
+            f" && rm -f {apps_list}'"
+        )
         machine.fail("su -s /bin/sh bloud -c 'sudo -n /run/current-system/sw/bin/id'")
+        machine.fail(f"su -s /bin/sh bloud -c 'sudo -n {helper} --flake /tmp'")
+
+    with subtest("apps.list race: bloud swaps the list while root prepares the flake, 300 runs"):
+        machine.succeed(
+            "su -s /bin/sh bloud -c '"
+            f"d=$(dirname {apps_list}); while :; do "
+            "printf \"miniflux\\n\" > $d/a; mv -f $d/a " + apps_list + "; "
+            "printf \"{ ... }: { users.users.root.initialPassword = \\\"pwned\\\"; }\\n\" > $d/b; mv -f $d/b " + apps_list + "; "
+            "ln -sfn /etc/shadow $d/c; mv -f $d/c " + apps_list + "; "
+            "done' >/dev/null 2>&1 & echo $! > /tmp/attacker.pid"
+        )
+        accepted = 0
+        for _ in range(300):
+            status, _ = machine.execute(f"{prepare} {src} /root/attack-flake {apps_list} {agent}")
+            if status == 0:
+                accepted += 1
+                gen = machine.succeed("cat /root/attack-flake/nixos/generated/apps.nix")
+                assert "pwned" not in gen and "root:" not in gen, gen
+        machine.succeed("pkill -P $(cat /tmp/attacker.pid) || true; kill $(cat /tmp/attacker.pid) || true")
+        assert accepted > 0, "no run saw the valid list"
+        assert machine.succeed("sha256sum /etc/shadow") == shadow
+
+    with subtest("symlinks in bloud's route directories lead the routes unit nowhere"):
+        machine.succeed(
+            "su -s /bin/sh bloud -c 'ln -sfn /etc/shadow /var/lib/bloud-routes/base.yml && "
+            "printf \"../../../etc/shadow\\n\" > /var/lib/bloud-proxy-routes/nix-managed'"
+        )
+        machine.succeed("systemctl restart bloud-proxy-routes.service")
+        assert machine.succeed("sha256sum /etc/shadow") == shadow
+        machine.succeed("test -f /var/lib/bloud-routes/base.yml && test ! -L /var/lib/bloud-routes/base.yml")
+        machine.succeed("test -e /etc/shadow")
+        assert machine.succeed("systemctl show -p User --value bloud-proxy-routes.service").strip() == "bloud"
 
     with subtest("stop drains and exits within graceTimeOut + 5 s"):
         machine.succeed("timeout 20 systemctl stop bloud-proxy.service")

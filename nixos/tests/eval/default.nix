@@ -11,7 +11,8 @@
 let
   b = builtins;
   lib = import ./lib.nix;
-  evalModules = import ./modules.nix { inherit lib; };
+  # The real module system; pkgs is a stand-in (./pkgs.nix), passed the way NixOS does.
+  evalModules = args: lib.evalModules (args // { specialArgs = { inherit lib; } // (args.specialArgs or { }); });
   pkgs = import ./pkgs.nix { inherit lib evalModules; };
 
   repo = ../../..;
@@ -24,7 +25,7 @@ let
       nixosSystem =
         { modules, ... }:
         evalModules {
-          modules = [ ./nixos-stub.nix ] ++ modules;
+          modules = [ ./nixos-options.nix ] ++ modules;
           specialArgs.pkgs = pkgs;
         };
       genAttrs = lib.genAttrs;
@@ -140,6 +141,17 @@ let
     redis = { unit = "podman-apps-redis"; host = false; };
     sonarr = { unit = "podman-sonarr"; host = false; };
   };
+
+  # Each catalog app enabled alone: evaluates completely, no failed assertion.
+  aloneChecks = map (
+    app:
+    let
+      c = (withModules [ { bloud.apps.${app}.enable = true; } ]).config;
+    in
+    check "apps: ${app} alone evaluates with no failed assertion" (force c && failedAssertions c == [ ]) (
+      b.toJSON (failedAssertions c)
+    )
+  ) appNames;
 
   portChecks = b.concatMap (
     app:
@@ -324,7 +336,7 @@ in
     && s.entryPoints.web.forwardedHeaders.trustedIPs == [ ]
     && s.entryPoints.admin.address == "127.0.0.1:8082"
     && s.providers.file == {
-      directory = "/var/lib/bloud/routes";
+      directory = "/var/lib/bloud-routes";
       watch = true;
     }
     && s.ping.entryPoint == "web"
@@ -349,15 +361,26 @@ in
     in
     hasInfix "kill -HUP $MAINPID" u.ExecReload && u.TimeoutStopSec > 10 + 5
   ) "")
-  (check "proxy: pid file readable by the agent's group" (
+  (check "proxy: its own group reaches the routes dir and no app data" (
     let
       u = proxyUnit base;
+      rules = base.systemd.tmpfiles.rules;
     in
-    u.RuntimeDirectory == "bloud-proxy"
+    u.Group == "bloud-proxy"
+    && u.SupplementaryGroups == [ ]
+    && base.users.users.bloud-proxy.group == "bloud-proxy"
+    && base.users.users.bloud-proxy.extraGroups == [ ]
+    && base.users.groups.bloud-proxy.members == [ ]
+    && b.elem "d /var/lib/bloud-routes 2750 bloud bloud-proxy - -" rules
+    # dataDir (app data, secrets, the database) is the bloud user's and its own group's only.
+    && b.elem "d /var/lib/bloud 0750 bloud bloud - -" rules
+    && base.users.groups.bloud.members == [ ]
+    && b.all (usr: usr.name == "bloud" || usr.group != "bloud" && !(b.elem "bloud" usr.extraGroups)) (
+      b.attrValues full.users.users
+    )
     && u.RuntimeDirectoryMode == "0750"
     && u.UMask == "0027"
-    && u.Group == (agentUnit base).Group
-  ) "")
+  ) (b.toJSON (proxyUnit base)))
   (check "proxy: port 80 open in the firewall, no 8080/3000" (
     b.elem 80 base.networking.firewall.allowedTCPPorts
     && !(b.elem 8080 base.networking.firewall.allowedTCPPorts)
@@ -386,12 +409,18 @@ in
       "target"
     ]
   ) (b.toJSON (agentSettings base)))
-  (check "agent: agrees with the proxy on routes dir and pid file" (
+  (check "agent: writes the proxy's routes dir and never signals it (the proxy watches)" (
     let
       a = agentSettings base;
       p = proxySettings base;
     in
-    a.routesDir == p.providers.file.directory && a.proxyPidFile == p.pidFile
+    a.routesDir == p.providers.file.directory && a.proxyPidFile == "" && p.providers.file.watch
+  ) "")
+  (check "proxy: turning the watch off fails an assertion (nothing else reloads the routes)" (
+    let
+      c = (withModules [ { bloud.proxy.watch = false; } ]).config;
+    in
+    b.any (m: hasInfix "bloud.proxy.watch" m) (failedAssertions c)
   ) "")
   (check "agent: loopback, catalog from the flake source, public URL" (
     let
@@ -403,14 +432,92 @@ in
     && a.dataDir == "/var/lib/bloud"
     && a.queue.batchWindow == "5s"
   ) (b.toJSON (agentSettings base)))
-  (check "agent: runs as bloud with CAP_KILL (SIGHUP to the proxy) and serve --config" (
+  (check "agent: runs as bloud with no capability, after its user manager, serve --config" (
     let
       u = agentUnit base;
+      unit = base.systemd.services.bloud-agent;
     in
     u.User == "bloud"
-    && u.AmbientCapabilities == [ "CAP_KILL" ]
+    && u.Group == "bloud"
+    && (u.AmbientCapabilities or [ ]) == [ ]
+    && !(hasInfix "CAP_" (b.toJSON u))
+    && b.elem "user@1000.service" unit.after
+    && b.elem "user@1000.service" unit.wants
     && hasInfix "bloud-agent serve --config /etc/bloud/agent.yaml" u.ExecStart
   ) (b.toJSON (agentUnit base)))
+  (check "bloud user: primary group bloud, no supplementary group (no podman, wheel, docker)" (
+    let
+      usr = full.users.users.bloud;
+    in
+    usr.group == "bloud"
+    && usr.extraGroups == [ ]
+    && !(full.users.groups ? podman && b.elem "bloud" full.users.groups.podman.members)
+    && b.all (g: !(b.elem "bloud" g.members)) (b.attrValues full.users.groups)
+    && usr.isNormalUser
+    && usr.linger == true
+    && usr.autoSubUidGidRange
+  ) (b.toJSON full.users.users.bloud))
+  (check "root: sudo lets bloud run the rebuild helper only, and no polkit rule grants anything" (
+    let
+      rules = full.security.sudo.extraRules;
+      r = b.head rules;
+    in
+    b.length rules == 1
+    && r.users == [ "bloud" ]
+    && r.groups == [ ]
+    && r.runAs == "root"
+    && r.commands == [
+      {
+        command = "${full.bloud.rebuild.helper}";
+        options = [ "NOPASSWD" ];
+      }
+    ]
+    && !(hasInfix "bloud" full.security.polkit.extraConfig)
+  ) (b.toJSON (map (r: r // { commands = map (c: c.options) r.commands; }) full.security.sudo.extraRules)))
+  (check "root: every system unit's user (root only where it runs nothing of bloud's)" (
+    let
+      units = full.systemd.services;
+      users = b.mapAttrs (_: u: u.serviceConfig.User or "root") units;
+    in
+    users == {
+      bloud-agent = "bloud";
+      bloud-proxy = "bloud-proxy";
+      bloud-proxy-routes = "bloud";
+      # Starts bloud-apps.target through runuser into bloud's manager; reads no file of bloud's.
+      bloud-apps = "root";
+    }
+  ) (b.toJSON (b.mapAttrs (_: u: u.serviceConfig.User or "root") full.systemd.services)))
+  (check "routes unit: installs as the bloud user, manifest in its own state dir, no capability" (
+    let
+      u = full.systemd.services.bloud-proxy-routes.serviceConfig;
+    in
+    (u.User or null) == "bloud"
+    && (u.Group or null) == "bloud-proxy"
+    && u.StateDirectory == "bloud-proxy-routes"
+    && u.CapabilityBoundingSet == ""
+    && u.NoNewPrivileges
+    && hasInfix "/var/lib/bloud-proxy-routes/nix-managed" u.ExecStart
+    && hasInfix "noclobber" u.ExecStart
+    && !(hasInfix "chown" u.ExecStart)
+  ) "")
+  (check "apps: containers use virtualisation.podman.package" (
+    let
+      c =
+        (withModules [
+          {
+            virtualisation.podman.package = pkgs.podman // {
+              outPath = "/nix/store/00000000000000000000000000000000-podman-custom";
+            };
+            bloud.apps = lib.genAttrs appNames (_: {
+              enable = true;
+            });
+          }
+        ]).config;
+      text = b.toJSON c.systemd.user.services + b.toJSON c.systemd.services.bloud-agent.path;
+    in
+    hasInfix "podman-custom/bin/podman" text
+    && !(hasInfix "00000000000000000000000000000000-podman/" text)
+  ) "")
   (check "agent: the CLI socket in its runtime directory, group bloud-admin created" (
     let
       u = agentUnit base;
@@ -453,11 +560,15 @@ in
     && sudoCommands base == [ (b.elemAt cmd 2) ]
     && b.head cmd == "/run/wrappers/bin/sudo"
   ) (b.toJSON (sudoCommands base)))
-  (check "rebuild: helper validates apps.nix, pins nixpkgs, switches in its own unit" (
+  (check "rebuild: helper takes the app list (data), generates the Nix, pins nixpkgs, own unit" (
     let
       h = "${base.bloud.rebuild.helper}";
     in
-    hasInfix "refusing" h
+    hasInfix "apps-nix --catalog \"$src/apps\" --list \"$list\"" h
+    && hasInfix " /var/lib/bloud/nix/apps.list " h
+    && hasInfix "${sourceStorePath} " h
+    && !(hasInfix "apps.nix\"" (b.replaceStrings [ "generated/apps.nix" ] [ "" ] h))
+    && !(hasInfix "grep " h)
     && hasInfix "systemd-run --unit=bloud-rebuild" h
     && hasInfix "'--override-input' 'nixpkgs' 'path:${nixpkgsStorePath}'" h
   ) "")
@@ -534,8 +645,8 @@ in
     let
       s = (userServices full).podman-radarr.serviceConfig;
     in
-    b.any (x: hasInfix "'configure' 'prestart' 'radarr'" x) s.ExecStartPre
-    && b.any (x: hasInfix "'configure' 'poststart' 'radarr'" x) s.ExecStartPost
+    b.any (x: hasInfix (lib.escapeShellArgs [ "configure" "prestart" "radarr" ]) x) s.ExecStartPre
+    && b.any (x: hasInfix (lib.escapeShellArgs [ "configure" "poststart" "radarr" ]) x) s.ExecStartPost
   ) "")
   (check "apps: no hooks by default" (
     (userServices base).podman-apps-network.serviceConfig ? ExecStart
@@ -585,4 +696,5 @@ in
     hasInfix "index.html" "${vmNode.bloud.agent.webPackage}" && vmNode.bloud.proxy.enable && vmNode.bloud.agent.enable
   ) "")
 ]
+++ aloneChecks
 ++ portChecks

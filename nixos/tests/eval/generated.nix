@@ -6,12 +6,13 @@
 let
   b = builtins;
   lib = import ./lib.nix;
-  evalModules = import ./modules.nix { inherit lib; };
+  # The real module system; pkgs is a stand-in (./pkgs.nix), passed the way NixOS does.
+  evalModules = args: lib.evalModules (args // { specialArgs = { inherit lib; } // (args.specialArgs or { }); });
   pkgs = import ./pkgs.nix { inherit lib evalModules; };
   config =
     (evalModules {
       modules = [
-        ./nixos-stub.nix
+        ./nixos-options.nix
         ../../bloud.nix
         ../../profiles/installed.nix
         {
@@ -50,7 +51,7 @@ in
     }
   );
   routes = b.mapAttrs (_: b.toJSON) config.bloud.proxy.routeFiles;
-  # Generated scripts appear as «name:content» (see ./pkgs.nix), nested where one calls another.
+  # Generated scripts appear as /nix/store/…-«name:content» (see ./pkgs.nix), nested where one calls another.
   scripts = b.toJSON {
     inherit (config) systemd;
     helper = "${config.bloud.rebuild.helper}";

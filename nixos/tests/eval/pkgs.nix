@@ -1,4 +1,5 @@
-# A stand-in `pkgs` for evaluating Bloud's modules without nixpkgs (see ./lib.nix).
+# A stand-in `pkgs` for evaluating Bloud's modules without nixpkgs' packages (./lib.nix is
+# nixpkgs' real lib).
 #
 # Packages are fake derivations; generated scripts and files are "transparent": their path
 # carries their name and content (`«name:…»`), so a check can look into an ExecStart or a
@@ -20,7 +21,7 @@ let
   transparent =
     name: content:
     drv name {
-      outPath = "«${name}:${content}»";
+      outPath = "/nix/store/00000000000000000000000000000000-«${name}:${content}»";
       text = content;
     };
 
@@ -99,7 +100,7 @@ let
             name: node:
             evalModules {
               modules = [
-                ./nixos-stub.nix
+                ./nixos-options.nix
                 node
                 # The test framework names each node's host after the node.
                 { networking.hostName = name; }
