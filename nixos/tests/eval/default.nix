@@ -570,19 +570,19 @@ in
     && !(hasInfix "apps.nix\"" (b.replaceStrings [ "generated/apps.nix" ] [ "" ] h))
     && !(hasInfix "grep " h)
     && hasInfix "systemd-run --unit=bloud-rebuild" h
-    && hasInfix "'--override-input' 'nixpkgs' 'path:${nixpkgsStorePath}'" h
+    && hasInfix (lib.escapeShellArgs [ "--override-input" "nixpkgs" "path:${nixpkgsStorePath}" ]) h
   ) "")
   # Issue 13 item 3: a rebuild switches the configuration the host was installed with.
   (check "rebuild: the Bloud box switches its own flake copy, #bloud" (
-    hasInfix "nixos-rebuild switch '--flake' 'path:/var/lib/bloud-rebuild/flake#bloud' '--no-write-lock-file' '--override-input' 'nixpkgs'" "${base.bloud.rebuild.helper}"
+    hasInfix "nixos-rebuild switch ${lib.escapeShellArgs [ "--flake" "path:/var/lib/bloud-rebuild/flake#bloud" "--no-write-lock-file" "--override-input" "nixpkgs" ]}" "${base.bloud.rebuild.helper}"
   ) "${base.bloud.rebuild.helper}")
   (check "rebuild: a host importing nixosModules.default switches its own flake, not #bloud" (
     let
       h = "${vmNode.bloud.rebuild.helper}";
     in
-    hasInfix "nixos-rebuild switch '--flake' '/etc/nixos#${vmNode.networking.hostName}' '--no-write-lock-file' '--override-input' 'bloud' 'path:/var/lib/bloud-rebuild/flake'" h
+    hasInfix "nixos-rebuild switch ${lib.escapeShellArgs [ "--flake" "/etc/nixos#${vmNode.networking.hostName}" "--no-write-lock-file" "--override-input" "bloud" "path:/var/lib/bloud-rebuild/flake" ]}" h
     && !(hasInfix "#bloud'" h)
-    && !(hasInfix "'nixpkgs'" h)
+    && !(hasInfix (lib.escapeShellArgs [ "--override-input" "nixpkgs" ]) h)
   ) "${vmNode.bloud.rebuild.helper}")
   (check "rebuild: a non-flake host switches its configuration with Bloud on the search path" (
     let
@@ -593,7 +593,7 @@ in
         }
       ]).config;
     in
-    hasInfix "nixos-rebuild switch '-I' 'bloud=/var/lib/bloud-rebuild/flake' '-I' 'nixos-config=/etc/nixos/configuration.nix'" "${c.bloud.rebuild.helper}"
+    hasInfix "nixos-rebuild switch ${lib.escapeShellArgs [ "-I" "bloud=/var/lib/bloud-rebuild/flake" "-I" "nixos-config=/etc/nixos/configuration.nix" ]}" "${c.bloud.rebuild.helper}"
     && failedAssertions c == [ ]
   ) "")
   (check "rebuild: an empty attribute (no host name) is refused at evaluation" (
