@@ -250,12 +250,14 @@ const readLog = (p) => (existsSync(p) ? readFileSync(p, 'utf8').slice(-20_000) :
  * Starts bloud-proxy in front of the host page (`/`) and the app (`/embed/<app>/`); retries with
  * new ports when one was taken. Returns { base, logs(), stop() }.
  */
-export async function startProxy({ app, appPort, hostPort, exclude = [] }) {
+/** `extraRoutes`: more route files, { 'name.yml': yaml }, next to the generated ones. */
+export async function startProxy({ app, appPort, hostPort, exclude = [], extraRoutes = {} }) {
   const bin = proxyBinary();
   const dir = mkdtempSync(join(tmpdir(), 'bloud-embed-browser-'));
   const routes = join(dir, 'routes');
   mkdirSync(routes);
   writeFileSync(join(routes, 'base.yml'), hostRoutesYaml(hostPort));
+  for (const [name, yaml] of Object.entries(extraRoutes)) writeFileSync(join(routes, name), yaml);
   let lastErr;
   for (let attempt = 1; attempt <= ATTEMPTS; attempt++) {
     const web = await freePort();

@@ -108,6 +108,41 @@ document.writeln('<img id="dwl" src="/t/writeln.png">');
 const navPage = (path) => `<!doctype html><html><head><meta charset="utf-8"><title>nav</title></head>
 <body><p id="here">${path}</p></body></html>`;
 
+// Pages that send their own Content-Security-Policy (served on a hand-written route without
+// bloud-agent's iframe-headers, which would drop it). Each has an inline script of the app.
+const INLINE = "document.documentElement.dataset.app = 'ran';";
+const INLINE_HASH = `sha256-${createHash('sha256').update(INLINE).digest('base64')}`;
+const cspPage = (attrs = '', meta = '') => `<!doctype html><html><head>${meta}<title>csp</title>
+<script${attrs}>${INLINE}</script></head><body><p>csp</p></body></html>`;
+const CSP_CASES = {
+  '/csp/nonce': { policy: "script-src 'nonce-r4nd0m'", page: cspPage(' nonce="r4nd0m"') },
+  '/csp/strict-dynamic': { policy: `script-src 'strict-dynamic' '${INLINE_HASH}'; object-src 'none'`, page: cspPage() },
+  '/csp/unsafe-inline': { policy: "default-src 'none'; script-src 'unsafe-inline'", page: cspPage() },
+  '/csp/self': { policy: "default-src 'self'; script-src 'self' 'unsafe-inline'", page: cspPage() },
+  '/csp/meta': { policy: "img-src 'self'", page: cspPage('', `<meta http-equiv="Content-Security-Policy" content="script-src 'unsafe-inline'">`) },
+};
+
+const cspRoutes = (appPort) => `http:
+  routers:
+    cspapp:
+      rule: "PathPrefix(\`/embed/cspapp/\`)"
+      priority: 100
+      middlewares: [cspapp-strip, cspapp-embed]
+      service: cspapp
+  middlewares:
+    cspapp-strip:
+      stripPrefix:
+        prefixes: ["/embed/cspapp"]
+    cspapp-embed:
+      embed:
+        prefix: /embed/cspapp
+  services:
+    cspapp:
+      loadBalancer:
+        servers:
+          - url: "http://127.0.0.1:${appPort}"
+`;
+
 /** The app: answers everything under /t/ by its extension and records what it got. */
 function appHandler(req, res) {
   let body = '';
@@ -121,6 +156,12 @@ function appHandler(req, res) {
       res.end(text);
     };
     if (path === '/') return send('text/html; charset=utf-8', appPage);
+    const csp = CSP_CASES[path];
+    if (csp) {
+      res.writeHead(200, { 'content-type': 'text/html; charset=utf-8', 'content-security-policy': csp.policy });
+      res.end(csp.page);
+      return;
+    }
     if (path.endsWith('/sse')) return send('text/event-stream', 'data: sse-ok\n\n');
     if (path.endsWith('/worker.js')) return send('text/javascript', "postMessage('worker-ok');\n");
     if (path.endsWith('/shared.js')) return send('text/javascript', "onconnect = (e) => e.ports[0].postMessage('shared-ok');\n");
@@ -162,7 +203,10 @@ before(async () => {
   app = await listen(appHandler);
   app.server.on('upgrade', acceptWebSocket);
   foreign = await listen(foreignHandler);
-  proxy = await startProxy({ app: APP, appPort: app.port, hostPort: host.port, exclude: ['/openid-cb'] });
+  proxy = await startProxy({
+    app: APP, appPort: app.port, hostPort: host.port, exclude: ['/openid-cb'],
+    extraRoutes: { 'csp.yml': cspRoutes(app.port) },
+  });
   const { chromium } = await import('playwright-core');
   profile = mkdtempSync(join(tmpdir(), 'bloud-shim-chromium-'));
   context = await chromium.launchPersistentContext(profile, {
@@ -524,3 +568,21 @@ for (const mode of [
     }
   });
 }
+
+step('under the app\'s own Content-Security-Policy the shim runs and so do the app\'s inline scripts', async () => {
+  const page = await context.newPage();
+  const violations = [];
+  page.on('console', (msg) => { if (/Content Security Policy|Refused to/i.test(msg.text())) violations.push(msg.text()); });
+  try {
+    const origin = `http://bloud.test:${new URL(proxy.base).port}`;
+    for (const path of Object.keys(CSP_CASES)) {
+      const resp = await page.goto(`${origin}/embed/cspapp${path}`);
+      assert.equal(resp.status(), 200, path);
+      const state = await page.evaluate(() => ({ shim: window.__bloudShim ?? null, app: document.documentElement.dataset.app ?? null }));
+      assert.deepEqual(state, { shim: '/embed/cspapp', app: 'ran' }, `${path} (policy now: ${resp.headers()['content-security-policy']})`);
+    }
+    assert.deepEqual(violations, [], 'no policy violation reported');
+  } finally {
+    await page.close();
+  }
+});
