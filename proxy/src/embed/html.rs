@@ -1151,9 +1151,17 @@ mod tests {
             b"{\"a\":\"/i\"}",
             b"\xe9",
             b"\n",
+            // What decides whether and where the shim goes.
+            b"<!DOCTYPE html>",
+            b"<html>",
+            b"<head>",
+            b"<body>",
+            b"\xef\xbb\xbf",
         ];
         let rw = EmbedConfig::new("/embed/app").compile().expect("valid");
+        let shim = rw.shim_tag().expect("the shim is on by default");
         let mut next = crate::test_rng();
+        let mut documents = 0;
         for _ in 0..300 {
             let mut doc = Vec::new();
             for _ in 0..(next() % 120) {
@@ -1183,13 +1191,21 @@ mod tests {
                 "chunked output differs for {:?}",
                 String::from_utf8_lossy(&doc)
             );
-            // Removing every inserted prefix gives the input back: nothing else changed.
-            let stripped = String::from_utf8_lossy(&expected).replace("/embed/app", "");
+            // Removing the shim's tag (at most one) and every inserted prefix gives the input
+            // back: nothing else changed.
+            let text = String::from_utf8_lossy(&expected);
+            assert!(text.matches(&*shim).count() <= 1, "{text}");
+            documents += usize::from(text.contains(&*shim));
+            let stripped = text.replacen(&*shim, "", 1).replace("/embed/app", "");
             assert_eq!(
                 stripped,
                 String::from_utf8_lossy(&doc).replace("/embed/app", "")
             );
         }
+        assert!(
+            documents > 10,
+            "only {documents} random documents got the shim"
+        );
     }
 
     #[test]
