@@ -15,6 +15,9 @@
 //! **`request_filter`** (before routing to the upstream): if
 //! [`refuse_root_service_worker`]`(path, req_headers)` answer [`service_worker::REFUSED_STATUS`]
 //! with [`service_worker::REFUSED_BODY`] as `text/plain`. This check is global, not per route.
+//! Per route, a request whose original path (before `stripPrefix`) is
+//! [`EmbedRewriter::shim_path`] is answered with [`shim::answer`] (the run-time shim), never
+//! sent upstream.
 //!
 //! **`response_filter`**, for responses of a route whose chain has an `embed` middleware:
 //! 1. Build [`Origins`] once: `Origins::new(scheme, Some(public_host), Some(upstream_addr))`
@@ -24,8 +27,9 @@
 //!    `cookiePath`). Never call it for forward-auth responses: those come from Authentik.
 //! 3. `if let Some(plan) = rw.plan_body(&method, &req_headers, status, &resp_headers)`:
 //!    call `plan.apply_headers(&mut resp_headers)` (drops `Content-Length`, sets
-//!    `Content-Encoding`, weakens `ETag`) and store `plan.start(&rw, &origins)` (a
-//!    [`BodyRewriter`], `Send + Sync`) in the CTX. For HTTP/1.1 downstreams also set
+//!    `Content-Encoding`, weakens `ETag`), take `rw.shim_tag_for(&mut resp_headers)` for HTML
+//!    (adapts the app's CSP to the shim) and store
+//!    `plan.start_with_shim(&rw, &origins, tag)` (a [`BodyRewriter`], `Send + Sync`) in the CTX. For HTTP/1.1 downstreams also set
 //!    `Transfer-Encoding: chunked` (the length is unknown). No plan: the body streams as is.
 //!
 //! **`response_body_filter`** (only when the CTX holds a [`BodyRewriter`]): replace each
@@ -54,11 +58,13 @@ pub(crate) const fn is_ascii_ws(b: u8) -> bool {
 
 pub(crate) mod config;
 pub(crate) mod cookie;
+pub(crate) mod csp;
 pub(crate) mod css;
 pub(crate) mod encoding;
 pub(crate) mod html;
 pub(crate) mod location;
 pub(crate) mod service_worker;
+pub mod shim;
 
 pub use config::{EmbedConfig, EmbedConfigError, EmbedRewriter, InjectConfig};
 pub use css::CssStream;
@@ -96,3 +102,5 @@ pub enum EmbedError {
 
 #[cfg(test)]
 mod golden_tests;
+#[cfg(test)]
+mod shim_tests;
