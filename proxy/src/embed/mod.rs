@@ -52,12 +52,17 @@ pub(crate) const fn is_ascii_ws(b: u8) -> bool {
     matches!(b, b' ' | b'\t' | b'\n' | b'\r' | b'\x0c')
 }
 
+pub(crate) mod bare_prefix;
+pub(crate) mod char_refs;
 pub(crate) mod config;
 pub(crate) mod cookie;
 pub(crate) mod css;
 pub(crate) mod encoding;
+pub(crate) mod etag;
+pub(crate) mod foreign;
 pub(crate) mod html;
 pub(crate) mod location;
+pub(crate) mod manifest;
 pub(crate) mod service_worker;
 
 pub use config::{EmbedConfig, EmbedConfigError, EmbedRewriter, InjectConfig};
@@ -96,3 +101,5 @@ pub enum EmbedError {
 
 #[cfg(test)]
 mod golden_tests;
+#[cfg(test)]
+mod html_values_tests;

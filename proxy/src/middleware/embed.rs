@@ -7,10 +7,12 @@ use std::cell::OnceCell;
 
 use bytes::{Bytes, BytesMut};
 use http::HeaderValue;
+use pingora::http::RequestHeader;
 use pingora::{Error, ErrorType};
 
-use super::{Middleware, MiddlewareCtx, ResponseCx};
-use crate::embed::{EmbedConfig, EmbedRewriter, Origins};
+use super::ResponseCx;
+use super::{HeaderOp, LocalResponse, Middleware, MiddlewareCtx, Outcome, RequestCx, RequestState};
+use crate::embed::{bare_prefix, etag, EmbedConfig, EmbedRewriter, Origins};
 
 #[derive(Debug)]
 pub struct Embed {
@@ -28,6 +30,29 @@ impl Embed {
         &self.rw
     }
 
+    /// The request side: the bare prefix is redirected to the prefix with its slash (decided
+    /// on the path as the client sent it: after stripPrefix, `/embed/app` and `/embed/app/`
+    /// are both `/`), and weak tags being revalidated get their strong form for the upstream.
+    fn before_upstream(&self, st: &mut RequestState<'_>, original: &RequestHeader) -> Outcome {
+        let uri = &original.uri;
+        if let Some(to) = bare_prefix::redirect_target(self.rw.prefix(), uri.path(), uri.query()) {
+            let mut resp = LocalResponse::text(bare_prefix::STATUS, "");
+            return match HeaderValue::from_str(&to) {
+                Ok(v) => {
+                    resp.headers.push((http::header::LOCATION, v));
+                    Outcome::Respond(resp)
+                }
+                // The path and query came in a request line, so they fit in a header.
+                Err(_) => Outcome::Continue,
+            };
+        }
+        if let Some(list) = etag::revalidation(&original.headers) {
+            st.header_ops
+                .push(HeaderOp::Set(http::header::IF_NONE_MATCH, list));
+        }
+        Outcome::Continue
+    }
+
     /// Identifies this middleware's body rewriter in the request's [`MiddlewareCtx`].
     fn owner(&self) -> usize {
         std::ptr::from_ref(self) as usize
@@ -35,6 +60,15 @@ impl Embed {
 }
 
 impl Middleware for Embed {
+    async fn request(
+        &self,
+        st: &mut RequestState<'_>,
+        cx: &RequestCx<'_>,
+        _mcx: &mut MiddlewareCtx,
+    ) -> Outcome {
+        self.before_upstream(st, cx.original)
+    }
+
     fn response_headers(
         &self,
         resp: &mut http::response::Parts,
@@ -49,16 +83,21 @@ impl Middleware for Embed {
         if self.rw.touches_response_headers(headers) {
             self.rw.rewrite_response_headers(headers, origins());
         }
+        let req = cx.request;
+        if resp.status == http::StatusCode::NOT_MODIFIED {
+            etag::weaken_not_modified(&req.headers, headers);
+        }
         if mcx.body.is_some() {
             return;
         }
-        let req = cx.request;
-        if let Some(plan) = self
-            .rw
-            .plan_body(&req.method, &req.headers, resp.status, headers)
-        {
+        if let Some(plan) = self.rw.plan_body_at(
+            &req.method,
+            Some(req.uri.path()),
+            &req.headers,
+            resp.status,
+            headers,
+        ) {
             plan.apply_headers(headers);
-            let rewriter = plan.start(&self.rw, origins());
             if !cx.downstream_h2 {
                 // The rewritten length is unknown until the body ends.
                 headers.remove(http::header::CONTENT_LENGTH);
@@ -67,7 +106,10 @@ impl Middleware for Embed {
                     HeaderValue::from_static("chunked"),
                 );
             }
-            mcx.body = Some((self.owner(), rewriter));
+            // HEAD gets GET's headers and has no body to rewrite.
+            if req.method != http::Method::HEAD {
+                mcx.body = Some((self.owner(), plan.start(&self.rw, origins())));
+            }
         }
     }
 
@@ -107,7 +149,6 @@ impl Middleware for Embed {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use pingora::http::RequestHeader;
 
     /// Runs the response hooks of `m` on a 200 with this content type, Location and body (sent
     /// in two chunks); returns the Location after, whether the body was rewritten, and the body.
