@@ -2,8 +2,10 @@
 //!
 //! Rewritten: `href`, `src`, `srcset`/`imagesrcset` lists, `form[action]`, `formaction`,
 //! `poster`, `object[data]`, SVG `xlink:href`, `<meta http-equiv=refresh content>`, inline
-//! `style` attributes and `<style>` text (`url()`, `@import`), and every root-absolute string
-//! of a `<script type=importmap>`. Targets follow [`EmbedRewriter::rewrite_url`]: `data:`,
+//! `style` attributes and `<style>` text (`url()`, `@import`), every root-absolute string
+//! of a `<script type=importmap>`, and `iframe[srcdoc]` documents (rewritten as HTML). In
+//! `style`, `srcset` and refresh values, character references are decoded first
+//! ([`super::char_refs`]); CDATA sections of SVG/MathML are found by [`super::foreign`]. Targets follow [`EmbedRewriter::rewrite_url`]: `data:`,
 //! `//host`, relative, already-prefixed, excluded and Authentik URLs stay as written.
 //!
 //! The page goes through a tokenizer of its own that follows the HTML standard's rules for

@@ -16,6 +16,9 @@
 //! [`refuse_root_service_worker`]`(path, req_headers)` answer [`service_worker::REFUSED_STATUS`]
 //! with [`service_worker::REFUSED_BODY`] as `text/plain`. This check is global, not per route.
 //!
+//! **Request hook** of `embed`: the bare prefix gets a `308` to the prefix with its slash
+//! ([`bare_prefix`]), and weak tags of `If-None-Match` get their strong form ([`etag`]).
+//!
 //! **`response_filter`**, for responses of a route whose chain has an `embed` middleware:
 //! 1. Build [`Origins`] once: `Origins::new(scheme, Some(public_host), Some(upstream_addr))`
 //!    with the scheme and `Host` the browser used and the upstream's `host:port`.
@@ -24,8 +27,9 @@
 //!    `cookiePath`). Never call it for forward-auth responses: those come from Authentik.
 //! 3. `if let Some(plan) = rw.plan_body(&method, &req_headers, status, &resp_headers)`:
 //!    call `plan.apply_headers(&mut resp_headers)` (drops `Content-Length`, sets
-//!    `Content-Encoding`, weakens `ETag`) and store `plan.start(&rw, &origins)` (a
-//!    [`BodyRewriter`], `Send + Sync`) in the CTX. For HTTP/1.1 downstreams also set
+//!    `Content-Encoding`, weakens `ETag`) and, unless the request is HEAD (planned as its GET,
+//!    for the same headers), store `plan.start(&rw, &origins)` (a [`BodyRewriter`],
+//!    `Send + Sync`) in the CTX. A 304 gets [`etag::weaken_not_modified`]. For HTTP/1.1 downstreams also set
 //!    `Transfer-Encoding: chunked` (the length is unknown). No plan: the body streams as is.
 //!
 //! **`response_body_filter`** (only when the CTX holds a [`BodyRewriter`]): replace each
