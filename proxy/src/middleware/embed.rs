@@ -212,6 +212,77 @@ mod tests {
     }
 
     #[test]
+    fn request_table() {
+        let m = Embed::new(&EmbedConfig::new("/embed/app")).expect("valid");
+        // (method, target as the client sent it, If-None-Match, Location of a 308 or None,
+        // If-None-Match for the upstream or None when untouched)
+        type Case<'a> = (
+            &'a str,
+            &'a str,
+            Option<&'a str>,
+            Option<&'a str>,
+            Option<&'a str>,
+        );
+        let cases: &[Case] = &[
+            ("GET", "/embed/app", None, Some("/embed/app/"), None),
+            (
+                "POST",
+                "/embed/app?a=1",
+                None,
+                Some("/embed/app/?a=1"),
+                None,
+            ),
+            ("GET", "/embed/app/", None, None, None),
+            ("GET", "/embed/apple", None, None, None),
+            (
+                "GET",
+                "/embed/app/x",
+                Some(r#"W/"v""#),
+                None,
+                Some(r#"W/"v", "v""#),
+            ),
+            ("GET", "/embed/app/x", Some(r#""v""#), None, None),
+        ];
+        for (method, target, inm, want_location, want_inm) in cases {
+            let mut original = RequestHeader::build(*method, target.as_bytes(), None).expect("req");
+            if let Some(v) = inm {
+                original
+                    .insert_header(http::header::IF_NONE_MATCH, *v)
+                    .expect("header");
+            }
+            let connector = pingora::connectors::http::Connector::new(None);
+            let cx = RequestCx {
+                original: &original,
+                client_ip: None,
+                connector: &connector,
+            };
+            // After stripPrefix, as the proxy runs the chain.
+            let mut st = crate::middleware::state("/", None);
+            let outcome =
+                crate::middleware::ready(m.request(&mut st, &cx, &mut MiddlewareCtx::default()));
+            let location = match &outcome {
+                Some(Outcome::Respond(r)) => {
+                    assert_eq!(r.status, 308, "{target}");
+                    r.headers
+                        .iter()
+                        .find(|(n, _)| n == http::header::LOCATION)
+                        .map(|(_, v)| v.to_str().expect("ascii").to_string())
+                }
+                Some(Outcome::Continue) => None,
+                _ => panic!("{target}: unexpected outcome"),
+            };
+            assert_eq!(location.as_deref(), *want_location, "{method} {target}");
+            let sent = st.header_ops.iter().find_map(|op| match op {
+                HeaderOp::Set(n, v) if n == http::header::IF_NONE_MATCH => {
+                    Some(v.to_str().expect("ascii").to_string())
+                }
+                _ => None,
+            });
+            assert_eq!(sent.as_deref(), *want_inm, "{target} {inm:?}");
+        }
+    }
+
+    #[test]
     fn table() {
         let m = Embed::new(&EmbedConfig::new("/embed/app")).expect("valid");
         // A second embed in the same chain, whose hooks run after `m` planned the body: it must
