@@ -31,9 +31,14 @@ pub fn is_manifest(essence: &str, path: Option<&str>) -> bool {
         .any(|t| essence.eq_ignore_ascii_case(t));
     generic
         && path.is_some_and(|p| {
-            let p = p.to_ascii_lowercase();
-            p.ends_with(".webmanifest") || p.ends_with("/manifest.json")
+            ends_with_ignore_case(p, ".webmanifest") || ends_with_ignore_case(p, "/manifest.json")
         })
+}
+
+/// Without allocating (this runs for every JSON response of an embedded app).
+fn ends_with_ignore_case(path: &str, suffix: &str) -> bool {
+    let (p, s) = (path.as_bytes(), suffix.as_bytes());
+    p.len() >= s.len() && p[p.len() - s.len()..].eq_ignore_ascii_case(s)
 }
 
 /// Holds one manifest body and rewrites it at its end.
