@@ -145,8 +145,12 @@ async fn embedded_app_is_stripped_and_framable() {
     assert_eq!(h["cross-origin-opener-policy"], "same-origin");
     assert_eq!(h["cross-origin-embedder-policy"], "credentialless");
 
-    // The bare prefix becomes "/"; a longer name is not this app (segment-exact rule).
-    let (_, body) = s.reach("/embed/miniflux", "miniflux").await;
+    // The bare prefix gets its slash from the embed middleware (308, query kept); the prefix
+    // with the slash becomes "/"; a longer name is not this app (segment-exact rule).
+    let (status, h, _) = get_json(&s.proxy.url("/embed/miniflux?a=1"), &[]).await;
+    assert_eq!(status, 308);
+    assert_eq!(h["location"], "/embed/miniflux/?a=1");
+    let (_, body) = s.reach("/embed/miniflux/", "miniflux").await;
     assert_eq!(body["path"], "/");
     assert_eq!(body["query"], Value::Null);
     s.reach("/embed/minifluxes/x", "shell").await;

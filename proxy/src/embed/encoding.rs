@@ -7,7 +7,7 @@ use std::sync::Mutex;
 use bytes::Bytes;
 use http::header::{
     ACCEPT_ENCODING, ACCEPT_RANGES, CONTENT_DISPOSITION, CONTENT_ENCODING, CONTENT_LENGTH,
-    CONTENT_RANGE, CONTENT_TYPE, ETAG, UPGRADE, VARY,
+    CONTENT_RANGE, CONTENT_TYPE, UPGRADE, VARY,
 };
 use http::{HeaderMap, HeaderValue, Method, StatusCode};
 
@@ -15,6 +15,7 @@ use super::config::EmbedRewriter;
 use super::css::CssStream;
 use super::html::HtmlStream;
 use super::location::Origins;
+use super::manifest::ManifestStream;
 use super::EmbedError;
 
 /// Compressed input is decoded in slices of this size, so one slice's expansion (not a whole
@@ -37,6 +38,8 @@ const BROTLI_LGWIN: u32 = 22;
 pub enum BodyKind {
     Html,
     Css,
+    /// A web app manifest (JSON, held whole: [`super::manifest`]).
+    Manifest,
 }
 
 /// A `Content-Encoding` the pipeline reads or writes.
@@ -87,7 +90,9 @@ pub struct BodyPlan {
 }
 
 impl EmbedRewriter {
-    /// Decides whether this response's body is rewritten. `None` for HEAD, 1xx/204/304/206,
+    /// Decides whether this response's body is rewritten. A HEAD request is planned as the GET
+    /// it stands for, so it gets the same header edits (the caller starts no rewriter: there is
+    /// no body). `None` for CONNECT, 1xx/204/304/206,
     /// upgrades, ranges, attachments, anything but `text/html`/`text/css` (so SSE, media and
     /// `application/octet-stream` always stream untouched), bodies in a `Content-Encoding` the
     /// pipeline cannot read, and charsets that are not ASCII-compatible.
@@ -98,7 +103,20 @@ impl EmbedRewriter {
         status: StatusCode,
         response_headers: &HeaderMap,
     ) -> Option<BodyPlan> {
-        if method == Method::HEAD || method == Method::CONNECT {
+        self.plan_body_at(method, None, request_headers, status, response_headers)
+    }
+
+    /// [`Self::plan_body`] knowing the request's path, which tells a manifest served as
+    /// generic JSON by its name (`.webmanifest`, `/manifest.json`).
+    pub fn plan_body_at(
+        &self,
+        method: &Method,
+        path: Option<&str>,
+        request_headers: &HeaderMap,
+        status: StatusCode,
+        response_headers: &HeaderMap,
+    ) -> Option<BodyPlan> {
+        if method == Method::CONNECT {
             return None;
         }
         if status.is_informational()
@@ -135,6 +153,8 @@ impl EmbedRewriter {
             BodyKind::Html
         } else if essence.eq_ignore_ascii_case("text/css") && cfg.css {
             BodyKind::Css
+        } else if cfg.html && super::manifest::is_manifest(essence, path) {
+            BodyKind::Manifest
         } else {
             return None;
         };
@@ -239,21 +259,7 @@ impl BodyPlan {
         if let Some(token) = self.encode.token() {
             headers.insert(CONTENT_ENCODING, HeaderValue::from_static(token));
         }
-        if let Some(etag) = headers.get(ETAG) {
-            let bytes = etag.as_bytes();
-            if !bytes.starts_with(b"W/") {
-                let mut weak = b"W/".to_vec();
-                weak.extend_from_slice(bytes);
-                match HeaderValue::from_bytes(&weak) {
-                    Ok(v) => {
-                        headers.insert(ETAG, v);
-                    }
-                    Err(_) => {
-                        headers.remove(ETAG);
-                    }
-                }
-            }
-        }
+        super::etag::weaken(headers);
         if self.decode != Coding::Identity {
             let varies = headers.get_all(VARY).iter().any(|v| {
                 std::str::from_utf8(v.as_bytes()).is_ok_and(|s| {
@@ -286,6 +292,7 @@ impl BodyPlan {
                 HtmlStream::new(rw, origins, self.charset.as_deref()).with_shim_tag(shim_tag),
             )),
             BodyKind::Css => Stage::Css(CssStream::new(rw.clone())),
+            BodyKind::Manifest => Stage::Manifest(ManifestStream::new(rw.clone(), origins.clone())),
         };
         let encoder = match self.encode {
             Coding::Gzip => Some(Encoder::Gzip(flate2::write::GzEncoder::new(
@@ -353,6 +360,7 @@ struct Pipeline {
 enum Stage {
     Html(Box<HtmlStream>),
     Css(CssStream),
+    Manifest(ManifestStream),
 }
 
 impl Stage {
@@ -360,6 +368,7 @@ impl Stage {
         match self {
             Stage::Html(h) => h.write(data),
             Stage::Css(c) => c.write(data),
+            Stage::Manifest(m) => m.write(data),
         }
     }
 
@@ -367,6 +376,7 @@ impl Stage {
         match self {
             Stage::Html(h) => h.finish(),
             Stage::Css(c) => c.finish(),
+            Stage::Manifest(m) => m.finish(),
         }
     }
 }
@@ -712,6 +722,7 @@ impl Encoder {
 mod tests {
     use super::super::config::EmbedConfig;
     use super::*;
+    use http::header::ETAG;
     use std::io::Read;
 
     fn rw() -> EmbedRewriter {
@@ -772,7 +783,15 @@ mod tests {
 
     #[test]
     fn statuses_methods_and_framing_that_are_never_rewritten() {
-        assert_eq!(plan(Method::HEAD, 200, &[], HTML), None);
+        // HEAD is planned as its GET (same header edits, no body); CONNECT never is.
+        let gzipped = [("content-type", "text/html"), ("content-encoding", "gzip")];
+        let accepts = [("accept-encoding", "gzip")];
+        assert_eq!(
+            plan(Method::HEAD, 200, &accepts, &gzipped),
+            plan(Method::GET, 200, &accepts, &gzipped)
+        );
+        assert!(plan(Method::HEAD, 200, &[], HTML).is_some());
+        assert_eq!(plan(Method::CONNECT, 200, &[], HTML), None);
         for status in [101, 103, 204, 206, 304] {
             assert_eq!(plan(Method::GET, status, &[], HTML), None, "{status}");
         }
@@ -1036,6 +1055,55 @@ mod tests {
         };
         let out = run(&p, &gzip(b"a{b:url(/x.png)}"), 3);
         assert_eq!(gunzip(&out), b"a{b:url(/embed/app/x.png)}");
+    }
+
+    #[test]
+    fn manifests_are_planned_and_go_through_gzip() {
+        let status = StatusCode::OK;
+        // (Content-Type, request path, planned as a manifest)
+        let cases = [
+            ("application/manifest+json", None, true),
+            (
+                "application/manifest+json; charset=utf-8",
+                Some("/embed/app/m"),
+                true,
+            ),
+            ("application/json", Some("/embed/app/app.webmanifest"), true),
+            ("application/json", Some("/embed/app/api/state"), false),
+            ("application/json", None, false),
+        ];
+        for (ct, path, want) in cases {
+            let resp = headers(&[("content-type", ct)]);
+            let kind = rw()
+                .plan_body_at(&Method::GET, path, &HeaderMap::new(), status, &resp)
+                .map(|p| p.kind);
+            assert_eq!(kind == Some(BodyKind::Manifest), want, "{ct} {path:?}");
+        }
+        let off = EmbedConfig {
+            html: false,
+            ..EmbedConfig::new("/embed/app")
+        }
+        .compile()
+        .expect("valid");
+        let resp = headers(&[("content-type", "application/manifest+json")]);
+        assert_eq!(
+            off.plan_body(&Method::GET, &HeaderMap::new(), status, &resp),
+            None
+        );
+
+        let p = BodyPlan {
+            kind: BodyKind::Manifest,
+            ..plan_for(Coding::Gzip, Coding::Gzip)
+        };
+        let out = run(
+            &p,
+            &gzip(br#"{"start_url": "/", "icons": [{"src": "/i.png"}]}"#),
+            5,
+        );
+        assert_eq!(
+            gunzip(&out),
+            br#"{"icons":[{"src":"/embed/app/i.png"}],"start_url":"/embed/app/"}"#
+        );
     }
 
     #[test]

@@ -2,8 +2,10 @@
 //!
 //! Rewritten: `href`, `src`, `srcset`/`imagesrcset` lists, `form[action]`, `formaction`,
 //! `poster`, `object[data]`, SVG `xlink:href`, `<meta http-equiv=refresh content>`, inline
-//! `style` attributes and `<style>` text (`url()`, `@import`), and every root-absolute string
-//! of a `<script type=importmap>`. Targets follow [`EmbedRewriter::rewrite_url`]: `data:`,
+//! `style` attributes and `<style>` text (`url()`, `@import`), every root-absolute string
+//! of a `<script type=importmap>`, and `iframe[srcdoc]` documents (rewritten as HTML). In
+//! `style`, `srcset` and refresh values, character references are decoded first
+//! ([`super::char_refs`]); CDATA sections of SVG/MathML are found by [`super::foreign`]. Targets follow [`EmbedRewriter::rewrite_url`]: `data:`,
 //! `//host`, relative, already-prefixed, excluded and Authentik URLs stay as written.
 //!
 //! The page goes through a tokenizer of its own that follows the HTML standard's rules for
@@ -28,8 +30,10 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 
+use super::char_refs::{decode_ascii, escape_srcdoc, Amp, AMP_MARK};
 use super::config::EmbedRewriter;
 use super::css::{rewrite_css_str, CssStream};
+use super::foreign;
 use super::is_ascii_ws;
 use super::location::Origins;
 
@@ -67,6 +71,8 @@ pub struct HtmlStream {
     shim: Option<Arc<str>>,
     /// What the body began with, while the shim waits for its place.
     lead: Lead,
+    /// Open `<svg>`/`<math>` elements: CDATA sections exist only inside them.
+    foreign: u32,
     finished: bool,
 }
 
@@ -107,6 +113,10 @@ enum State {
     Plaintext,
     /// The rest of a tag too long to hold, passed through as is.
     SkipTag(TagScan),
+    /// Inside `<![CDATA[` in SVG/MathML, up to `]]>`; `brackets` is the `]` run so far.
+    Cdata {
+        brackets: u8,
+    },
 }
 
 /// Where a tag scan stopped, enough to find the tag's end without holding it.
@@ -258,6 +268,8 @@ enum Kind {
     Srcset,
     Refresh,
     Style,
+    /// `iframe[srcdoc]`: a whole HTML document, escaped into the attribute.
+    Srcdoc,
 }
 
 /// The kind of a rewritten attribute and a bit of its own (to skip duplicates).
@@ -271,6 +283,7 @@ fn attr_kind(tag: &[u8], attr: &[u8], meta_refresh: bool) -> Option<(Kind, u16)>
         5 if is(b"style") => (Kind::Style, 3),
         6 if is(b"srcset") => (Kind::Srcset, 4),
         6 if is(b"poster") => (Kind::Url, 5),
+        6 if is(b"srcdoc") && tag_is(b"iframe") => (Kind::Srcdoc, 11),
         6 if is(b"action") && tag_is(b"form") => (Kind::Url, 6),
         7 if is(b"content") && meta_refresh => (Kind::Refresh, 7),
         10 if is(b"formaction") => (Kind::Url, 8),
@@ -326,6 +339,7 @@ impl HtmlStream {
             inject,
             shim,
             lead: Lead::Start,
+            foreign: 0,
             finished: false,
         }
     }
@@ -519,6 +533,15 @@ impl HtmlStream {
                     out.extend_from_slice(&buf[i..]);
                     return buf.len();
                 }
+                State::Cdata { brackets } => {
+                    let (used, open) = foreign::scan_cdata(&buf[i..], brackets);
+                    out.extend_from_slice(&buf[i..i + used]);
+                    i += used;
+                    self.state = match open {
+                        Some(brackets) => State::Cdata { brackets },
+                        None => State::Data,
+                    };
+                }
                 State::SkipTag(mut scan) => {
                     let start = i;
                     while i < buf.len() {
@@ -567,6 +590,20 @@ impl HtmlStream {
             b'!' => {
                 if rest.len() < 3 && b"!--".starts_with(rest) && !eof {
                     return None;
+                }
+                if self.foreign > 0 {
+                    let n = rest.len().min(foreign::CDATA_OPEN.len());
+                    if rest.len() < foreign::CDATA_OPEN.len()
+                        && rest[..n] == foreign::CDATA_OPEN[..n]
+                        && !eof
+                    {
+                        return None;
+                    }
+                    if rest.starts_with(foreign::CDATA_OPEN) {
+                        out.extend_from_slice(&buf[i..=i + foreign::CDATA_OPEN.len()]);
+                        self.state = State::Cdata { brackets: 0 };
+                        return Some(i + 1 + foreign::CDATA_OPEN.len());
+                    }
                 }
                 if rest.starts_with(b"!--") {
                     out.extend_from_slice(b"<!--");
@@ -655,8 +692,14 @@ impl HtmlStream {
                         // An end tag first: a fragment.
                         self.shim = None;
                     }
+                    if foreign::is_foreign_root(&buf[name.0..name.1]) {
+                        self.foreign = self.foreign.saturating_sub(1);
+                    }
                     out.extend_from_slice(&buf[i..end]);
                 } else {
+                    if foreign::is_foreign_root(&buf[name.0..name.1]) && buf[end - 2] != b'/' {
+                        self.foreign = self.foreign.saturating_add(1);
+                    }
                     self.start_tag(buf, i, end, name, &attrs, out);
                 }
                 Some(end)
@@ -743,11 +786,21 @@ impl HtmlStream {
                         continue;
                     }
                 }
+                // The browser decodes character references before it reads CSS, a srcset
+                // or a refresh value: so does the rewriter (the quoting below re-escapes).
+                let decoded = |v: &str, f: &dyn Fn(&str) -> Option<String>| match decode_ascii(
+                    v,
+                    Amp::Keep,
+                ) {
+                    Some(d) => f(&d),
+                    None => f(v),
+                };
                 let new = rewrite_value(raw, |v| match kind {
                     Kind::Url => ctx.url(v),
-                    Kind::Srcset => ctx.rw.rewrite_srcset(v, &ctx.origins),
-                    Kind::Refresh => ctx.rw.rewrite_refresh(v, &ctx.origins),
-                    Kind::Style => rewrite_css_str(&ctx.rw, v),
+                    Kind::Srcset => decoded(v, &|v| ctx.rw.rewrite_srcset(v, &ctx.origins)),
+                    Kind::Refresh => decoded(v, &|v| ctx.rw.rewrite_refresh(v, &ctx.origins)),
+                    Kind::Style => decoded(v, &|v| rewrite_css_str(&ctx.rw, v)),
+                    Kind::Srcdoc => ctx.srcdoc(v),
                 });
                 let Some(new) = new else {
                     continue;
@@ -813,6 +866,21 @@ struct Ctx {
 }
 
 impl Ctx {
+    /// A `srcdoc` document: decoded, rewritten as HTML of its own (nested `srcdoc`s too), and
+    /// escaped back; `None` when nothing changed.
+    fn srcdoc(&self, v: &str) -> Option<String> {
+        if v.contains(AMP_MARK) {
+            return None;
+        }
+        let doc = decode_ascii(v, Amp::Mark);
+        let html = doc.as_deref().unwrap_or(v);
+        let mut inner = HtmlStream::new(&self.rw, &self.origins, None);
+        let mut out = inner.write(html.as_bytes()).to_vec();
+        out.extend_from_slice(&inner.finish());
+        let out = String::from_utf8(out).ok()?;
+        (out != html).then(|| escape_srcdoc(&out))
+    }
+
     /// For a value that is a plain root-absolute path (`/x`, no leading space, no character
     /// reference near its start): whether it gets the prefix. `None`: take the general path.
     fn plain_root_path(&self, raw: &[u8]) -> Option<bool> {

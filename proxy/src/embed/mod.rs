@@ -19,6 +19,9 @@
 //! [`EmbedRewriter::shim_path`] is answered with [`shim::answer`] (the run-time shim), never
 //! sent upstream.
 //!
+//! **Request hook** of `embed`: the bare prefix gets a `308` to the prefix with its slash
+//! ([`bare_prefix`]), and weak tags of `If-None-Match` get their strong form ([`etag`]).
+//!
 //! **`response_filter`**, for responses of a route whose chain has an `embed` middleware:
 //! 1. Build [`Origins`] once: `Origins::new(scheme, Some(public_host), Some(upstream_addr))`
 //!    with the scheme and `Host` the browser used and the upstream's `host:port`.
@@ -28,8 +31,9 @@
 //! 3. `if let Some(plan) = rw.plan_body(&method, &req_headers, status, &resp_headers)`:
 //!    call `plan.apply_headers(&mut resp_headers)` (drops `Content-Length`, sets
 //!    `Content-Encoding`, weakens `ETag`), take `rw.shim_tag_for(&mut resp_headers)` for HTML
-//!    (adapts the app's CSP to the shim) and store
-//!    `plan.start_with_shim(&rw, &origins, tag)` (a [`BodyRewriter`], `Send + Sync`) in the CTX. For HTTP/1.1 downstreams also set
+//!    (adapts the app's CSP to the shim) and, unless the request is HEAD (planned as its GET, for
+//!    the same headers), store `plan.start_with_shim(&rw, &origins, tag)` (a [`BodyRewriter`],
+//!    `Send + Sync`) in the CTX. A 304 gets [`etag::weaken_not_modified`]. For HTTP/1.1 downstreams also set
 //!    `Transfer-Encoding: chunked` (the length is unknown). No plan: the body streams as is.
 //!
 //! **`response_body_filter`** (only when the CTX holds a [`BodyRewriter`]): replace each
@@ -56,13 +60,18 @@ pub(crate) const fn is_ascii_ws(b: u8) -> bool {
     matches!(b, b' ' | b'\t' | b'\n' | b'\r' | b'\x0c')
 }
 
+pub(crate) mod bare_prefix;
+pub(crate) mod char_refs;
 pub(crate) mod config;
 pub(crate) mod cookie;
 pub(crate) mod csp;
 pub(crate) mod css;
 pub(crate) mod encoding;
+pub(crate) mod etag;
+pub(crate) mod foreign;
 pub(crate) mod html;
 pub(crate) mod location;
+pub(crate) mod manifest;
 pub(crate) mod service_worker;
 pub mod shim;
 
@@ -104,3 +113,5 @@ pub enum EmbedError {
 mod golden_tests;
 #[cfg(test)]
 mod shim_tests;
+#[cfg(test)]
+mod html_values_tests;

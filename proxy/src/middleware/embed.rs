@@ -7,10 +7,13 @@ use std::cell::OnceCell;
 
 use bytes::{Bytes, BytesMut};
 use http::HeaderValue;
+use pingora::http::RequestHeader;
 use pingora::{Error, ErrorType};
 
-use super::{Middleware, MiddlewareCtx, Outcome, RequestCx, RequestState, ResponseCx};
-use crate::embed::{shim, EmbedConfig, EmbedRewriter, Origins};
+use super::{
+    HeaderOp, LocalResponse, Middleware, MiddlewareCtx, Outcome, RequestCx, RequestState, ResponseCx,
+};
+use crate::embed::{bare_prefix, etag, shim, EmbedConfig, EmbedRewriter, Origins};
 
 #[derive(Debug)]
 pub struct Embed {
@@ -28,6 +31,29 @@ impl Embed {
         &self.rw
     }
 
+    /// The request side: the bare prefix is redirected to the prefix with its slash (decided
+    /// on the path as the client sent it: after stripPrefix, `/embed/app` and `/embed/app/`
+    /// are both `/`), and weak tags being revalidated get their strong form for the upstream.
+    fn before_upstream(&self, st: &mut RequestState<'_>, original: &RequestHeader) -> Outcome {
+        let uri = &original.uri;
+        if let Some(to) = bare_prefix::redirect_target(self.rw.prefix(), uri.path(), uri.query()) {
+            let mut resp = LocalResponse::text(bare_prefix::STATUS, "");
+            return match HeaderValue::from_str(&to) {
+                Ok(v) => {
+                    resp.headers.push((http::header::LOCATION, v));
+                    Outcome::Respond(resp)
+                }
+                // The path and query came in a request line, so they fit in a header.
+                Err(_) => Outcome::Continue,
+            };
+        }
+        if let Some(list) = etag::revalidation(&original.headers) {
+            st.header_ops
+                .push(HeaderOp::Set(http::header::IF_NONE_MATCH, list));
+        }
+        Outcome::Continue
+    }
+
     /// Identifies this middleware's body rewriter in the request's [`MiddlewareCtx`].
     fn owner(&self) -> usize {
         std::ptr::from_ref(self) as usize
@@ -35,22 +61,21 @@ impl Embed {
 }
 
 impl Middleware for Embed {
-    /// Answers requests for the run-time shim itself, without the upstream. The path is
+    /// Answers requests for the run-time shim itself, without the upstream (the path is
     /// matched as the browser sent it: a `stripPrefix` earlier in the chain has already cut
-    /// the prefix from the state's path.
-    fn request(
+    /// the prefix from the state's path); then the bare-prefix redirect and revalidation.
+    async fn request(
         &self,
-        _st: &mut RequestState<'_>,
+        st: &mut RequestState<'_>,
         cx: &RequestCx<'_>,
         _mcx: &mut MiddlewareCtx,
-    ) -> impl std::future::Future<Output = Outcome> + Send {
-        let outcome = match self.rw.shim_path() {
-            Some(path) if cx.original.uri.path() == path => {
-                Outcome::Respond(shim::answer(&cx.original.method, &cx.original.headers))
+    ) -> Outcome {
+        if let Some(path) = self.rw.shim_path() {
+            if cx.original.uri.path() == path {
+                return Outcome::Respond(shim::answer(&cx.original.method, &cx.original.headers));
             }
-            _ => Outcome::Continue,
-        };
-        std::future::ready(outcome)
+        }
+        self.before_upstream(st, cx.original)
     }
 
     fn response_headers(
@@ -67,20 +92,25 @@ impl Middleware for Embed {
         if self.rw.touches_response_headers(headers) {
             self.rw.rewrite_response_headers(headers, origins());
         }
+        let req = cx.request;
+        if resp.status == http::StatusCode::NOT_MODIFIED {
+            etag::weaken_not_modified(&req.headers, headers);
+        }
         if mcx.body.is_some() {
             return;
         }
-        let req = cx.request;
-        if let Some(plan) = self
-            .rw
-            .plan_body(&req.method, &req.headers, resp.status, headers)
-        {
+        if let Some(plan) = self.rw.plan_body_at(
+            &req.method,
+            Some(req.uri.path()),
+            &req.headers,
+            resp.status,
+            headers,
+        ) {
             plan.apply_headers(headers);
             let shim_tag = match plan.kind {
                 crate::embed::BodyKind::Html => self.rw.shim_tag_for(headers),
-                crate::embed::BodyKind::Css => None,
+                crate::embed::BodyKind::Css | crate::embed::BodyKind::Manifest => None,
             };
-            let rewriter = plan.start_with_shim(&self.rw, origins(), shim_tag);
             if !cx.downstream_h2 {
                 // The rewritten length is unknown until the body ends.
                 headers.remove(http::header::CONTENT_LENGTH);
@@ -89,7 +119,13 @@ impl Middleware for Embed {
                     HeaderValue::from_static("chunked"),
                 );
             }
-            mcx.body = Some((self.owner(), rewriter));
+            // HEAD gets GET's headers and has no body to rewrite.
+            if req.method != http::Method::HEAD {
+                mcx.body = Some((
+                    self.owner(),
+                    plan.start_with_shim(&self.rw, origins(), shim_tag),
+                ));
+            }
         }
     }
 
@@ -129,7 +165,6 @@ impl Middleware for Embed {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use pingora::http::RequestHeader;
 
     /// Runs the response hooks of `m` on a 200 with this content type, Location and body (sent
     /// in two chunks); returns the Location after, whether the body was rewritten, and the body.
@@ -190,6 +225,77 @@ mod tests {
             rewritten,
             String::from_utf8_lossy(&out).into_owned(),
         )
+    }
+
+    #[test]
+    fn request_table() {
+        let m = Embed::new(&EmbedConfig::new("/embed/app")).expect("valid");
+        // (method, target as the client sent it, If-None-Match, Location of a 308 or None,
+        // If-None-Match for the upstream or None when untouched)
+        type Case<'a> = (
+            &'a str,
+            &'a str,
+            Option<&'a str>,
+            Option<&'a str>,
+            Option<&'a str>,
+        );
+        let cases: &[Case] = &[
+            ("GET", "/embed/app", None, Some("/embed/app/"), None),
+            (
+                "POST",
+                "/embed/app?a=1",
+                None,
+                Some("/embed/app/?a=1"),
+                None,
+            ),
+            ("GET", "/embed/app/", None, None, None),
+            ("GET", "/embed/apple", None, None, None),
+            (
+                "GET",
+                "/embed/app/x",
+                Some(r#"W/"v""#),
+                None,
+                Some(r#"W/"v", "v""#),
+            ),
+            ("GET", "/embed/app/x", Some(r#""v""#), None, None),
+        ];
+        for (method, target, inm, want_location, want_inm) in cases {
+            let mut original = RequestHeader::build(*method, target.as_bytes(), None).expect("req");
+            if let Some(v) = inm {
+                original
+                    .insert_header(http::header::IF_NONE_MATCH, *v)
+                    .expect("header");
+            }
+            let connector = pingora::connectors::http::Connector::new(None);
+            let cx = RequestCx {
+                original: &original,
+                client_ip: None,
+                connector: &connector,
+            };
+            // After stripPrefix, as the proxy runs the chain.
+            let mut st = crate::middleware::state("/", None);
+            let outcome =
+                crate::middleware::ready(m.request(&mut st, &cx, &mut MiddlewareCtx::default()));
+            let location = match &outcome {
+                Some(Outcome::Respond(r)) => {
+                    assert_eq!(r.status, 308, "{target}");
+                    r.headers
+                        .iter()
+                        .find(|(n, _)| n == http::header::LOCATION)
+                        .map(|(_, v)| v.to_str().expect("ascii").to_string())
+                }
+                Some(Outcome::Continue) => None,
+                _ => panic!("{target}: unexpected outcome"),
+            };
+            assert_eq!(location.as_deref(), *want_location, "{method} {target}");
+            let sent = st.header_ops.iter().find_map(|op| match op {
+                HeaderOp::Set(n, v) if n == http::header::IF_NONE_MATCH => {
+                    Some(v.to_str().expect("ascii").to_string())
+                }
+                _ => None,
+            });
+            assert_eq!(sent.as_deref(), *want_inm, "{target} {inm:?}");
+        }
     }
 
     #[test]

@@ -2,6 +2,7 @@
 //! order Pingora calls them; `request_filter`'s steps are in `request`, the answers the proxy
 //! writes itself in `local`, the forwarding headers in `forwarded`.
 
+mod disconnect;
 mod forwarded;
 mod local;
 mod request;
@@ -451,6 +452,17 @@ impl ProxyHttp for EntryProxy {
             error_code: code,
             can_reuse_downstream: false,
         }
+    }
+
+    fn suppress_error_log(&self, session: &Session, _ctx: &RequestCtx, e: &Error) -> bool {
+        if !disconnect::client_went_away(e) {
+            return false;
+        }
+        tracing::debug!(
+            uri = %String::from_utf8_lossy(session.req_header().raw_path()),
+            "client closed the connection before the response ended: {e}"
+        );
+        true
     }
 
     async fn logging(&self, session: &mut Session, _e: Option<&Error>, ctx: &mut RequestCtx) {
