@@ -449,6 +449,8 @@ mod tests {
             ("/outpost.goauthentik.io/start?rd=/x", None),
             ("/application/o/authorize/?client_id=1", None),
             ("/if/flow/default-authentication-flow/", None),
+            // Authentik's `/-/` is shared: Datasette serves its assets and pages there.
+            ("/-/static/app.css", Some("/embed/app/-/static/app.css")),
             ("//evil.example/x", None),
             ("/\\evil.example/x", None),
             ("relative/x", None),

@@ -52,7 +52,8 @@
 //! origin (kept absolute) or on the upstream's own address (moved to the public origin). It
 //! stays when it is relative, `//host`, another host, `data:`, already under the prefix
 //! (segment-exact: `/embed/app/x`, not `/embed/apple`), in `exclude`, or in Authentik's
-//! namespace (`/outpost.goauthentik.io`, `/application/`, `/if/`, `/flows/`, `/-/`).
+//! namespace (`/outpost.goauthentik.io`, `/application/`, `/if/`, `/flows/`; `/-/` and `/static/` are
+//! shared with apps, which serve their own files there).
 
 /// ASCII whitespace as the HTML, URL and CSS standards define it (TAB, LF, FF, CR, SPACE):
 /// what browsers skip around attribute URLs, between srcset candidates and in CSS.
@@ -112,6 +113,6 @@ pub enum EmbedError {
 #[cfg(test)]
 mod golden_tests;
 #[cfg(test)]
-mod shim_tests;
-#[cfg(test)]
 mod html_values_tests;
+#[cfg(test)]
+mod shim_tests;

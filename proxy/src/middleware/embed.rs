@@ -11,7 +11,8 @@ use pingora::http::RequestHeader;
 use pingora::{Error, ErrorType};
 
 use super::{
-    HeaderOp, LocalResponse, Middleware, MiddlewareCtx, Outcome, RequestCx, RequestState, ResponseCx,
+    HeaderOp, LocalResponse, Middleware, MiddlewareCtx, Outcome, RequestCx, RequestState,
+    ResponseCx,
 };
 use crate::embed::{bare_prefix, etag, shim, EmbedConfig, EmbedRewriter, Origins};
 

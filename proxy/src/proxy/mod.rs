@@ -236,6 +236,7 @@ impl ProxyHttp for EntryProxy {
                 "the upstream answered 101 to a request without Upgrade",
             ));
         }
+        answer_in_client_version(upstream_response, session.req_header().version);
         // A `100 Continue` is not the answer yet.
         if upstream_response.status != http::StatusCode::CONTINUE {
             ctx.header_timer.stop();
@@ -522,4 +523,40 @@ fn joined(a: &[u8], b: &[u8]) -> bytes::Bytes {
 fn assert_ctx_send_sync() {
     fn is<T: Send + Sync>() {}
     is::<RequestCtx>();
+}
+
+/// The response goes out in the client's HTTP/1.1, not in the upstream's HTTP/1.0 (Python's
+/// `wsgiref`, `http.server`): HTTP/1.0 has no chunked coding, so a rewritten body (its length
+/// unknown, sent chunked) would reach the browser undecodable. Like nginx, which answers in its
+/// own version whatever the upstream spoke.
+fn answer_in_client_version(resp: &mut ResponseHeader, client: http::Version) {
+    if resp.version == http::Version::HTTP_10 && client == http::Version::HTTP_11 {
+        resp.set_version(http::Version::HTTP_11);
+    }
+}
+
+#[cfg(test)]
+mod version_tests {
+    use super::*;
+    use http::Version;
+
+    #[test]
+    fn the_response_takes_the_clients_http1_version() {
+        let cases = [
+            // (upstream, client, sent)
+            (Version::HTTP_10, Version::HTTP_11, Version::HTTP_11),
+            (Version::HTTP_10, Version::HTTP_10, Version::HTTP_10),
+            (Version::HTTP_11, Version::HTTP_11, Version::HTTP_11),
+            (Version::HTTP_11, Version::HTTP_10, Version::HTTP_11),
+        ];
+        for (upstream, client, sent) in cases {
+            let mut resp = ResponseHeader::build(200, None).expect("valid status");
+            resp.set_version(upstream);
+            answer_in_client_version(&mut resp, client);
+            assert_eq!(
+                resp.version, sent,
+                "upstream {upstream:?}, client {client:?}"
+            );
+        }
+    }
 }
