@@ -74,16 +74,28 @@ function within(ms, what, promise) {
   ]).finally(() => clearTimeout(t));
 }
 
+/** Signs the browser in on `base` through the login API, from a page of that origin. */
 async function login(base) {
-  const r = await context.request.post(`${base}/api/auth/login`, { data: { username: USER, password: PASSWORD } });
-  if (!r.ok()) throw new Error(`login on ${base}: HTTP ${r.status()} ${await r.text()}`);
+  const p = await context.newPage();
+  try {
+    await p.goto(`${base}/login`);
+    const r = await p.evaluate(async ([username, password]) => {
+      const resp = await fetch('/api/auth/login', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username, password }) });
+      return { status: resp.status, text: await resp.text() };
+    }, [USER, PASSWORD]);
+    if (r.status !== 200) throw new Error(`login on ${base}: HTTP ${r.status} ${r.text}`);
+  } finally {
+    await p.close();
+  }
 }
 
-/** The injected shim tag's size in the app's first document (0 when none is injected). */
-async function injectedBytes(url) {
-  const r = await context.request.get(url, { maxRedirects: 0 }).catch(() => null);
-  if (!r || r.status() !== 200 || !(r.headers()['content-type'] ?? '').includes('html')) return null;
-  const html = await r.text();
+/** The injected shim tag's size in the app's document at `url` (0 when none is injected). */
+async function injectedBytes(frame, url) {
+  const html = await frame.evaluate(async (u) => {
+    const r = await fetch(u, { redirect: 'manual' });
+    return r.status === 200 && (r.headers.get('content-type') ?? '').includes('html') ? r.text() : null;
+  }, url).catch(() => null);
+  if (html === null) return null;
   const m = /<script\b[^>]*\/__bloud__\/[^>]*>\s*<\/script>/i.exec(html);
   return m ? Buffer.byteLength(m[0]) : 0;
 }
@@ -109,7 +121,7 @@ async function runOne(app, mode, base) {
         return n && n.loadEventEnd > 0 ? Math.round(n.loadEventEnd) : null;
       }).catch(() => null);
       const docUrl = frame.url();
-      if (new URL(docUrl).pathname.startsWith(`/embed/${app.name}/`)) res.addedBytes = await injectedBytes(docUrl);
+      if (new URL(docUrl).pathname.startsWith(`/embed/${app.name}/`)) res.addedBytes = await injectedBytes(frame, docUrl);
     })());
   } catch (e) {
     res.problems.push(`exercise: ${e.message.split('\n')[0]}`);
@@ -139,7 +151,9 @@ try {
   }));
   const live = apps.filter((a, i) => {
     if (started[i].status === 'fulfilled') return true;
-    for (const mode of modes) results.push({ app: a.name, mode, pass: false, problems: [String(started[i].reason?.message ?? started[i].reason)], loadMs: null, addedBytes: null });
+    const why = String(started[i].reason?.message ?? started[i].reason);
+    say(`${a.name} FAIL (all modes): ${why}`);
+    for (const mode of modes) results.push({ app: a.name, mode, pass: false, problems: [why], loadMs: null, addedBytes: null });
     return false;
   });
   timings.startApps = Date.now() - t;
@@ -197,7 +211,7 @@ try {
   }
 
   // The result table (also what docs/embed.md's corpus table is made from).
-  console.log('\napp             ' + modes.map((m) => m.padEnd(6)).join('') + 'load ms (sw/shim/strip)   shim tag bytes');
+  console.log('\napp             ' + modes.map((m) => m.padEnd(6)).join('') + `load ms (${modes.join('/')})`.padEnd(26) + 'shim tag bytes');
   for (const app of apps) {
     const row = modes.map((m) => results.find((r) => r.app === app.name && r.mode === m));
     console.log(`${app.name.padEnd(16)}${row.map((r) => (r?.pass ? 'pass' : 'FAIL').padEnd(6)).join('')}${row.map((r) => r?.loadMs ?? '-').join('/').padEnd(26)}${row.find((r) => r?.addedBytes)?.addedBytes ?? '-'}`);

@@ -22,14 +22,16 @@ c.commit()`], { env, encoding: 'utf8' });
     });
   },
   ready: { path: '/-/versions.json', status: [200] },
-  async exercise(frame) {
+  async exercise(frame, { page }) {
     await frame.getByRole('link', { name: 'corpus', exact: true }).first().click();
     await frame.waitForURL(/\/embed\/datasette\/corpus$/);
     await frame.getByRole('heading', { name: 'corpus' }).waitFor();
-    // The query form: CodeMirror replaces the textarea once its script ran.
-    const editor = frame.locator('.cm-content');
+    // The query form: CodeMirror 5 replaces the textarea once its script ran; type into it.
+    const editor = frame.locator('.CodeMirror');
     await editor.waitFor();
-    await editor.fill("select name from apps where ecosystem = 'debian' order by name");
+    await editor.click();
+    await page.keyboard.press('Control+A');
+    await page.keyboard.type("select name from apps where ecosystem = 'debian' order by name");
     await frame.getByRole('button', { name: 'Run SQL' }).click();
     await frame.waitForURL(/\/embed\/datasette\/corpus\?sql=/);
     const cells = frame.locator('table.rows-and-columns td');

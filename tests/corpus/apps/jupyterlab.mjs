@@ -19,12 +19,14 @@ export default {
       // Behind a proxy the Host header is the box's name, not 127.0.0.1.
       '--ServerApp.allow_remote_access=True',
       '--LabApp.news_url=',
+      // CI containers run as root; Jupyter refuses that without the flag.
+      ...(process.getuid?.() === 0 ? ['--allow-root'] : []),
       '--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate',
     ], { cwd: dir, env: { ...env, JUPYTER_CONFIG_DIR: `${dir}/.jupyter`, JUPYTER_DATA_DIR: `${dir}/.jupyter-data` }, detached: true, stdio: ['ignore', log, log] });
   },
   ready: { path: '/api/status', status: [200] },
   startSeconds: 30,
-  async exercise(frame) {
+  async exercise(frame, { page }) {
     // The launcher, then a new notebook with a Python kernel (started over the REST API, then a
     // WebSocket to the kernel); run one cell and read its output.
     const tile = frame.locator('.jp-LauncherCard[data-category="Notebook"]').first();
@@ -32,10 +34,12 @@ export default {
     await tile.click();
     const cell = frame.locator('.jp-Notebook .jp-Cell .cm-content').first();
     await cell.waitFor({ timeout: 30_000 });
-    await frame.locator('.jp-Notebook-ExecutionIndicator[data-status="idle"], .jp-Toolbar-kernelStatus, .jp-KernelStatus').first().waitFor({ timeout: 30_000 }).catch(() => {});
+    // The kernel answered over its WebSocket: the status bar says it is idle.
+    await frame.getByText(/\| Idle/).first().waitFor({ timeout: 30_000 });
     await cell.click();
-    await cell.pressSequentially('print(6 * 7)');
-    await cell.press('Shift+Enter');
+    await page.keyboard.type('print(6 * 7)');
+    await frame.locator('.jp-Notebook .jp-Cell .cm-content', { hasText: 'print(6 * 7)' }).first().waitFor();
+    await page.keyboard.press('Shift+Enter');
     await frame.locator('.jp-OutputArea-output').filter({ hasText: /^42\s*$/ }).first().waitFor({ timeout: 30_000 });
   },
   expectedFailures: [],

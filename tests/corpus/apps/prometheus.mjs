@@ -30,7 +30,8 @@ export default {
   },
   ready: { path: '/-/ready', status: [200] },
   async exercise(frame) {
-    await frame.waitForURL(/\/embed\/prometheus\/graph/);
+    // `/` redirects to the classic graph page (Debian ships the classic UI only).
+    await frame.waitForURL(/\/embed\/prometheus\/(classic\/)?graph/);
     const expr = frame.locator('textarea.expression_input, #expr0').first();
     await expr.waitFor();
     await expr.fill('up{job="corpus"}');
