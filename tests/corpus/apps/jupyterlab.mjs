@@ -36,9 +36,21 @@ export default {
     await cell.waitFor({ timeout: 30_000 });
     // The kernel answered over its WebSocket: the status bar says it is idle.
     await frame.getByText(/\| Idle/).first().waitFor({ timeout: 30_000 });
-    await cell.click();
-    await page.keyboard.type('print(6 * 7)');
-    await frame.locator('.jp-Notebook .jp-Cell .cm-content', { hasText: 'print(6 * 7)' }).first().waitFor();
+    // JupyterLab may re-create the cell editor once the kernel session is attached, losing what
+    // was typed into the old one: type again (at most three times) until the editor shows it.
+    const typed = frame.locator('.jp-Notebook .jp-Cell .cm-content', { hasText: 'print(6 * 7)' }).first();
+    for (let attempt = 1; ; attempt++) {
+      await cell.click();
+      await page.keyboard.type('print(6 * 7)');
+      try {
+        await typed.waitFor({ timeout: 3000 });
+        break;
+      } catch (e) {
+        if (attempt === 3) throw new Error(`the notebook cell does not take input: ${e.message.split('\n')[0]}`);
+        await page.keyboard.press('Control+A');
+        await page.keyboard.press('Backspace');
+      }
+    }
     await page.keyboard.press('Shift+Enter');
     await frame.locator('.jp-OutputArea-output').filter({ hasText: /^42\s*$/ }).first().waitFor({ timeout: 30_000 });
   },
