@@ -23,7 +23,7 @@ export default {
   source: { ecosystem: 'npm', dir: 'npm/flood', debian: ['transmission-daemon'] },
   stack: 'Node.js (Express), React SPA (webpack chunks), SSE activity stream',
   covers: ['spa', 'sse-longpoll'],
-  async start({ port, dir, bin, env }) {
+  async start({ port, dir, bin, env, log: harnessLog }) {
     const rpcPort = await freePort();
     const config = path.join(dir, 'transmission');
     const downloads = path.join(dir, 'downloads');
@@ -51,7 +51,8 @@ export default {
         'start-added-torrents': false,
       }),
     );
-    const log = fs.openSync(path.join(dir, 'flood.log'), 'a');
+    // The harness's log (kept as an artifact) when it gives one, else a file in the temp dir.
+    const log = harnessLog?.fd ?? fs.openSync(path.join(dir, 'flood.log'), 'a');
     // One process group for both (the harness stops the group): the shell starts the daemon in
     // the background and becomes Flood.
     const script = 'daemon="$1"; config="$2"; shift 2; "$daemon" --foreground --config-dir "$config" & exec "$@"';

@@ -13,7 +13,7 @@ export default {
   source: { ecosystem: 'pypi', packages: ['mkdocs==1.6.1'] },
   stack: 'Python (MkDocs dev server), static HTML + Bootstrap, livereload long poll',
   covers: ['server-rendered', 'sse-longpoll'],
-  start({ port, dir, bin, env }) {
+  start({ port, dir, bin, env, log: harnessLog }) {
     const site = path.join(dir, 'site');
     docsDir = path.join(site, 'docs');
     fs.mkdirSync(docsDir, { recursive: true });
@@ -24,7 +24,8 @@ export default {
     );
     fs.writeFileSync(path.join(docsDir, 'index.md'), '# Corpus Docs\n\nRead the [setup guide](setup.md).\n');
     fs.writeFileSync(path.join(docsDir, 'setup.md'), '# Setup\n\nStep one: install.\n');
-    const log = fs.openSync(path.join(dir, 'mkdocs.log'), 'a');
+    // The harness's log (kept as an artifact) when it gives one, else a file in the temp dir.
+    const log = harnessLog?.fd ?? fs.openSync(path.join(dir, 'mkdocs.log'), 'a');
     return spawn(bin('mkdocs'), ['serve', '--no-strict', '-a', `127.0.0.1:${port}`, '-f', path.join(site, 'mkdocs.yml')], {
       detached: true,
       cwd: site,

@@ -8,7 +8,7 @@ export default {
   source: { ecosystem: 'npm', dir: 'npm/node-red' },
   stack: 'Node.js (Express), jQuery/jQuery UI editor, WebSocket /comms',
   covers: ['jquery-extjs', 'websocket'],
-  start({ port, dir, bin, env }) {
+  start({ port, dir, bin, env, log: harnessLog }) {
     // Node-RED reads its settings from the user dir; a fresh dir gets one that binds to loopback
     // and skips the first-run tour and the telemetry question, which would cover the editor.
     const settings = path.join(dir, 'settings.js');
@@ -26,7 +26,8 @@ export default {
 };
 `,
     );
-    const log = fs.openSync(path.join(dir, 'node-red.log'), 'a');
+    // The harness's log (kept as an artifact) when it gives one, else a file in the temp dir.
+    const log = harnessLog?.fd ?? fs.openSync(path.join(dir, 'node-red.log'), 'a');
     return spawn(bin('node-red'), ['--settings', settings, '--userDir', dir], {
       detached: true,
       env,

@@ -9,7 +9,7 @@ export default {
   source: { ecosystem: 'pypi', packages: ['Radicale==3.3.1'] },
   stack: 'Python (WSGI), vanilla JS web UI, WebDAV over XHR',
   covers: ['form'],
-  start({ port, dir, bin, env }) {
+  start({ port, dir, bin, env, log: harnessLog }) {
     // Radicale's own config file: loopback, collections in the temp dir, and no password check
     // (any user name signs in), which is what its web UI is tried with on a fresh install.
     const config = path.join(dir, 'config');
@@ -17,7 +17,8 @@ export default {
       config,
       `[server]\nhosts = 127.0.0.1:${port}\n\n[auth]\ntype = none\n\n[storage]\nfilesystem_folder = ${path.join(dir, 'collections')}\n`,
     );
-    const log = fs.openSync(path.join(dir, 'radicale.log'), 'a');
+    // The harness's log (kept as an artifact) when it gives one, else a file in the temp dir.
+    const log = harnessLog?.fd ?? fs.openSync(path.join(dir, 'radicale.log'), 'a');
     return spawn(bin('radicale'), ['--config', config], { detached: true, env, stdio: ['ignore', log, log] });
   },
   ready: { path: '/.web/', status: [200] },

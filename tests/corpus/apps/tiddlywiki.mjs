@@ -9,9 +9,10 @@ export default {
   source: { ecosystem: 'npm', dir: 'npm/tiddlywiki' },
   stack: 'Node.js (TiddlyWiki server), single-page wiki, saves over XHR',
   covers: ['spa', 'form'],
-  start({ port, dir, bin, env }) {
+  start({ port, dir, bin, env, log: harnessLog }) {
     const wiki = path.join(dir, 'wiki');
-    const log = fs.openSync(path.join(dir, 'tiddlywiki.log'), 'a');
+    // The harness's log (kept as an artifact) when it gives one, else a file in the temp dir.
+    const log = harnessLog?.fd ?? fs.openSync(path.join(dir, 'tiddlywiki.log'), 'a');
     // A new server-edition wiki, as `tiddlywiki <dir> --init server` makes it for a first run.
     execFileSync(bin('tiddlywiki'), [wiki, '--init', 'server'], { env, stdio: ['ignore', log, log], timeout: 60000 });
     return spawn(bin('tiddlywiki'), [wiki, '--listen', 'host=127.0.0.1', `port=${port}`], {

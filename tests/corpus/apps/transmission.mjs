@@ -9,7 +9,7 @@ export default {
   source: { ecosystem: 'debian', packages: ['transmission-daemon'] },
   stack: 'C daemon, jQuery web UI, JSON-RPC over XHR',
   covers: ['jquery-extjs', 'form'],
-  start({ port, dir, bin, env }) {
+  start({ port, dir, bin, env, log: harnessLog }) {
     const config = path.join(dir, 'config');
     const downloads = path.join(dir, 'downloads');
     fs.mkdirSync(config, { recursive: true });
@@ -41,7 +41,8 @@ export default {
       'message-level': 2,
     };
     fs.writeFileSync(path.join(config, 'settings.json'), JSON.stringify(settings, null, 2));
-    const log = fs.openSync(path.join(dir, 'transmission.log'), 'a');
+    // The harness's log (kept as an artifact) when it gives one, else a file in the temp dir.
+    const log = harnessLog?.fd ?? fs.openSync(path.join(dir, 'transmission.log'), 'a');
     return spawn(bin('transmission-daemon'), ['--foreground', '--config-dir', config], {
       detached: true,
       env,
