@@ -372,9 +372,18 @@ async fn page_html_and_css_get_the_prefix_and_js_is_untouched() -> anyhow::Resul
     let resp = c.get(proxy.url("/embed/page/")).send().await?;
     ensure!(resp.status() == 200, "page: {}", resp.status());
     let html = resp.text().await?;
+    // The run-time shim goes first in <head> (tests/embed_shim.rs covers it).
+    let want = PAGE_HTML_REWRITTEN.replacen(
+        "<html><head>\n",
+        &format!(
+            "<html><head><script src=\"/embed/page/__bloud__/{}\" data-prefix=\"/embed/page\"></script>\n",
+            bloud_proxy::embed::shim::SHIM.file
+        ),
+        1,
+    );
     ensure!(
-        html == PAGE_HTML_REWRITTEN,
-        "HTML differs:\n--- got ---\n{html}\n--- want ---\n{PAGE_HTML_REWRITTEN}"
+        html == want,
+        "HTML differs:\n--- got ---\n{html}\n--- want ---\n{want}"
     );
 
     let resp = c
@@ -489,7 +498,8 @@ async fn compressed_pages_are_decoded_rewritten_and_reencoded() -> anyhow::Resul
     })
     .await?;
     let proxy = Routes::default()
-        .app("zip", &zip.url(), None, "")
+        // The expected body is the rewrite alone; the shim tag is tests/embed_shim.rs's.
+        .app("zip", &zip.url(), None, "        shim: false\n")
         .start()
         .await?;
     let c = raw_client()?;
@@ -594,7 +604,8 @@ async fn five_mib_page_streams_rewritten_with_bounded_memory() -> anyhow::Result
     })
     .await?;
     let proxy = Routes::default()
-        .app("big", &app.url(), None, "")
+        // The expected body is the rewrite alone; the shim tag is tests/embed_shim.rs's.
+        .app("big", &app.url(), None, "        shim: false\n")
         .start()
         .await?;
     let c = raw_client()?;

@@ -45,6 +45,10 @@ pub struct EmbedConfig {
     /// Markup injected at the start of `<head>` of every rewritten HTML page.
     #[serde(default)]
     pub inject: Option<InjectConfig>,
+    /// Put the run-time URL shim first in every full HTML document and serve it at
+    /// `<prefix>/__bloud__/shim.<hash>.js` (default true; see [`super::shim`]).
+    #[serde(default = "yes")]
+    pub shim: bool,
 }
 
 /// What `inject` puts at the start of `<head>`, in this order: a
@@ -91,6 +95,7 @@ impl EmbedConfig {
             cookie_path: false,
             exclude: Vec::new(),
             inject: None,
+            shim: true,
         }
     }
 
@@ -161,11 +166,16 @@ impl EmbedConfig {
             .unwrap_or(0)
             + 2;
         let inject = self.inject.as_ref().map(InjectTemplate::compile);
+        let shim = self.shim.then(|| CompiledShim {
+            path: super::shim::path_for(&self.prefix),
+            tag: super::shim::tag(&self.prefix, &self.exclude, None, false).into(),
+        });
         Ok(EmbedRewriter {
             inner: Arc::new(Inner {
                 config: self.clone(),
                 lookahead,
                 inject,
+                shim,
             }),
         })
     }
@@ -203,6 +213,14 @@ struct Inner {
     /// pattern compared against it, so a truncated path is judged like the whole one.
     lookahead: usize,
     inject: Option<InjectTemplate>,
+    shim: Option<CompiledShim>,
+}
+
+/// The shim's served path and its usual tag (no CSP attributes), built once per route.
+#[derive(Debug)]
+struct CompiledShim {
+    path: String,
+    tag: Arc<str>,
 }
 
 impl EmbedRewriter {
@@ -220,6 +238,37 @@ impl EmbedRewriter {
 
     pub(crate) fn inject(&self) -> Option<&InjectTemplate> {
         self.inner.inject.as_ref()
+    }
+
+    /// `<prefix>/__bloud__/shim.<hash>.js` when the route injects the shim.
+    pub fn shim_path(&self) -> Option<&str> {
+        self.inner.shim.as_ref().map(|s| s.path.as_str())
+    }
+
+    /// The shim's tag for a response: the shared one, or one with the nonce or integrity the
+    /// response's CSP asks for (the CSP headers are adapted here, see [`super::csp`]). `None`
+    /// when the route has `shim: false`.
+    pub fn shim_tag_for(&self, response_headers: &mut http::HeaderMap) -> Option<Arc<str>> {
+        let shim = self.inner.shim.as_ref()?;
+        let attrs = super::csp::adapt(response_headers, &super::shim::SHIM.sri);
+        if attrs == super::csp::TagAttrs::default() {
+            return Some(shim.tag.clone());
+        }
+        let cfg = &self.inner.config;
+        Some(
+            super::shim::tag(
+                &cfg.prefix,
+                &cfg.exclude,
+                attrs.nonce.as_deref(),
+                attrs.integrity,
+            )
+            .into(),
+        )
+    }
+
+    /// The shared shim tag (no CSP attributes), for streams started without response headers.
+    pub(crate) fn shim_tag(&self) -> Option<Arc<str>> {
+        self.inner.shim.as_ref().map(|s| s.tag.clone())
     }
 
     /// Whether the root-absolute target `path` (starting with `/`, may carry `?query` or

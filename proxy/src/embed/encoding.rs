@@ -129,14 +129,15 @@ impl EmbedRewriter {
         let mut params = content_type.split(';');
         let essence = params.next()?.trim();
         let cfg = self.config();
-        let kind =
-            if essence.eq_ignore_ascii_case("text/html") && (cfg.html || cfg.inject.is_some()) {
-                BodyKind::Html
-            } else if essence.eq_ignore_ascii_case("text/css") && cfg.css {
-                BodyKind::Css
-            } else {
-                return None;
-            };
+        let kind = if essence.eq_ignore_ascii_case("text/html")
+            && (cfg.html || cfg.inject.is_some() || cfg.shim)
+        {
+            BodyKind::Html
+        } else if essence.eq_ignore_ascii_case("text/css") && cfg.css {
+            BodyKind::Css
+        } else {
+            return None;
+        };
         let charset = params.find_map(|p| {
             let (k, v) = p.split_once('=')?;
             k.trim()
@@ -267,14 +268,23 @@ impl BodyPlan {
         }
     }
 
-    /// Starts the body pipeline for this response.
+    /// Starts the body pipeline for this response, with the route's usual shim tag.
     pub fn start(&self, rw: &EmbedRewriter, origins: &Origins) -> BodyRewriter {
+        self.start_with_shim(rw, origins, rw.shim_tag())
+    }
+
+    /// Starts the body pipeline; an HTML document gets `shim_tag` (from
+    /// [`EmbedRewriter::shim_tag_for`], which fits it to the response's CSP) first.
+    pub fn start_with_shim(
+        &self,
+        rw: &EmbedRewriter,
+        origins: &Origins,
+        shim_tag: Option<std::sync::Arc<str>>,
+    ) -> BodyRewriter {
         let stage = match self.kind {
-            BodyKind::Html => Stage::Html(Box::new(HtmlStream::new(
-                rw,
-                origins,
-                self.charset.as_deref(),
-            ))),
+            BodyKind::Html => Stage::Html(Box::new(
+                HtmlStream::new(rw, origins, self.charset.as_deref()).with_shim_tag(shim_tag),
+            )),
             BodyKind::Css => Stage::Css(CssStream::new(rw.clone())),
         };
         let encoder = match self.encode {
@@ -705,7 +715,13 @@ mod tests {
     use std::io::Read;
 
     fn rw() -> EmbedRewriter {
-        EmbedConfig::new("/embed/app").compile().expect("valid")
+        // The shim's placement has its own tests (shim_tests.rs); these pin the codecs.
+        EmbedConfig {
+            shim: false,
+            ..EmbedConfig::new("/embed/app")
+        }
+        .compile()
+        .expect("valid")
     }
 
     fn headers(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
@@ -794,6 +810,18 @@ mod tests {
         let mut cfg = EmbedConfig::new("/embed/app");
         cfg.html = false;
         cfg.css = false;
+        let rw = cfg.compile().expect("valid");
+        let shim_only = rw.plan_body(
+            &Method::GET,
+            &HeaderMap::new(),
+            StatusCode::OK,
+            &headers(HTML),
+        );
+        assert!(
+            shim_only.is_some(),
+            "the shim alone still needs the HTML stream"
+        );
+        cfg.shim = false;
         let rw = cfg.compile().expect("valid");
         let get = |ct: &'static str| {
             rw.plan_body(

@@ -24,6 +24,8 @@
 //! bytes come out unchanged. Bodies in a charset that is not ASCII-compatible (UTF-16) pass
 //! through.
 
+use std::sync::Arc;
+
 use bytes::Bytes;
 
 use super::config::EmbedRewriter;
@@ -61,7 +63,21 @@ pub struct HtmlStream {
     text: Option<CssStream>,
     /// Markup for the start of `<head>` (the `inject` option) until it is placed.
     inject: Option<Box<str>>,
+    /// The shim's `<script>` tag until it is placed, or dropped when the body is a fragment.
+    shim: Option<Arc<str>>,
+    /// What the body began with, while the shim waits for its place.
+    lead: Lead,
     finished: bool,
+}
+
+/// How the body began, as far as the shim's placement goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Lead {
+    /// Only a BOM, whitespace, comments or `<?xml …?>` so far: document or fragment is open.
+    Start,
+    /// A full document (`<!doctype`, `<html` or `<head` first): the shim goes right after
+    /// `<head>`, or before the first other element or text.
+    Document,
 }
 
 impl std::fmt::Debug for HtmlStream {
@@ -297,6 +313,7 @@ impl HtmlStream {
             .then(|| rw.inject())
             .flatten()
             .map(|t| t.render(&origins.public_origin(), rw.prefix()).into());
+        let shim = readable.then(|| rw.shim_tag()).flatten();
         HtmlStream {
             ctx: readable.then(|| Ctx {
                 rw: rw.clone(),
@@ -307,7 +324,35 @@ impl HtmlStream {
             attrs: Vec::new(),
             text: None,
             inject,
+            shim,
+            lead: Lead::Start,
             finished: false,
+        }
+    }
+
+    /// Uses this shim tag (fitted to the response's CSP) instead of the route's usual one;
+    /// `None` injects no shim. Call before the first write.
+    pub fn with_shim_tag(mut self, tag: Option<Arc<str>>) -> Self {
+        if self.ctx.is_some() {
+            self.shim = tag;
+        }
+        self
+    }
+
+    /// Text of the document: while the shim waits, text that is not whitespace (or a BOM)
+    /// decides its fate. Before any tag it makes the body a fragment; after the doctype or
+    /// `<html>` it is the body's first content, and the shim goes before it.
+    fn lead_text(&mut self, text: &[u8], out: &mut Vec<u8>) {
+        if text
+            .iter()
+            .all(|&b| is_ascii_ws(b) || matches!(b, 0xEF | 0xBB | 0xBF))
+        {
+            return;
+        }
+        if let Some(tag) = self.shim.take() {
+            if self.lead == Lead::Document {
+                out.extend_from_slice(tag.as_bytes());
+            }
         }
     }
 
@@ -342,6 +387,12 @@ impl HtmlStream {
             let used = self.run(&buf, &mut out, true);
             out.extend_from_slice(&buf[used..]);
         }
+        // A document that ended before any content (`<!doctype html><html>`) still gets it.
+        if self.lead == Lead::Document {
+            if let Some(markup) = self.shim.take() {
+                out.extend_from_slice(markup.as_bytes());
+            }
+        }
         // A document cut inside `<style>` never reaches its end tag: its held bytes go last.
         if let Some(mut text) = self.text.take() {
             text.finish_into(&mut out);
@@ -362,9 +413,15 @@ impl HtmlStream {
             match self.state {
                 State::Data => {
                     let Some(lt) = memchr::memchr(b'<', &buf[i..]) else {
+                        if self.shim.is_some() {
+                            self.lead_text(&buf[i..], out);
+                        }
                         out.extend_from_slice(&buf[i..]);
                         return buf.len();
                     };
+                    if self.shim.is_some() && lt > 0 {
+                        self.lead_text(&buf[i..i + lt], out);
+                    }
                     out.extend_from_slice(&buf[i..i + lt]);
                     i += lt;
                     match self.markup(buf, i, out, eof) {
@@ -520,6 +577,20 @@ impl HtmlStream {
                     };
                     return Some(i + 4);
                 }
+                if self.shim.is_some() && self.lead == Lead::Start {
+                    const DOCTYPE: &[u8] = b"!doctype";
+                    let n = rest.len().min(DOCTYPE.len());
+                    let matches = rest[..n].eq_ignore_ascii_case(&DOCTYPE[..n]);
+                    if matches && n < DOCTYPE.len() && !eof {
+                        return None;
+                    }
+                    if matches && n == DOCTYPE.len() {
+                        self.lead = Lead::Document;
+                    } else {
+                        // `<![CDATA[`, `<!x>` first: not a document.
+                        self.shim = None;
+                    }
+                }
                 out.extend_from_slice(b"<!");
                 self.state = State::Bogus;
                 Some(i + 2)
@@ -580,6 +651,10 @@ impl HtmlStream {
             }
             Scan::Complete { end, name } => {
                 if buf[i + 1] == b'/' {
+                    if self.lead == Lead::Start {
+                        // An end tag first: a fragment.
+                        self.shim = None;
+                    }
                     out.extend_from_slice(&buf[i..end]);
                 } else {
                     self.start_tag(buf, i, end, name, &attrs, out);
@@ -608,6 +683,28 @@ impl HtmlStream {
                 .and_then(|a| a.value)
                 .map(|(s, e, _)| &buf[s..e])
         };
+        // The shim goes first in a document: after `<head>` (below), else before the first
+        // element that is not `<html>`. A body that starts with another element is a fragment.
+        let mut shim_after = false;
+        if self.shim.is_some() {
+            let html = tag.eq_ignore_ascii_case(b"html");
+            let head = tag.eq_ignore_ascii_case(b"head");
+            match self.lead {
+                Lead::Start if html => self.lead = Lead::Document,
+                Lead::Start if head => {
+                    self.lead = Lead::Document;
+                    shim_after = true;
+                }
+                Lead::Start => self.shim = None,
+                Lead::Document if html => {}
+                Lead::Document if head => shim_after = true,
+                Lead::Document => {
+                    if let Some(markup) = self.shim.take() {
+                        out.extend_from_slice(markup.as_bytes());
+                    }
+                }
+            }
+        }
         if self.inject.is_some() && tag.eq_ignore_ascii_case(b"body") {
             // No `<head>` tag before `<body>`: the markup goes right before the body.
             if let Some(markup) = self.inject.take() {
@@ -682,6 +779,11 @@ impl HtmlStream {
         }
         out.extend_from_slice(&buf[copied..end]);
 
+        if shim_after {
+            if let Some(markup) = self.shim.take() {
+                out.extend_from_slice(markup.as_bytes());
+            }
+        }
         if tag.eq_ignore_ascii_case(b"head") {
             if let Some(markup) = self.inject.take() {
                 out.extend_from_slice(markup.as_bytes());
@@ -902,7 +1004,13 @@ mod tests {
     }
 
     fn rewrite_all(input: &str, feed_bytes: bool) -> String {
-        let rw = EmbedConfig::new("/embed/app").compile().expect("valid");
+        // The shim's placement has its own tests (shim_tests.rs).
+        let rw = EmbedConfig {
+            shim: false,
+            ..EmbedConfig::new("/embed/app")
+        }
+        .compile()
+        .expect("valid");
         let mut s = HtmlStream::new(&rw, &Origins::default(), None);
         let mut out = Vec::new();
         if feed_bytes {

@@ -54,11 +54,13 @@ pub(crate) const fn is_ascii_ws(b: u8) -> bool {
 
 pub(crate) mod config;
 pub(crate) mod cookie;
+pub(crate) mod csp;
 pub(crate) mod css;
 pub(crate) mod encoding;
 pub(crate) mod html;
 pub(crate) mod location;
 pub(crate) mod service_worker;
+pub mod shim;
 
 pub use config::{EmbedConfig, EmbedConfigError, EmbedRewriter, InjectConfig};
 pub use css::CssStream;
@@ -96,3 +98,5 @@ pub enum EmbedError {
 
 #[cfg(test)]
 mod golden_tests;
+#[cfg(test)]
+mod shim_tests;

@@ -9,8 +9,8 @@ use bytes::{Bytes, BytesMut};
 use http::HeaderValue;
 use pingora::{Error, ErrorType};
 
-use super::{Middleware, MiddlewareCtx, ResponseCx};
-use crate::embed::{EmbedConfig, EmbedRewriter, Origins};
+use super::{Middleware, MiddlewareCtx, Outcome, RequestCx, RequestState, ResponseCx};
+use crate::embed::{shim, EmbedConfig, EmbedRewriter, Origins};
 
 #[derive(Debug)]
 pub struct Embed {
@@ -35,6 +35,24 @@ impl Embed {
 }
 
 impl Middleware for Embed {
+    /// Answers requests for the run-time shim itself, without the upstream. The path is
+    /// matched as the browser sent it: a `stripPrefix` earlier in the chain has already cut
+    /// the prefix from the state's path.
+    fn request(
+        &self,
+        _st: &mut RequestState<'_>,
+        cx: &RequestCx<'_>,
+        _mcx: &mut MiddlewareCtx,
+    ) -> impl std::future::Future<Output = Outcome> + Send {
+        let outcome = match self.rw.shim_path() {
+            Some(path) if cx.original.uri.path() == path => {
+                Outcome::Respond(shim::answer(&cx.original.method, &cx.original.headers))
+            }
+            _ => Outcome::Continue,
+        };
+        std::future::ready(outcome)
+    }
+
     fn response_headers(
         &self,
         resp: &mut http::response::Parts,
@@ -58,7 +76,11 @@ impl Middleware for Embed {
             .plan_body(&req.method, &req.headers, resp.status, headers)
         {
             plan.apply_headers(headers);
-            let rewriter = plan.start(&self.rw, origins());
+            let shim_tag = match plan.kind {
+                crate::embed::BodyKind::Html => self.rw.shim_tag_for(headers),
+                crate::embed::BodyKind::Css => None,
+            };
+            let rewriter = plan.start_with_shim(&self.rw, origins(), shim_tag);
             if !cx.downstream_h2 {
                 // The rewritten length is unknown until the body ends.
                 headers.remove(http::header::CONTENT_LENGTH);
@@ -235,5 +257,109 @@ mod tests {
             assert_eq!(got_body, want_body, "{content_type}");
         }
         assert!(m.edits_response());
+    }
+
+    /// The request hook answers the shim's own path (as the browser sent it, before
+    /// stripPrefix) and lets everything else through to the upstream.
+    #[test]
+    fn serves_the_shim_at_its_path_only() {
+        let on = Embed::new(&EmbedConfig::new("/embed/app")).expect("valid");
+        let off = Embed::new(&EmbedConfig {
+            shim: false,
+            ..EmbedConfig::new("/embed/app")
+        })
+        .expect("valid");
+        let file = &crate::embed::shim::SHIM.file;
+        let shim_path = format!("/embed/app/__bloud__/{file}");
+        // (middleware, method, original path, status or "continue")
+        let cases = [
+            (&on, "GET", shim_path.clone(), "200"),
+            (&on, "HEAD", shim_path.clone(), "200"),
+            (&on, "PUT", shim_path.clone(), "405"),
+            (
+                &on,
+                "GET",
+                "/embed/app/__bloud__/shim.0000000000.js".into(),
+                "continue",
+            ),
+            (
+                &on,
+                "GET",
+                format!("/embed/other/__bloud__/{file}"),
+                "continue",
+            ),
+            (&on, "GET", format!("/__bloud__/{file}"), "continue"),
+            (&on, "GET", "/embed/app/".into(), "continue"),
+            (&off, "GET", shim_path.clone(), "continue"),
+        ];
+        let connector = pingora::connectors::http::Connector::new(None);
+        for (m, method, path, want) in cases {
+            let original = RequestHeader::build(method, path.as_bytes(), None).expect("req");
+            // What the state holds after the route's stripPrefix.
+            let stripped = path.strip_prefix("/embed/app").unwrap_or(&path).to_string();
+            let mut st = crate::middleware::RequestState {
+                method,
+                scheme: "http",
+                host: "bloud.local",
+                path: stripped.into(),
+                query: None,
+                header_ops: Vec::new(),
+            };
+            let cx = RequestCx {
+                original: &original,
+                client_ip: None,
+                connector: &connector,
+            };
+            let outcome =
+                crate::middleware::ready(m.request(&mut st, &cx, &mut MiddlewareCtx::default()));
+            assert_eq!(
+                crate::middleware::describe(&outcome),
+                want,
+                "{method} {path}"
+            );
+            if let Some(Outcome::Respond(r)) = outcome {
+                if r.status == 200 {
+                    assert_eq!(r.body, crate::embed::shim::SHIM.body);
+                }
+            }
+        }
+    }
+
+    /// A document of a response with its own CSP gets the tag that CSP allows; the policy
+    /// is adapted on the way out.
+    #[test]
+    fn csp_of_the_response_is_adapted() {
+        let m = Embed::new(&EmbedConfig::new("/embed/app")).expect("valid");
+        let req = RequestHeader::build("GET", b"/embed/app/", None).expect("req");
+        let cx = ResponseCx {
+            request: &req,
+            scheme: "http",
+            host: "bloud.local",
+            upstream: Some("127.0.0.1:8085"),
+            downstream_h2: false,
+        };
+        let (mut parts, ()) = http::Response::new(()).into_parts();
+        parts.headers.insert(
+            http::header::CONTENT_TYPE,
+            HeaderValue::from_static("text/html"),
+        );
+        parts.headers.insert(
+            http::header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static("default-src 'none'; script-src 'strict-dynamic'"),
+        );
+        let mut mcx = MiddlewareCtx::default();
+        m.response_headers(&mut parts, &cx, &mut mcx);
+        let sri = &crate::embed::shim::SHIM.sri;
+        assert_eq!(
+            parts.headers[http::header::CONTENT_SECURITY_POLICY],
+            format!("default-src 'none'; script-src 'strict-dynamic' '{sri}'").as_str()
+        );
+        let mut body = Some(Bytes::from_static(b"<!doctype html><head><title>t</title>"));
+        m.response_body(&mut body, true, &mut mcx).expect("rewrite");
+        let out = String::from_utf8(body.unwrap_or_default().to_vec()).expect("utf-8");
+        assert!(
+            out.contains(&format!(" integrity=\"{sri}\"></script><title>")),
+            "{out}"
+        );
     }
 }

@@ -113,8 +113,14 @@ impl EntryProxy {
         for (name, value) in resp.headers {
             header.append_header(name, value)?;
         }
-        header.insert_header(http::header::CONTENT_LENGTH, resp.body.len().to_string())?;
-        header.insert_header(http::header::CACHE_CONTROL, "no-store")?;
+        // A 304 has no body; its Content-Length would have to be the full response's.
+        if resp.status != 304 {
+            header.insert_header(http::header::CONTENT_LENGTH, resp.body.len().to_string())?;
+        }
+        // The proxy's own answers are not cached, unless one says otherwise (the embed shim).
+        if !header.headers.contains_key(http::header::CACHE_CONTROL) {
+            header.insert_header(http::header::CACHE_CONTROL, "no-store")?;
+        }
         let head = session.req_header().method == http::Method::HEAD;
         let body = if head || resp.body.is_empty() {
             None
