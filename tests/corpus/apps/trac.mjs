@@ -6,7 +6,11 @@ import path from 'node:path';
 
 export default {
   name: 'trac',
-  source: { ecosystem: 'pypi', packages: ['Trac==1.6', 'Jinja2==3.1.6'] },
+  // Trac parses headers and form posts with the `multipart` module when it can import one. In the
+  // corpus's shared venv, python-multipart (a datasette dependency) provides a `multipart` package
+  // with another API, which makes every Trac request fail; with the `multipart` distribution
+  // installed too, python-multipart's alias defers to it and both apps get what they expect.
+  source: { ecosystem: 'pypi', packages: ['Trac==1.6', 'Jinja2==3.1.6', 'multipart==1.3.1'] },
   stack: 'Python (WSGI, Jinja2), server-rendered HTML + jQuery',
   covers: ['server-rendered', 'jquery-extjs', 'form', 'absolute-redirect'],
   start({ port, dir, bin, env, log: harnessLog }) {
