@@ -57,6 +57,9 @@ async function teardown() {
   await sys?.stop({ keep: opts.keep });
 }
 
+// A promise an app module left behind must not end the run before teardown.
+process.on('unhandledRejection', (e) => say(`ignored a late rejection: ${String(e?.message ?? e).split('\n')[0]}`));
+
 // Ends everything on Ctrl-C or a CI timeout too.
 for (const sig of ['SIGINT', 'SIGTERM']) {
   process.once(sig, () => {
@@ -68,6 +71,8 @@ for (const sig of ['SIGINT', 'SIGTERM']) {
 /** Races a promise against a deadline. */
 function within(ms, what, promise) {
   let t;
+  // The loser keeps running until its page closes; its late rejection is not this run's failure.
+  promise.catch(() => {});
   return Promise.race([
     promise,
     new Promise((_, fail) => { t = setTimeout(() => fail(new Error(`${what}: over ${ms / 1000} s`)), ms); }),
