@@ -3,7 +3,7 @@
 // writes for any app, opened in Debian's Chromium inside the Bloud shell, in two modes:
 //   sw     http://localhost:<port>  the shell's service worker controls the app's frame (+ shim)
 //   shim   http://bloud.test:<port> no service worker can run there; the proxy's shim alone
-//   strip  (comparison only) http://bloud.test:<port>, the route without the embed middleware
+//   strip  (comparison only) http://plain.test:<port> (own origin: no cache shared with shim), the route without the embed middleware
 // Pass = exercise() resolves (the UI rendered and one real interaction worked), no same-origin
 // request outside /embed/<app>/, no failed request (beyond the app's documented expectedFailures).
 //
@@ -166,7 +166,7 @@ try {
   t = Date.now();
   sys = await startSystem(apps, appPorts);
   const webPort = sys.web;
-  const origins = { sw: `http://localhost:${webPort}`, shim: `http://bloud.test:${webPort}`, strip: `http://bloud.test:${webPort}` };
+  const origins = { sw: `http://localhost:${webPort}`, shim: `http://bloud.test:${webPort}`, strip: `http://plain.test:${webPort}` };
   await sys.configure({ publicUrl: origins[modes[0]], strip: modes[0] === 'strip' });
   sys.install(live.map((a) => a.name));
   await sys.waitRoutes((text) => live.every((a) => text.includes(`${a.name}-backend:`)), 'every corpus app has its route');
@@ -183,7 +183,7 @@ try {
     headless: true,
     viewport: { width: 1280, height: 860 },
     args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
-      '--disable-component-update', '--disable-sync', '--host-resolver-rules=MAP bloud.test 127.0.0.1'],
+      '--disable-component-update', '--disable-sync', '--host-resolver-rules=MAP *.test 127.0.0.1'],
   });
 
   let current = { publicUrl: origins[modes[0]], strip: modes[0] === 'strip' };
