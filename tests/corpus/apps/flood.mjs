@@ -1,6 +1,7 @@
 // Flood: a React (webpack) single-page UI for torrent clients, fed by a server-sent event stream
 // (/api/activity-stream). Here it drives a Transmission daemon started next to it.
 import { spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
@@ -73,7 +74,11 @@ export default {
     });
   },
   ready: { path: '/', status: [200] },
-  async exercise(frame) {
+  async exercise(frame, { mode = 'direct' } = {}) {
+    // One app instance serves every mode in turn: each run adds a torrent of its own (a new
+    // info hash and name), so an earlier run's torrent cannot pass for this one.
+    const hash = createHash('sha1').update(`${mode} ${Date.now()}`).digest('hex');
+    const torrent = `bloud-corpus-${mode}-${hash.slice(0, 8)}`;
     // The torrent list renders once the SPA's chunks are in and the activity stream has sent
     // the first state.
     const add = frame.locator('.action--add-torrent');
@@ -84,10 +89,10 @@ export default {
     await add.click({ timeout: 10000 });
     const url = frame.locator('input[name="urls-0"]');
     await url.waitFor({ state: 'visible', timeout: 10000 });
-    await url.fill('magnet:?xt=urn:btih:0123456789abcdef0123456789abcdef01234567&dn=bloud-corpus-magnet');
+    await url.fill(`magnet:?xt=urn:btih:${hash}&dn=${torrent}`);
     await frame.locator('button[type="submit"]', { hasText: 'Add Torrent' }).click({ timeout: 10000 });
     await frame
-      .locator('.torrent__list__wrapper', { hasText: 'bloud-corpus-magnet' })
+      .locator('.torrent__list__wrapper', { hasText: torrent })
       .waitFor({ state: 'visible', timeout: 20000 });
   },
   expectedFailures: [],

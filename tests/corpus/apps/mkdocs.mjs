@@ -34,7 +34,9 @@ export default {
     });
   },
   ready: { path: '/', status: [200] },
-  async exercise(frame) {
+  async exercise(frame, { mode = 'direct' } = {}) {
+    // One app instance serves every mode in turn: each run's edit has its own text.
+    const added = `Step two (${mode} ${Date.now()}): reloaded by the server.`;
     await frame.locator('h1', { hasText: 'Corpus Docs' }).waitFor({ state: 'visible', timeout: 30000 });
     // A page change: the nav link to the second page.
     await frame.locator('a.nav-link', { hasText: 'Setup' }).first().click({ timeout: 10000 });
@@ -42,8 +44,8 @@ export default {
     await frame.locator('text=Step one: install.').waitFor({ state: 'visible', timeout: 10000 });
     // The author edits that page: the server rebuilds, the page's pending long poll answers and
     // the page reloads itself with the new text.
-    fs.writeFileSync(path.join(docsDir, 'setup.md'), '# Setup\n\nStep one: install.\n\nStep two: reloaded by the server.\n');
-    await frame.locator('text=Step two: reloaded by the server.').waitFor({ state: 'visible', timeout: 30000 });
+    fs.writeFileSync(path.join(docsDir, 'setup.md'), `# Setup\n\nStep one: install.\n\n${added}\n`);
+    await frame.getByText(added).waitFor({ state: 'visible', timeout: 30000 });
   },
   expectedFailures: [],
 };

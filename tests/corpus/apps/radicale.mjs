@@ -22,7 +22,9 @@ export default {
     return spawn(bin('radicale'), ['--config', config], { detached: true, env, stdio: ['ignore', log, log] });
   },
   ready: { path: '/.web/', status: [200] },
-  async exercise(frame) {
+  async exercise(frame, { mode = 'direct' } = {}) {
+    // One app instance serves every mode in turn: each run creates a calendar of its own.
+    const title = `Corpus calendar ${mode} ${Date.now()}`;
     const login = frame.locator('#loginscene');
     await login.waitFor({ state: 'visible', timeout: 30000 });
     // Sign in: the UI checks the user's principal with PROPFIND and lists their collections.
@@ -36,10 +38,10 @@ export default {
     const create = frame.locator('#createcollectionscene');
     await create.waitFor({ state: 'visible', timeout: 10000 });
     await create.locator('select[data-name="type"]').selectOption('CALENDAR');
-    await create.locator('input[data-name="displayname"]').fill('Corpus calendar');
+    await create.locator('input[data-name="displayname"]').fill(title);
     await create.locator('button[data-name="submit"]').click({ timeout: 10000 });
     await collections
-      .locator('article h3', { hasText: 'Corpus calendar' })
+      .locator('article h3', { hasText: title })
       .waitFor({ state: 'visible', timeout: 20000 });
   },
   expectedFailures: [],

@@ -22,7 +22,9 @@ export default {
     });
   },
   ready: { path: '/status', status: [200] },
-  async exercise(frame, { page }) {
+  async exercise(frame, { page, mode = 'direct' }) {
+    // One app instance serves every mode in turn: each run writes a note of its own.
+    const note = `Corpus Note ${mode} ${Date.now()}`;
     // The sidebar's "new tiddler" button; an edit frame opens, "ok" saves (PUT to the server)
     // and the note is shown in the story river.
     const create = frame.locator('button.tc-btn-\\%24\\%3A\\%2Fcore\\%2Fui\\%2FButtons\\%2Fnew-tiddler');
@@ -30,10 +32,10 @@ export default {
     await create.click({ timeout: 10000 });
     const title = frame.locator('.tc-tiddler-edit-frame input.tc-titlebar.tc-edit-texteditor');
     await title.waitFor({ state: 'visible', timeout: 10000 });
-    await title.fill('Corpus Note');
-    const saved = page.waitForResponse((r) => r.request().method() === 'PUT' && /\/recipes\/default\/tiddlers\/Corpus%20Note$/.test(r.url()), { timeout: 20000 });
+    await title.fill(note);
+    const saved = page.waitForResponse((r) => r.request().method() === 'PUT' && r.url().endsWith(`/recipes/default/tiddlers/${encodeURIComponent(note)}`), { timeout: 20000 });
     await frame.locator('.tc-tiddler-edit-frame button[aria-label="ok"], .tc-tiddler-edit-frame button.tc-btn-\\%24\\%3A\\%2Fcore\\%2Fui\\%2FButtons\\%2Fsave').first().click({ timeout: 10000 });
-    await frame.locator('.tc-tiddler-view-frame h2.tc-title', { hasText: 'Corpus Note' }).waitFor({ state: 'visible', timeout: 10000 });
+    await frame.locator('.tc-tiddler-view-frame h2.tc-title', { hasText: note }).waitFor({ state: 'visible', timeout: 10000 });
     const r = await saved;
     if (r.status() >= 300) throw new Error(`saving the tiddler answered ${r.status()}`);
   },

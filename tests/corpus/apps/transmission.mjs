@@ -1,6 +1,7 @@
 // Transmission: BitTorrent daemon with its classic jQuery web UI; the UI talks JSON-RPC over XHR
 // and starts every session with the 409 + X-Transmission-Session-Id handshake.
 import { spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 
@@ -50,7 +51,11 @@ export default {
     });
   },
   ready: { path: '/transmission/web/', status: [200] },
-  async exercise(frame) {
+  async exercise(frame, { mode = 'direct' } = {}) {
+    // One app instance serves every mode in turn: each run adds a torrent of its own (a new
+    // info hash and name), so an earlier run's torrent cannot pass for this one.
+    const hash = createHash('sha1').update(`${mode} ${Date.now()}`).digest('hex');
+    const torrent = `bloud-corpus-${mode}-${hash.slice(0, 8)}`;
     // The list and toolbar appear once the first RPC (after the 409 handshake) has answered.
     await frame.locator('#toolbar-open').waitFor({ state: 'visible', timeout: 30000 });
     await frame.locator('#statusbar').waitFor({ state: 'visible', timeout: 10000 });
@@ -59,10 +64,10 @@ export default {
     await frame.locator('#toolbar-open').click({ timeout: 10000 });
     const url = frame.locator('#torrent_upload_url');
     await url.waitFor({ state: 'visible', timeout: 10000 });
-    await url.fill('magnet:?xt=urn:btih:0123456789abcdef0123456789abcdef01234567&dn=bloud-corpus-magnet');
+    await url.fill(`magnet:?xt=urn:btih:${hash}&dn=${torrent}`);
     await frame.locator('#upload_confirm_button').click({ timeout: 10000 });
     await frame
-      .locator('#torrent_list .torrent', { hasText: 'bloud-corpus-magnet' })
+      .locator('#torrent_list .torrent', { hasText: torrent })
       .waitFor({ state: 'visible', timeout: 20000 });
   },
   expectedFailures: [
