@@ -11,6 +11,8 @@ if (!['debian', 'pypi', 'npm'].includes(want)) {
 const out = new Set();
 for (const app of await loadApps()) {
   const s = app.source;
+  // An app from one ecosystem may need a Debian package beside it (flood drives transmission-daemon).
+  if (want === 'debian') for (const p of s.debian ?? []) out.add(p);
   if (s.ecosystem !== want) continue;
   if (want === 'npm') {
     out.add(s.dir);
