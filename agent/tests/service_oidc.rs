@@ -630,14 +630,89 @@ async fn wrong_client_credentials_get_401() {
     assert_eq!(r.status(), 401);
     // The code was never handed out to a failed client: the right one still gets tokens.
     assert_eq!(exchange(&b.base, &rp, &code).await.0, 200);
-    // Registering needs an administrator: a signed-in browser without one is refused.
+    b.running.shutdown().await;
+}
+
+#[tokio::test]
+async fn registering_a_client_takes_an_admin_who_confirms_their_password() {
+    let b = start().await;
+    let admin_cookie = first_user(&b.base).await;
+    let post = |cookie: Option<String>, step_up: Option<String>| {
+        let base = b.base.clone();
+        async move {
+            let mut req = client()
+                .post(format!("{base}/api/oidc/clients"))
+                .json(&json!({"client_id": "notes", "redirect_uris": [REDIRECT]}));
+            if let Some(c) = cookie {
+                req = req.header("cookie", c);
+            }
+            if let Some(t) = step_up {
+                req = req.header("x-bloud-step-up", t);
+            }
+            let r = req.send().await.unwrap();
+            (
+                r.status().as_u16(),
+                r.json::<Value>().await.unwrap_or(Value::Null),
+            )
+        }
+    };
+    assert_eq!(post(None, None).await.0, 401);
+    let (status, v) = post(Some(admin_cookie.clone()), None).await;
+    assert_eq!((status, &v["stepUpRequired"]), (403, &json!(true)));
     let r = client()
-        .post(format!("{}/api/oidc/clients", b.base))
-        .json(&json!({"redirect_uris": [REDIRECT]}))
+        .post(format!("{}/api/auth/step-up", b.base))
+        .header("cookie", &admin_cookie)
+        .json(&json!({"password": "correct horse", "action": "oidc.clients.add"}))
         .send()
         .await
         .unwrap();
-    assert_eq!(r.status(), 401);
+    assert_eq!(r.status(), 200);
+    let token = r.json::<Value>().await.unwrap()["token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (status, v) = post(Some(admin_cookie), Some(token)).await;
+    assert_eq!(status, 201, "{v}");
+    assert_eq!(v["client_id"], "notes");
+    assert!(v["client_secret"].as_str().unwrap().len() >= 32);
+    // The secret is shown once: the list has no secret.
+    let list: Value = admin(&b.base)
+        .get(format!("{}/api/oidc/clients", b.base))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(list[0]["client_id"], "notes");
+    assert!(list[0].get("client_secret").is_none());
+    // A member may not.
+    admin(&b.base)
+        .post(format!("{}/api/users", b.base))
+        .json(&json!({"username": "bob", "password": "battery staple"}))
+        .send()
+        .await
+        .unwrap();
+    let bob = login(&b.base, "bob", "battery staple").await;
+    assert_eq!(post(Some(bob), None).await.0, 403);
+    // Removing a client ends its tokens and its sign-ins.
+    let alice = login(&b.base, "alice", "correct horse").await;
+    let rp = Rp {
+        id: "notes".into(),
+        secret: v["client_secret"].as_str().unwrap().into(),
+    };
+    let (_, t) = exchange(&b.base, &rp, &code(&b.base, &alice).await).await;
+    let access = t["access_token"].as_str().unwrap();
+    assert_eq!(userinfo(&b.base, access).await.0, 200);
+    let r = admin(&b.base)
+        .delete(format!("{}/api/oidc/clients/notes", b.base))
+        .json(&json!({}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 204);
+    assert_eq!(userinfo(&b.base, access).await.0, 401);
+    assert_eq!(authorize(&b.base, Some(&alice), &[]).await.0, 400);
     b.running.shutdown().await;
 }
 

@@ -4,7 +4,7 @@
 // Handlers bail out with a ready `Response`; boxing it would only add noise.
 #![allow(clippy::result_large_err)]
 
-mod admin_only;
+pub(crate) mod admin_only;
 mod apps;
 mod auth;
 pub mod forward_auth;

@@ -4,12 +4,13 @@
 //! once, and stored only as its SHA-256.
 
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::{Deserialize, Serialize};
 
-use crate::api::Api;
+use crate::api::admin_only::Caller;
+use crate::api::{stepup, Api};
 use crate::db::{random_hex, token_digest, Db, DbError, OidcClient};
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -59,16 +60,18 @@ fn check_uri(uri: &str) -> Result<(), ClientError> {
     Ok(())
 }
 
-pub fn register(db: &Db, new: NewClient) -> Result<Registered, ClientError> {
-    let client_id = new.client_id.unwrap_or_else(|| random_hex(16));
-    let id_ok = (1..=64).contains(&client_id.len())
-        && client_id
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
-    if !id_ok {
-        return Err(ClientError::Invalid(
-            "client_id: 1 to 64 letters, digits, `-`, `_` or `.`".into(),
-        ));
+/// Checks a registration without storing anything.
+pub fn check(new: &NewClient) -> Result<(), ClientError> {
+    if let Some(id) = &new.client_id {
+        let id_ok = (1..=64).contains(&id.len())
+            && id
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
+        if !id_ok {
+            return Err(ClientError::Invalid(
+                "client_id: 1 to 64 letters, digits, `-`, `_` or `.`".into(),
+            ));
+        }
     }
     if new.redirect_uris.is_empty() {
         return Err(ClientError::Invalid(
@@ -82,15 +85,22 @@ pub fn register(db: &Db, new: NewClient) -> Result<Registered, ClientError> {
     {
         check_uri(uri)?;
     }
-    let secret = match new.client_secret {
-        Some(s) if s.len() >= 32 && s.is_ascii() => s,
-        Some(_) => {
-            return Err(ClientError::Invalid(
-                "client_secret: at least 32 ASCII characters".into(),
-            ))
-        }
-        None => random_hex(32),
-    };
+    if new
+        .client_secret
+        .as_ref()
+        .is_some_and(|s| s.len() < 32 || !s.is_ascii())
+    {
+        return Err(ClientError::Invalid(
+            "client_secret: at least 32 ASCII characters".into(),
+        ));
+    }
+    Ok(())
+}
+
+pub fn register(db: &Db, new: NewClient) -> Result<Registered, ClientError> {
+    check(&new)?;
+    let client_id = new.client_id.unwrap_or_else(|| random_hex(16));
+    let secret = new.client_secret.unwrap_or_else(|| random_hex(32));
     let client = OidcClient {
         name: if new.name.is_empty() {
             client_id.clone()
@@ -129,13 +139,27 @@ fn failed(e: impl std::fmt::Display) -> Response {
     )
 }
 
-pub async fn create(State(api): State<Api>, body: axum::body::Bytes) -> Response {
+pub async fn create(
+    State(api): State<Api>,
+    headers: HeaderMap,
+    caller: Caller,
+    body: axum::body::Bytes,
+) -> Response {
     let new = match serde_json::from_slice::<NewClient>(&body) {
         Ok(n) => n,
         Err(e) => {
             return crate::api::error(StatusCode::BAD_REQUEST, format!("Invalid client: {e}"))
         }
     };
+    // Input first, so a 400 does not use up the step-up token.
+    if let Err(ClientError::Invalid(m)) = check(&new) {
+        return crate::api::error(StatusCode::BAD_REQUEST, m);
+    }
+    // A client learns the identity of whoever signs in at its redirect URI: confirm the
+    // password first, so a script holding only the admin's cookie cannot add one.
+    if let Err(r) = stepup::require(&api, &headers, &caller, "oidc.clients.add") {
+        return r;
+    }
     match register(&api.service.db, new) {
         Ok(r) => (StatusCode::CREATED, Json(r)).into_response(),
         Err(ClientError::Invalid(m)) => crate::api::error(StatusCode::BAD_REQUEST, m),
@@ -150,7 +174,16 @@ pub async fn list(State(api): State<Api>) -> Response {
     }
 }
 
-pub async fn delete(State(api): State<Api>, Path(id): Path<String>) -> Response {
+pub async fn delete(
+    State(api): State<Api>,
+    headers: HeaderMap,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Response {
+    let action = format!("oidc.clients.remove:{id}");
+    if let Err(r) = stepup::require(&api, &headers, &caller, &action) {
+        return r;
+    }
     match remove(&api.service.db, &id) {
         Ok(true) => StatusCode::NO_CONTENT.into_response(),
         Ok(false) => crate::api::error(StatusCode::NOT_FOUND, "No such OIDC client"),
@@ -160,7 +193,10 @@ pub async fn delete(State(api): State<Api>, Path(id): Path<String>) -> Response 
 
 /// `POST /api/oidc/keys/rotate`: a new signing key; the old one stays published until the ID
 /// tokens it signed expire.
-pub async fn rotate(State(api): State<Api>) -> Response {
+pub async fn rotate(State(api): State<Api>, headers: HeaderMap, caller: Caller) -> Response {
+    if let Err(r) = stepup::require(&api, &headers, &caller, "oidc.keys.rotate") {
+        return r;
+    }
     let service = api.service.clone();
     let result = tokio::task::spawn_blocking(move || {
         let oidc = &service.oidc;
