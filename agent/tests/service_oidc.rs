@@ -31,6 +31,14 @@ struct Box_ {
 async fn start() -> Box_ {
     let dirs = Dirs::new();
     std::fs::write(dirs.path("web/index.html"), "<html>shell</html>").unwrap();
+    write_catalog(
+        &dirs.path("apps"),
+        &[TestApp {
+            name: "notes",
+            port: None,
+            extra: "",
+        }],
+    );
     let running = bloud_agent::server::start(config(&dirs, &["true"], Duration::from_millis(50)))
         .await
         .unwrap();
@@ -850,5 +858,60 @@ async fn rotated_keys_overlap_until_their_tokens_expire() {
     let set = jwks(&b.base).await;
     assert_eq!(set.keys.len(), 1);
     assert!(set.find(&new_kid).is_some());
+    b.running.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_client_for_an_app_signs_in_only_users_who_may_open_the_app() {
+    let b = start().await;
+    first_user(&b.base).await;
+    let r = admin(&b.base)
+        .post(format!("{}/api/oidc/clients", b.base))
+        .json(&json!({"client_id": "notes", "app": "notes", "redirect_uris": [REDIRECT]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let v: Value = r.json().await.unwrap();
+    let rp = Rp {
+        id: "notes".into(),
+        secret: v["client_secret"].as_str().unwrap().into(),
+    };
+    let bob: Value = admin(&b.base)
+        .post(format!("{}/api/users", b.base))
+        .json(&json!({"username": "bob", "password": "battery staple"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let bob_id = bob["id"].as_str().unwrap().to_string();
+    let cookie = login(&b.base, "bob", "battery staple").await;
+    // A new member may open no app: the app is told access was denied, and gets no code.
+    let (status, loc) = authorize(&b.base, Some(&cookie), &[]).await;
+    assert_eq!(status, 302);
+    let q = callback(&loc);
+    assert_eq!(q["error"], "access_denied");
+    assert!(!q.contains_key("code"));
+    let grant = |apps: Value| {
+        let url = format!("{}/api/users/{bob_id}/apps", b.base);
+        async move {
+            let r = admin(&url)
+                .put(&url)
+                .json(&json!({ "apps": apps }))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), 200);
+        }
+    };
+    grant(json!(["notes"])).await;
+    let (status, t) = exchange(&b.base, &rp, &code(&b.base, &cookie).await).await;
+    assert_eq!(status, 200);
+    // Taking the access away stops the next refresh.
+    grant(json!([])).await;
+    let (status, e) = refresh(&b.base, &rp, t["refresh_token"].as_str().unwrap()).await;
+    assert_eq!((status, error_of(&e)), (400, "invalid_grant"));
     b.running.shutdown().await;
 }

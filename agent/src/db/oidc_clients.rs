@@ -11,6 +11,10 @@ use super::{now_rfc3339, Db, DbResult};
 pub struct OidcClient {
     pub client_id: String,
     pub name: String,
+    /// The catalog app this client signs in to: only users who may open the app may sign in.
+    /// `None` for clients that are not an app (every user may sign in).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub app: Option<String>,
     pub redirect_uris: Vec<String>,
     pub post_logout_redirect_uris: Vec<String>,
     #[serde(skip)]
@@ -23,6 +27,7 @@ pub(super) fn migrate(conn: &Connection) -> rusqlite::Result<()> {
         "CREATE TABLE IF NOT EXISTS oidc_clients (
             id TEXT PRIMARY KEY,
             name TEXT NOT NULL,
+            app TEXT,
             secret_digest TEXT NOT NULL,
             redirect_uris TEXT NOT NULL,
             post_logout_uris TEXT NOT NULL,
@@ -43,10 +48,11 @@ fn client_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<OidcClient> {
         redirect_uris: list(r.get(3)?),
         post_logout_redirect_uris: list(r.get(4)?),
         created_at: r.get(5)?,
+        app: r.get(6)?,
     })
 }
 
-const COLUMNS: &str = "id, name, secret_digest, redirect_uris, post_logout_uris, created_at";
+const COLUMNS: &str = "id, name, secret_digest, redirect_uris, post_logout_uris, created_at, app";
 
 impl Db {
     /// Inserts or replaces a client (re-registering an app gives it a new secret and URIs).
@@ -54,9 +60,9 @@ impl Db {
         let json = |v: &Vec<String>| serde_json::to_string(v).unwrap_or_else(|_| "[]".into());
         self.conn()
             .execute(
-                "INSERT INTO oidc_clients (id, name, secret_digest, redirect_uris, post_logout_uris, created_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)
-                 ON CONFLICT(id) DO UPDATE SET name = excluded.name,
+                "INSERT INTO oidc_clients (id, name, secret_digest, redirect_uris, post_logout_uris, created_at, app)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+                 ON CONFLICT(id) DO UPDATE SET name = excluded.name, app = excluded.app,
                    secret_digest = excluded.secret_digest, redirect_uris = excluded.redirect_uris,
                    post_logout_uris = excluded.post_logout_uris",
                 params![
@@ -65,7 +71,8 @@ impl Db {
                     client.secret_digest,
                     json(&client.redirect_uris),
                     json(&client.post_logout_redirect_uris),
-                    now_rfc3339()
+                    now_rfc3339(),
+                    client.app
                 ],
             )
             .map_err(self.e("cannot save the OIDC client"))?;

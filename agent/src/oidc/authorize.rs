@@ -136,6 +136,17 @@ pub async fn authorize(
         return redirect(&with_query("/login", &[("next", &here)]));
     };
 
+    match super::clients::may_sign_in(p.db(), &client, &user) {
+        Ok(true) => {}
+        Ok(false) => {
+            return back(
+                "access_denied",
+                "this Bloud account may not open this app; ask an admin",
+            )
+        }
+        Err(e) => return server_error(e),
+    }
+
     let code = random_hex(32);
     let grant = CodeGrant {
         client_id: client.client_id.clone(),

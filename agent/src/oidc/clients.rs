@@ -21,6 +21,9 @@ pub struct NewClient {
     pub client_id: Option<String>,
     #[serde(default)]
     pub name: String,
+    /// The catalog app the client belongs to: only users who may open it may sign in.
+    #[serde(default)]
+    pub app: Option<String>,
     pub redirect_uris: Vec<String>,
     #[serde(default)]
     pub post_logout_redirect_uris: Vec<String>,
@@ -108,6 +111,7 @@ pub fn register(db: &Db, new: NewClient) -> Result<Registered, ClientError> {
             new.name
         },
         client_id,
+        app: new.app,
         redirect_uris: new.redirect_uris,
         post_logout_redirect_uris: new.post_logout_redirect_uris,
         secret_digest: token_digest(&secret),
@@ -120,6 +124,15 @@ pub fn register(db: &Db, new: NewClient) -> Result<Registered, ClientError> {
         client: stored,
         client_secret: secret,
     })
+}
+
+/// Whether `user` may sign in to `client`: any user for a client without an app, otherwise
+/// the users who may open the app (admins, and members given access).
+pub fn may_sign_in(db: &Db, client: &OidcClient, user: &crate::db::User) -> Result<bool, DbError> {
+    match &client.app {
+        Some(app) => db.user_may_open(user, app),
+        None => Ok(true),
+    }
 }
 
 /// Removes a client, its codes and its tokens. False when it did not exist.

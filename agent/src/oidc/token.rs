@@ -231,6 +231,12 @@ fn refresh_grant<'a>(
         Ok(_) => return invalid_grant("the Bloud session has ended"),
         Err(e) => return server_error(e),
     };
+    // Access to the app may have been taken away since the login.
+    match super::clients::may_sign_in(p.db(), client, &user) {
+        Ok(true) => {}
+        Ok(false) => return invalid_grant("this Bloud account may no longer open this app"),
+        Err(e) => return server_error(e),
+    }
     issue(
         p,
         &Issue {
