@@ -150,6 +150,15 @@ pub async fn guard(State(origins): State<Arc<Origins>>, req: Request, next: Next
     if req.uri().path().starts_with(crate::api::forward_auth::PATH) {
         return next.run(req).await;
     }
+    // Relying parties post forms to the token endpoint (and may post to userinfo) from their
+    // servers. Neither reads a cookie: a client secret or a bearer token is the credential, so
+    // another site cannot make a browser use the user's session there.
+    if matches!(
+        req.uri().path(),
+        crate::oidc::TOKEN_PATH | crate::oidc::USERINFO_PATH
+    ) {
+        return next.run(req).await;
+    }
     match check(req.method(), req.headers(), &origins) {
         Ok(()) => next.run(req).await,
         Err(refusal) => {

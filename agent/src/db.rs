@@ -24,7 +24,13 @@ pub struct DbError {
 
 pub type DbResult<T> = Result<T, DbError>;
 
+mod oidc_clients;
+mod oidc_grants;
+mod oidc_keys;
 mod users;
+pub use oidc_clients::OidcClient;
+pub use oidc_grants::{CodeGrant, NewToken, RefreshGrant, Taken, ACCESS, REFRESH};
+pub use oidc_keys::StoredKey;
 pub use users::{AdminChange, Role, UserInfo};
 
 /// A signed-in (or first) user. The role is read with the session on every request, so a
@@ -112,7 +118,7 @@ pub(crate) fn token_digest(token: &str) -> String {
     hex::encode(Sha256::digest(token.as_bytes()))
 }
 
-fn random_hex(bytes: usize) -> String {
+pub(crate) fn random_hex(bytes: usize) -> String {
     let mut buf = vec![0u8; bytes];
     rand::thread_rng().fill_bytes(&mut buf);
     hex::encode(buf)
@@ -213,6 +219,10 @@ impl Db {
         conn.execute_batch(SCHEMA)
             .map_err(err("cannot create the schema"))?;
         users::migrate(&conn).map_err(err("cannot add roles and app access"))?;
+        oidc_clients::migrate(&conn)
+            .and_then(|()| oidc_keys::migrate(&conn))
+            .and_then(|()| oidc_grants::migrate(&conn))
+            .map_err(err("cannot add the OpenID Connect tables"))?;
         Ok(Db {
             path: path.to_path_buf(),
             conn: Mutex::new(conn),

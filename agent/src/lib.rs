@@ -30,6 +30,8 @@ pub mod events;
 pub mod health;
 /// Login flood and password-guessing limits.
 pub mod login_limit;
+/// The OpenID Connect provider apps sign in with.
+pub mod oidc;
 /// Executes install and uninstall operations.
 pub mod orchestrator;
 /// The operation queue.

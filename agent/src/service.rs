@@ -32,6 +32,8 @@ pub struct Service {
     pub db: Arc<Db>,
     pub events: Arc<Events>,
     pub rebuilder: Rebuilder,
+    /// The OpenID Connect provider (its signing keys are loaded, or made, at start).
+    pub oidc: Arc<crate::oidc::Provider>,
     catalog: RwLock<Arc<Catalog>>,
     /// Bumped whenever an app's health check is (re)started; an older check stops quietly.
     health_generation: Mutex<HashMap<String, u64>>,
@@ -41,6 +43,8 @@ pub struct Service {
 pub enum ServiceError {
     #[error(transparent)]
     Db(#[from] DbError),
+    #[error(transparent)]
+    Oidc(#[from] crate::oidc::OidcError),
     #[error("cannot create {}: {source}; check dataDir/routesDir and their permissions", path.display())]
     Dir {
         path: PathBuf,
@@ -85,7 +89,9 @@ impl Service {
             db.clone(),
             events.clone(),
         );
+        let oidc = Arc::new(crate::oidc::Provider::open(&config.public_url, db.clone())?);
         let service = Service {
+            oidc,
             catalog: RwLock::new(Arc::new(Catalog::default())),
             config,
             db,

@@ -4,7 +4,7 @@
 // Handlers bail out with a ready `Response`; boxing it would only add noise.
 #![allow(clippy::result_large_err)]
 
-mod admin_only;
+pub(crate) mod admin_only;
 mod apps;
 mod auth;
 pub mod forward_auth;
@@ -25,6 +25,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 
+use crate::oidc;
 use crate::queue::Queue;
 use crate::service::Service;
 
@@ -69,6 +70,15 @@ pub fn router(api: Api) -> Router {
         )
         .route("/api/users/{id}/role", axum::routing::put(users::set_role))
         .route("/api/users/{id}/apps", axum::routing::put(users::set_apps))
+        .route(
+            oidc::CLIENTS_PATH,
+            get(oidc::clients::list).post(oidc::clients::create),
+        )
+        .route(
+            &format!("{}/{{id}}", oidc::CLIENTS_PATH),
+            axum::routing::delete(oidc::clients::delete),
+        )
+        .route(oidc::ROTATE_PATH, post(oidc::clients::rotate))
         .route_layer(middleware::from_fn(admin_only::require_admin));
 
     // Every signed-in user: the catalog (read only), the installed apps they may open, their
@@ -117,9 +127,24 @@ pub fn router(api: Api) -> Router {
         )
         .with_state(forward);
 
+    // The OpenID Connect provider's public endpoints (their own state: the provider). Each
+    // authenticates its own way: the session cookie, client secrets, bearer tokens.
+    let provider = Router::new()
+        .route(oidc::DISCOVERY_PATH, get(oidc::discovery::configuration))
+        .route(oidc::JWKS_PATH, get(oidc::discovery::jwks))
+        .route(oidc::AUTHORIZE_PATH, get(oidc::authorize::authorize))
+        .route(oidc::TOKEN_PATH, post(oidc::token::token))
+        .route(
+            oidc::USERINFO_PATH,
+            get(oidc::userinfo::userinfo).post(oidc::userinfo::userinfo),
+        )
+        .route(oidc::END_SESSION_PATH, get(oidc::end_session::end_session))
+        .with_state(api.service.oidc.clone());
+
     protected
         .merge(public)
         .merge(forward_auth)
+        .merge(provider)
         .fallback(web::shell)
         .with_state(api)
 }
