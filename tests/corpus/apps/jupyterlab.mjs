@@ -29,16 +29,21 @@ export default {
   async exercise(frame, { page }) {
     // The launcher, then a new notebook with a Python kernel (started over the REST API, then a
     // WebSocket to the kernel); run one cell and read its output.
-    const tile = frame.locator('.jp-LauncherCard[data-category="Notebook"]').first();
+    // One JupyterLab serves every mode and restores its last workspace (the notebook the previous
+    // mode opened), so open a fresh launcher with the dock's "+" and act in the visible panel only.
+    const add = frame.locator('#jp-main-dock-panel .lm-TabBar-addButton').first();
+    await add.waitFor({ timeout: 30_000 });
+    await add.click();
+    const tile = frame.locator('.jp-Launcher:visible .jp-LauncherCard[data-category="Notebook"]').first();
     await tile.waitFor({ timeout: 30_000 });
     await tile.click();
-    const cell = frame.locator('.jp-Notebook .jp-Cell .cm-content').first();
+    const cell = frame.locator('.jp-NotebookPanel:visible .jp-Cell .cm-content').first();
     await cell.waitFor({ timeout: 30_000 });
     // The kernel answered over its WebSocket: the status bar says it is idle.
     await frame.getByText(/\| Idle/).first().waitFor({ timeout: 30_000 });
     // JupyterLab may re-create the cell editor once the kernel session is attached, losing what
     // was typed into the old one: type again (at most three times) until the editor shows it.
-    const typed = frame.locator('.jp-Notebook .jp-Cell .cm-content', { hasText: 'print(6 * 7)' }).first();
+    const typed = frame.locator('.jp-NotebookPanel:visible .jp-Cell .cm-content', { hasText: 'print(6 * 7)' }).first();
     for (let attempt = 1; ; attempt++) {
       await cell.click();
       await page.keyboard.type('print(6 * 7)');
@@ -52,7 +57,7 @@ export default {
       }
     }
     await page.keyboard.press('Shift+Enter');
-    await frame.locator('.jp-OutputArea-output').filter({ hasText: /^42\s*$/ }).first().waitFor({ timeout: 30_000 });
+    await frame.locator('.jp-NotebookPanel:visible .jp-OutputArea-output').filter({ hasText: /^42\s*$/ }).first().waitFor({ timeout: 30_000 });
   },
   expectedFailures: [],
 };
