@@ -78,28 +78,29 @@ fn apps_nix(catalog: &std::path::Path, list: &std::path::Path) -> anyhow::Result
 fn serve(config: Option<std::path::PathBuf>) -> anyhow::Result<bool> {
     let config = Config::load(config.as_deref())?;
     runtime()?.block_on(async move {
+        // Handlers first: once the agent answers, a SIGTERM must be a clean stop, not the
+        // default action (a supervisor or test that stops it right after /api/health saw it die).
+        let stop = shutdown_signal()?;
         let running = bloud_agent::server::start(config).await?;
-        shutdown_signal().await;
+        stop.await;
         tracing::info!("shutting down");
         running.shutdown().await;
         Ok(true)
     })
 }
 
-async fn shutdown_signal() {
+/// Registers SIGTERM and SIGINT handlers now; the returned future ends at the first signal.
+fn shutdown_signal() -> anyhow::Result<impl std::future::Future<Output = ()>> {
+    use anyhow::Context;
     use tokio::signal::unix::{signal, SignalKind};
-    let (Ok(mut term), Ok(mut int)) = (
-        signal(SignalKind::terminate()),
-        signal(SignalKind::interrupt()),
-    ) else {
-        // Without signal handlers, run until killed.
-        std::future::pending::<()>().await;
-        return;
-    };
-    tokio::select! {
-        _ = term.recv() => {}
-        _ = int.recv() => {}
-    }
+    let mut term = signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
+    let mut int = signal(SignalKind::interrupt()).context("installing the SIGINT handler")?;
+    Ok(async move {
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = int.recv() => {}
+        }
+    })
 }
 
 fn operation(
