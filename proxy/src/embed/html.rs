@@ -353,21 +353,25 @@ impl HtmlStream {
         self
     }
 
-    /// Text of the document: while the shim waits, text that is not whitespace (or a BOM)
-    /// decides its fate. Before any tag it makes the body a fragment; after the doctype or
-    /// `<html>` it is the body's first content, and the shim goes before it.
+    /// Writes text of the document to `out`. While the shim waits, text that is not
+    /// whitespace (or a BOM) decides its fate: before any tag it makes the body a fragment;
+    /// after the doctype or `<html>` it is the body's first content, and the shim goes right
+    /// before its first such byte, so the output does not depend on where chunks split it.
     fn lead_text(&mut self, text: &[u8], out: &mut Vec<u8>) {
-        if text
+        let content = text
             .iter()
-            .all(|&b| is_ascii_ws(b) || matches!(b, 0xEF | 0xBB | 0xBF))
-        {
+            .position(|&b| !(is_ascii_ws(b) || matches!(b, 0xEF | 0xBB | 0xBF)));
+        let Some(at) = content else {
+            out.extend_from_slice(text);
             return;
-        }
+        };
+        out.extend_from_slice(&text[..at]);
         if let Some(tag) = self.shim.take() {
             if self.lead == Lead::Document {
                 out.extend_from_slice(tag.as_bytes());
             }
         }
+        out.extend_from_slice(&text[at..]);
     }
 
     /// Rewrites the next chunk of the body; returns the output ready to send.
@@ -429,14 +433,16 @@ impl HtmlStream {
                     let Some(lt) = memchr::memchr(b'<', &buf[i..]) else {
                         if self.shim.is_some() {
                             self.lead_text(&buf[i..], out);
+                        } else {
+                            out.extend_from_slice(&buf[i..]);
                         }
-                        out.extend_from_slice(&buf[i..]);
                         return buf.len();
                     };
-                    if self.shim.is_some() && lt > 0 {
+                    if self.shim.is_some() {
                         self.lead_text(&buf[i..i + lt], out);
+                    } else {
+                        out.extend_from_slice(&buf[i..i + lt]);
                     }
-                    out.extend_from_slice(&buf[i..i + lt]);
                     i += lt;
                     match self.markup(buf, i, out, eof) {
                         Some(next) => i = next,

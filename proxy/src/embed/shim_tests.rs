@@ -81,6 +81,12 @@ const CASES: &[(&str, &str)] = &[
         "<html>{S}<script>go('<head>')</script><head></head>",
     ),
     ("<!doctype html>Hello", "<!doctype html>{S}Hello"),
+    // Found by the fuzzer: text after `<html>` that begins with whitespace gets the shim after
+    // the whitespace, whether the whitespace arrives in the same chunk or an earlier one.
+    (
+        "<!DOCTYPE html>\n<html lang=\"en\">\n,HEAD>\n<p>x",
+        "<!DOCTYPE html>\n<html lang=\"en\">\n{S},HEAD>\n<p>x",
+    ),
     ("<!doctype html>\n", "<!doctype html>\n{S}"),
     (
         "<?xml version=\"1.0\"?>\n<html xmlns=\"http://www.w3.org/1999/xhtml\"><head></head>",
