@@ -42,7 +42,8 @@ fn escape(s: &str) -> String {
 }
 
 /// Every path answers: a page with root-absolute links (what the proxy's `embed` rewriting
-/// keeps inside `/embed/<app>/`), a stylesheet, and what the app saw of the request.
+/// keeps inside `/embed/<app>/`), a stylesheet, a text field (state a kept-alive tab must not
+/// lose), and what the app saw of the request.
 async fn page(State(name): State<String>, headers: HeaderMap, req: Request) -> Response {
     let path = req.uri().path().to_string();
     println!("{name}: {} {path}", req.method());
@@ -88,6 +89,7 @@ async fn page(State(name): State<String>, headers: HeaderMap, req: Request) -> R
          <p>This page is <code>{p}</code>.</p>\
          <nav><a href=\"{b}/\">Home</a> · <a href=\"{b}/settings\">Settings</a> · \
          <a href=\"{b}/about?from=demo\">About</a></nav>\
+         <form><label>Note <input name=\"note\" type=\"text\"></label></form>\
          <h2>Request as the app saw it</h2><ul>{seen}</ul></div></body></html>",
         n = escape(&name),
         p = escape(&path),
@@ -247,10 +249,69 @@ pub fn demo_stop(run_dir: &Path) -> anyhow::Result<bool> {
     Ok(true)
 }
 
+/// Restarts `app`'s demo app, if one runs for `run_dir`: SIGTERM (SIGKILL after 5 s), then the
+/// same binary again on the same port, its output appended to the same log. `Ok(false)` when no
+/// demo app runs for it (then the app is not a demo app here).
+pub fn restart_demo_app(run_dir: &Path, app: &str) -> anyhow::Result<bool> {
+    let Some((_, pid, port)) = running_demo_apps(run_dir)
+        .into_iter()
+        .find(|(a, _, _)| a == app)
+    else {
+        return Ok(false);
+    };
+    // The running demo app's own binary: what the rebuild started it with.
+    let exe = std::fs::read_link(format!("/proc/{pid}/exe"))
+        .or_else(|_| std::env::current_exe())
+        .context("cannot find the bloud-agent binary to start the demo app with")?;
+    tracing::info!(app, pid, "restarting the demo app");
+    // SAFETY: kill(2) on a pid whose command line is our demo app; no memory involved.
+    unsafe {
+        libc::kill(pid, libc::SIGTERM);
+    }
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while Path::new(&format!("/proc/{pid}")).exists() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    if Path::new(&format!("/proc/{pid}")).exists() {
+        // SAFETY: as above.
+        unsafe {
+            libc::kill(pid, libc::SIGKILL);
+        }
+    }
+    // The port is free once the old process is gone (the listener closes with it).
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while port_open(port) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let new_pid = spawn_app(&exe, run_dir, app, port, true)?;
+    anyhow::ensure!(
+        wait_port(port, Duration::from_secs(10)),
+        "{app}: the restarted demo app (pid {new_pid}) did not listen on {port} within 10 s; see {}",
+        run_dir.join(format!("{app}.log")).display()
+    );
+    Ok(true)
+}
+
 fn start_app(exe: &Path, run_dir: &Path, app: &str, port: u16) -> anyhow::Result<u32> {
+    spawn_app(exe, run_dir, app, port, false)
+}
+
+/// Starts one demo app; `append` keeps the log of the previous run (a restart).
+fn spawn_app(
+    exe: &Path,
+    run_dir: &Path,
+    app: &str,
+    port: u16,
+    append: bool,
+) -> anyhow::Result<u32> {
     use std::os::unix::process::CommandExt;
     let log_path = run_dir.join(format!("{app}.log"));
-    let log = std::fs::File::create(&log_path)
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .write(true)
+        .append(append)
+        .truncate(!append)
+        .open(&log_path)
         .with_context(|| format!("cannot create {}", log_path.display()))?;
     let err = log.try_clone().context("cannot duplicate the log handle")?;
     let child = std::process::Command::new(exe)

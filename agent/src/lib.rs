@@ -38,6 +38,8 @@ pub mod orchestrator;
 pub mod queue;
 /// Rebuild runner.
 pub mod rebuild;
+/// Restarting an app's service (queued).
+pub mod restart;
 /// Startup and serving.
 pub mod server;
 /// Shared service state.
