@@ -144,6 +144,8 @@ step('tabs are reachable by Tab and switch with Alt+Shift shortcuts, also from i
   await shownFrame().getByLabel('Note').focus();
   await page.keyboard.press('Alt+Shift+Digit2');
   await page.waitForURL(sys.base + '/apps/jellyfin/');
+  // From the shell (focus on a tab of the strip): Alt+Shift+← is the previous tab.
+  await strip().getByRole('link', { name: 'Jellyfin' }).focus();
   await page.keyboard.press('Alt+Shift+ArrowLeft');
   await page.waitForURL(sys.base + '/apps/adguard-home/settings');
   assert.equal(await shownFrame().getByLabel('Note').inputValue(), 'half-written note');
@@ -302,6 +304,29 @@ step(`logs: live, ${LOG_LINES.toLocaleString('en')} lines stay smooth, search, d
   await dlg.getByRole('button', { name: 'Close' }).click();
   await dlg.waitFor({ state: 'detached' });
 }, 180_000);
+
+step('tab menu: uninstall with the plan and the delete-data choice closes the tab', async () => {
+  // What the app keeps under <dataDir>/<app> (the demo app itself writes nothing there).
+  mkdirSync(join(sys.dir, 'data', 'miniflux'), { recursive: true });
+  writeFileSync(join(sys.dir, 'data', 'miniflux', 'feeds.db'), 'subscriptions');
+  await strip().getByRole('link', { name: 'Miniflux' }).click();
+  await page.waitForURL(sys.base + '/apps/miniflux/');
+  await strip().getByRole('button', { name: 'Actions for Miniflux' }).click();
+  await strip().getByRole('menuitem', { name: 'Uninstall…' }).click();
+  const dlg = page.getByRole('dialog', { name: 'Uninstall Miniflux' });
+  await dlg.getByLabel('Also delete its data (cannot be undone)').check();
+  await shot('uninstall-plan');
+  await dlg.getByRole('button', { name: 'Uninstall' }).click();
+  // Deleting data asks for the password again.
+  const confirm = page.getByRole('dialog', { name: 'Confirm with your password' });
+  await confirm.getByLabel('Your password').fill(PASSWORD);
+  await confirm.getByRole('button', { name: 'Confirm' }).click();
+  await page.waitForURL(sys.base + '/install/miniflux?op=uninstall');
+  await page.locator('p.phase', { hasText: /^Removed$/ }).waitFor({ timeout: 60_000 });
+  assert.equal(await strip().getByRole('link', { name: 'Miniflux' }).count(), 0, 'the tab is closed');
+  assert.equal(await page.locator('.tab-frame iframe').count(), 4);
+  assert.equal(existsSync(join(sys.dir, 'data', 'miniflux')), false, 'its data is gone');
+});
 
 step('a failed restart is shown with the app’s last log lines', async () => {
   // The app's process dies; there is no demo app to restart and no systemd unit here either.

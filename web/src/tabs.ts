@@ -14,7 +14,7 @@ import { embedSrc, shellAppPath, shellPathForFrame } from './routes';
 import { setActiveApp, setIntercepts, waitForController } from './swClient';
 import { TAB_LIMIT, TabSet } from './tabset';
 import type { CatalogApp } from './types';
-import { appMenuButton } from './views/appmenu';
+import { APP_REMOVED, APP_RENAMED, appMenuButton } from './views/appmenu';
 import { errorBox, loading, messageOf, type Ctx } from './views/common';
 import { writeBootstrap } from './views/frame';
 
@@ -83,7 +83,7 @@ export function createTabHost(ctx: Ctx, limit = TAB_LIMIT): TabHost {
           'li',
           { class: current ? 'tab current' : 'tab', 'data-app': name },
           h('a', { href: tab.path, class: 'tab-link', 'aria-current': current ? 'page' : null, 'aria-keyshortcuts': i < 9 ? `Alt+Shift+${i + 1}` : null }, tab.label),
-          appMenuButton(ctx, { name, displayName: tab.label }, { onRenamed: (n) => rename(name, n), onRemoved: () => close(name) }),
+          appMenuButton(ctx, { name, displayName: tab.label }),
           h('button', { type: 'button', class: 'tab-close small', 'aria-label': `Close ${tab.label}`, title: `Close ${tab.label}`, onclick: () => close(name) }, h('span', { 'aria-hidden': 'true' }, '×')),
         ),
       );
@@ -151,6 +151,15 @@ export function createTabHost(ctx: Ctx, limit = TAB_LIMIT): TabHost {
     switchTo(target);
   };
   document.addEventListener('keydown', onKey);
+  // From any app menu (tiles and tabs alike): an app being uninstalled loses its tab.
+  document.addEventListener(APP_REMOVED, (ev) => {
+    const app = (ev as CustomEvent<unknown>).detail;
+    if (typeof app === 'string') close(app, false);
+  });
+  document.addEventListener(APP_RENAMED, (ev) => {
+    const d = (ev as CustomEvent<{ app?: unknown; displayName?: unknown }>).detail;
+    if (typeof d.app === 'string' && typeof d.displayName === 'string') rename(d.app, d.displayName);
+  });
 
   const hookFrame = (tab: Tab) => {
     const win = tab.iframe?.contentWindow as (Window & typeof globalThis) | null | undefined;

@@ -5,6 +5,10 @@ import { modal, openRemove } from './catalog';
 import { messageOf, type Ctx } from './common';
 import { lastLogLines, openLogs } from './logs';
 
+/** Document events for whoever shows the app elsewhere (tabs.ts): `detail` is the app name. */
+export const APP_REMOVED = 'bloud:app-removed';
+export const APP_RENAMED = 'bloud:app-renamed';
+
 export interface MenuApp {
   name: string;
   displayName: string;
@@ -44,7 +48,13 @@ export function appMenuButton(ctx: Ctx, app: MenuApp, hooks: MenuHooks = {}): HT
       item('Logs', () => openLogs(app.name, app.displayName)),
       item('Rename…', () => void rename(ctx, app, hooks)),
       item('Restart', () => void restart(ctx, app, hooks)),
-      item('Uninstall…', () => void openRemove(ctx, app).then((started) => started && hooks.onRemoved?.())),
+      item('Uninstall…', () =>
+        void openRemove(ctx, app).then((started) => {
+          if (!started) return;
+          hooks.onRemoved?.();
+          document.dispatchEvent(new CustomEvent<string>(APP_REMOVED, { detail: app.name }));
+        }),
+      ),
     );
   }
 
@@ -123,6 +133,7 @@ async function rename(ctx: Ctx, app: MenuApp, hooks: MenuHooks): Promise<void> {
     await api.rename(app.name, name);
     app.displayName = name;
     hooks.onRenamed?.(name);
+    document.dispatchEvent(new CustomEvent<{ app: string; displayName: string }>(APP_RENAMED, { detail: { app: app.name, displayName: name } }));
     ctx.announce(`Renamed to ${name}.`);
   } catch (err) {
     await showAppError(app, messageOf(err));
