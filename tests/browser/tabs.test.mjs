@@ -345,6 +345,14 @@ step('a failed restart is shown with the app’s last log lines', async () => {
   await shot('restart-error-375');
   await dlg.getByRole('button', { name: 'Close' }).click();
   await page.getByRole('link', { name: 'Jellyfin, error' }).waitFor();
+  // Later, from the unhealthy app's tile: the menu offers what went wrong, with the same lines.
+  const again = await tileMenu('Jellyfin');
+  await again.getByRole('menuitem', { name: 'What went wrong' }).click();
+  const why = page.getByRole('dialog', { name: 'Jellyfin: something went wrong' });
+  await why.getByRole('alert').getByText('Jellyfin is not healthy').waitFor();
+  await why.getByText('jellyfin: demo app listening').waitFor();
+  await why.getByRole('button', { name: 'Close' }).click();
+  await why.waitFor({ state: 'detached' });
   await strip().getByRole('link').first().click();
   await shownFrame().getByRole('heading', { level: 1 }).waitFor();
   await shot('tabs-375');

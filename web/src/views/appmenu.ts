@@ -12,7 +12,14 @@ export const APP_RENAMED = 'bloud:app-renamed';
 export interface MenuApp {
   name: string;
   displayName: string;
+  /** The app's status where known (home tiles): an unhealthy app offers its error first. */
+  status?: string;
 }
+
+const TROUBLE: Record<string, string> = {
+  error: 'is not healthy (its health check fails, or a restart or removal failed)',
+  failed: 'failed to install',
+};
 
 export interface MenuHooks {
   onRenamed?(displayName: string): void;
@@ -44,6 +51,8 @@ export function appMenuButton(ctx: Ctx, app: MenuApp, hooks: MenuHooks = {}): HT
     h('li', { role: 'none' }, h('a', { role: 'menuitem', tabindex: -1, href: `/embed/${encodeURIComponent(app.name)}/`, target: '_blank', rel: 'noopener', onclick: () => hide(false) }, 'Open in a new browser tab')),
   );
   if (isAdmin(ctx.user)) {
+    const trouble = app.status === undefined ? undefined : TROUBLE[app.status];
+    if (trouble !== undefined) menu.append(item('What went wrong', () => void showAppError(app, `${app.displayName} ${trouble}.`)));
     menu.append(
       item('Logs', () => openLogs(app.name, app.displayName)),
       item('Rename…', () => void rename(ctx, app, hooks)),

@@ -46,7 +46,7 @@ export function homeView(ctx: Ctx): View {
               h('span', { class: 'tile-name' }, a.display_name || a.name),
               statusBadge(a.status),
             ),
-            appMenuButton(ctx, { name: a.name, displayName: a.display_name || a.name }),
+            appMenuButton(ctx, { name: a.name, displayName: a.display_name || a.name, status: a.status }),
           ),
         ),
       ),
