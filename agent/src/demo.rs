@@ -283,7 +283,13 @@ pub fn restart_demo_app(run_dir: &Path, app: &str) -> anyhow::Result<bool> {
     while port_open(port) && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(20));
     }
-    let new_pid = spawn_app(&exe, run_dir, app, port, true)?;
+    let mut child = spawn_app(&exe, run_dir, app, port, true)?;
+    let new_pid = child.id();
+    // Started by the long-running agent: reap it when it ends, or it would stay a zombie (and
+    // the next restart would wait for a /proc entry that never goes away).
+    std::thread::spawn(move || {
+        let _ = child.wait();
+    });
     anyhow::ensure!(
         wait_port(port, Duration::from_secs(10)),
         "{app}: the restarted demo app (pid {new_pid}) did not listen on {port} within 10 s; see {}",
@@ -293,7 +299,8 @@ pub fn restart_demo_app(run_dir: &Path, app: &str) -> anyhow::Result<bool> {
 }
 
 fn start_app(exe: &Path, run_dir: &Path, app: &str, port: u16) -> anyhow::Result<u32> {
-    spawn_app(exe, run_dir, app, port, false)
+    // The demo rebuild exits right after: its children are adopted (and reaped) by init.
+    spawn_app(exe, run_dir, app, port, false).map(|c| c.id())
 }
 
 /// Starts one demo app; `append` keeps the log of the previous run (a restart).
@@ -303,7 +310,7 @@ fn spawn_app(
     app: &str,
     port: u16,
     append: bool,
-) -> anyhow::Result<u32> {
+) -> anyhow::Result<std::process::Child> {
     use std::os::unix::process::CommandExt;
     let log_path = run_dir.join(format!("{app}.log"));
     let log = std::fs::OpenOptions::new()
@@ -337,7 +344,7 @@ fn spawn_app(
         format!("{pid} {port}\n"),
     )
     .context("cannot write the demo pid file")?;
-    Ok(pid)
+    Ok(child)
 }
 
 /// `(app, pid, port)` of live `demo-app` processes started for `run_dir`, from `/proc`.
