@@ -166,6 +166,8 @@ export async function showAppError(app: MenuApp, message: string): Promise<void>
   const pre = h('pre', { class: 'log-tail', tabindex: 0, 'aria-label': `Last log lines of ${app.displayName}` }, 'Reading the log…');
   const content = h('div', {}, h('p', { class: 'error', role: 'alert' }, message), h('h3', {}, 'Last log lines'), pre);
   const dlg = modal(`${app.displayName}: something went wrong`, content, 'Close', () => true);
+  // Nothing to cancel here: Close is the only answer.
+  dlg.dialog.querySelector('button[value="cancel"]')?.remove();
   lastLogLines(app.name)
     .then((lines) => {
       pre.textContent = lines.length > 0 ? lines.join('\n') : '(the log is empty)';
