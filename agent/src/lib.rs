@@ -14,6 +14,8 @@ pub mod routes;
 pub mod api;
 /// Local accounts, sessions and the session gate.
 pub mod auth;
+/// Authentik blueprints for the installed apps, when Authentik is installed.
+pub mod authentik;
 /// Command line.
 pub mod cli;
 /// Configuration file and `BLOUD_*` environment.
