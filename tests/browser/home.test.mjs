@@ -7,7 +7,9 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { DESKTOP, PHONE } from './a11y.mjs';
 import { createFirstUser, noChromium, openBrowser, shot, startInstalls } from './browser.mjs';
-import { startSystem } from './system.mjs';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { repo, startSystem } from './system.mjs';
 
 const USER = 'grace';
 const PASSWORD = 'correct horse battery';
@@ -66,6 +68,22 @@ step('three installed apps show on home, in name order before any arranging', as
   assert.deepEqual(await tileOrder(), ['Actual Budget', 'AdGuard Home', 'Jellyfin']);
   await page.getByText('press Shift with an arrow key').waitFor();
   await shot(page, 'home-01-before');
+});
+
+step("tiles show the projects' own icons, and the initial when an icon fails to load", async () => {
+  const logo = readFileSync(join(repo, 'apps/jellyfin/logo.png'));
+  const served = await page.evaluate(async () => [...new Uint8Array(await (await fetch('/api/apps/jellyfin/icon')).arrayBuffer())]);
+  assert.ok(Buffer.from(served).equals(logo), 'the agent serves apps/jellyfin/logo.png');
+  const img = tile('Jellyfin').locator('.app-icon img');
+  await img.waitFor();
+  await page.waitForFunction((el) => el.complete && el.naturalWidth > 0, await img.elementHandle());
+  assert.equal(await img.evaluate((el) => el.naturalWidth), 192);
+  // A broken icon leaves the app's initial, not a broken image.
+  await page.route('**/api/apps/adguard-home/icon', (r) => r.abort());
+  await page.reload();
+  await tile('AdGuard Home').locator('.app-icon-fallback', { hasText: 'A' }).waitFor();
+  assert.equal(await tile('AdGuard Home').locator('img').count(), 0);
+  await page.unroute('**/api/apps/adguard-home/icon');
 });
 
 step('dragging a tile with the mouse moves it, and the order survives a reload', async () => {
