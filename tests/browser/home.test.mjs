@@ -107,6 +107,33 @@ step('dragging a tile with the mouse moves it, and the order survives a reload',
   assert.deepEqual(await tileOrder(), ['Jellyfin', 'Actual Budget', 'AdGuard Home']);
 });
 
+step('Escape during a drag puts the tile back and saves nothing', async () => {
+  const before = await tileOrder();
+  let puts = 0;
+  const count = (r) => {
+    if (r.url().endsWith('/api/user/layout') && r.method() === 'PUT') puts++;
+  };
+  page.on('request', count);
+  const from = await centre(tile('AdGuard Home'));
+  const to = await centre(tile('Jellyfin'));
+  await page.mouse.move(from.x, from.y);
+  await page.mouse.down();
+  await page.mouse.move(to.x, to.y, { steps: 10 });
+  await page.locator('.tile-ghost').waitFor();
+  assert.notDeepEqual(await tileOrder(), before, 'the tile moves while held');
+  await page.keyboard.press('Escape');
+  await page.locator('.tile-ghost').waitFor({ state: 'detached' });
+  // Released on the tile it started from: cancelling is not opening it.
+  await page.mouse.move(from.x, from.y, { steps: 4 });
+  await page.mouse.up();
+  assert.deepEqual(await tileOrder(), before);
+  // Reading the stored layout after the cancelled drop: any save it started would be before it.
+  assert.deepEqual(await storedOrder(), ['jellyfin', 'actual-budget', 'adguard-home']);
+  page.off('request', count);
+  assert.equal(puts, 0);
+  assert.equal(new URL(page.url()).pathname, '/');
+});
+
 step('with the keyboard: Shift+Arrow moves the focused tile, says where it is, and keeps focus', async () => {
   await tile('Actual Budget').focus();
   const put = saved();

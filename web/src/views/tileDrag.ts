@@ -1,6 +1,6 @@
 /**
  * Reordering the home tiles by hand: a mouse drag, a touch long-press then drag, or the keyboard
- * (Shift + an arrow key on a focused tile). The list items carry `data-app`; the caller gets the
+ * (Shift + an arrow key on a focused tile). Escape during a drag cancels it. The list items carry `data-app`; the caller gets the
  * new order once a move ends and saves it.
  */
 
@@ -86,9 +86,9 @@ export function makeReorderable(list: HTMLElement, onMoved: (order: string[], na
     ghost.remove();
     li.classList.remove('dragging');
     list.classList.remove('reordering');
+    // The click that ends a drag (released now, or later after an Escape) is not an "open".
     suppressClick = true;
-    // The click that ends a drag fires right after pointerup; later clicks are real ones.
-    window.setTimeout(() => (suppressClick = false), 0);
+    if (commit) window.setTimeout(() => (suppressClick = false), 0);
     const after = orderOf(list);
     if (!commit) {
       for (const name of before) {
@@ -102,6 +102,7 @@ export function makeReorderable(list: HTMLElement, onMoved: (order: string[], na
 
   const onPointerDown = (ev: PointerEvent) => {
     if (!ev.isPrimary || (ev.pointerType === 'mouse' && ev.button !== 0)) return;
+    suppressClick = false;
     const li = itemOf(ev.target);
     if (li === null || li.parentElement !== list) return;
     pending = { li, pointerId: ev.pointerId, x: ev.clientX, y: ev.clientY, type: ev.pointerType, timer: null };
@@ -144,13 +145,21 @@ export function makeReorderable(list: HTMLElement, onMoved: (order: string[], na
     if (drag !== null) ev.preventDefault();
   };
   const onClick = (ev: MouseEvent) => {
-    if (!suppressClick) return;
+    // detail 0: Enter on a focused tile, always an "open".
+    if (!suppressClick || ev.detail === 0) return;
+    suppressClick = false;
     ev.preventDefault();
     ev.stopPropagation();
   };
   // A long press on a link opens the browser's menu; the press picks the tile up instead.
   const onContextMenu = (ev: Event) => {
     if (pending !== null && pending.type !== 'mouse') ev.preventDefault();
+  };
+  // Escape while holding a tile puts everything back where it was.
+  const onEscape = (ev: KeyboardEvent) => {
+    if (ev.key !== 'Escape' || drag === null) return;
+    ev.preventDefault();
+    finish(false);
   };
   const onKeyDown = (ev: KeyboardEvent) => {
     if (!ev.shiftKey || ev.altKey || ev.ctrlKey || ev.metaKey) return;
@@ -176,6 +185,7 @@ export function makeReorderable(list: HTMLElement, onMoved: (order: string[], na
   };
 
   list.addEventListener('pointerdown', onPointerDown);
+  window.addEventListener('keydown', onEscape);
   window.addEventListener('pointermove', onPointerMove);
   window.addEventListener('pointerup', onPointerUp);
   window.addEventListener('pointercancel', onPointerCancel);
@@ -194,6 +204,7 @@ export function makeReorderable(list: HTMLElement, onMoved: (order: string[], na
       window.removeEventListener('pointermove', onPointerMove);
       window.removeEventListener('pointerup', onPointerUp);
       window.removeEventListener('pointercancel', onPointerCancel);
+      window.removeEventListener('keydown', onEscape);
     },
   };
 }
