@@ -2,6 +2,7 @@
  * Shell entry: session gate (setup → login → app), client-side routing, layout.
  */
 import './styles.css';
+import './responsive.css';
 import { api, setStepUpHandler, setUnauthorizedHandler } from './api';
 import { append, clear, h } from './dom';
 import { parseRoute, type Route } from './routes';
@@ -10,6 +11,7 @@ import { registerServiceWorker } from './swClient';
 import { createTabHost } from './tabs';
 import type { User } from './types';
 import { loginView, setupView } from './views/auth';
+import { appDetailView } from './views/appDetail';
 import { catalogView } from './views/catalog';
 import { errorBox, messageOf, type Ctx, type View } from './views/common';
 import { frameView } from './views/frame';
@@ -110,7 +112,7 @@ function gate(r: Route): string | null {
   }
   if (r.name === 'login') return r.next ?? '/';
   // Members manage nothing (the agent refuses it too); their home is their apps.
-  if (!isAdmin(ctx.user) && (r.name === 'catalog' || r.name === 'users' || r.name === 'progress')) return '/';
+  if (!isAdmin(ctx.user) && (r.name === 'catalog' || r.name === 'app-detail' || r.name === 'users' || r.name === 'progress')) return '/';
   return null;
 }
 
@@ -124,6 +126,8 @@ function mount(r: Route): View {
       return homeView(ctx);
     case 'catalog':
       return catalogView(ctx);
+    case 'app-detail':
+      return appDetailView(ctx, r.app);
     case 'users':
       return usersView(ctx);
     case 'progress':
