@@ -23,15 +23,27 @@ use crate::db::{Db, DbError, StoredOp};
 /// What to do to one app.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum OpKind {
-    Install { choices: BTreeMap<String, String> },
-    Uninstall { clear_data: bool },
+    Install {
+        choices: BTreeMap<String, String>,
+    },
+    Uninstall {
+        clear_data: bool,
+    },
+    /// Switch back to an earlier generation (its `app` is [`ROLLBACK_APP`]).
+    Rollback {
+        generation: u32,
+    },
 }
+
+/// The queue key of rollbacks: not an app name (catalog names start with a letter).
+pub const ROLLBACK_APP: &str = "@system";
 
 impl OpKind {
     fn name(&self) -> &'static str {
         match self {
             OpKind::Install { .. } => "install",
             OpKind::Uninstall { .. } => "uninstall",
+            OpKind::Rollback { .. } => "rollback",
         }
     }
 }
@@ -123,6 +135,10 @@ impl Queue {
         let (choices, clear) = match &op.kind {
             OpKind::Install { choices } => (choices.clone(), false),
             OpKind::Uninstall { clear_data } => (BTreeMap::new(), *clear_data),
+            OpKind::Rollback { generation } => (
+                BTreeMap::from([("generation".to_string(), generation.to_string())]),
+                false,
+            ),
         };
         let id = self.db.enqueue(&op.app, op.kind.name(), &choices, clear)?;
         let (reply, rx) = oneshot::channel();
@@ -181,6 +197,9 @@ fn stored_to_op(s: &StoredOp) -> Option<Operation> {
         "uninstall" => OpKind::Uninstall {
             clear_data: s.clear_data,
         },
+        "rollback" => OpKind::Rollback {
+            generation: s.choices.get("generation")?.parse().ok()?,
+        },
         _ => return None,
     };
     Some(Operation {
@@ -197,7 +216,8 @@ struct Merged {
     arrival: usize,
 }
 
-/// Merges a batch per app and orders it: uninstalls first, then installs, by first arrival.
+/// Merges a batch per app and orders it: uninstalls first, then installs, then a rollback (the
+/// last word: it sets the whole app set), by first arrival.
 fn plan_batch(batch: Vec<Request>) -> Vec<Merged> {
     let mut by_app: BTreeMap<String, Merged> = BTreeMap::new();
     for (i, req) in batch.into_iter().enumerate() {
@@ -224,7 +244,14 @@ fn plan_batch(batch: Vec<Request>) -> Vec<Merged> {
         entry.replies.extend(req.reply);
     }
     let mut ops: Vec<Merged> = by_app.into_values().collect();
-    ops.sort_by_key(|m| (matches!(m.op.kind, OpKind::Install { .. }), m.arrival));
+    ops.sort_by_key(|m| {
+        let rank = match m.op.kind {
+            OpKind::Uninstall { .. } => 0,
+            OpKind::Install { .. } => 1,
+            OpKind::Rollback { .. } => 2,
+        };
+        (rank, m.arrival)
+    });
     ops
 }
 
