@@ -7,6 +7,8 @@ export type Route =
   | { name: 'home' }
   | { name: 'catalog' }
   | { name: 'users' }
+  | { name: 'system' }
+  | { name: 'history' }
   | { name: 'login'; next: string | null }
   | { name: 'setup' }
   | { name: 'progress'; app: string; op: 'install' | 'uninstall' }
@@ -54,6 +56,8 @@ export function parseRoute(pathname: string, search = '', hash = ''): Route {
   if (pathname === '/' || pathname === '') return { name: 'home' };
   if (pathname === '/catalog' || pathname === '/catalog/') return { name: 'catalog' };
   if (pathname === '/users' || pathname === '/users/') return { name: 'users' };
+  if (pathname === '/system' || pathname === '/system/') return { name: 'system' };
+  if (pathname === '/system/history' || pathname === '/system/history/') return { name: 'history' };
   if (pathname === '/login') return { name: 'login', next: safeNext(params.get('next')) };
   if (pathname === '/setup') return { name: 'setup' };
   const progress = /^\/install\/([^/]+)\/?$/.exec(pathname);

@@ -5,6 +5,7 @@ import { shellAppPath } from '../routes';
 import { streamSse } from '../sse';
 import { isAdmin } from '../stepup';
 import type { InstalledApp } from '../types';
+import { systemWidgets } from './widgets';
 import { appIcon, errorBox, loading, messageOf, statusBadge, type Ctx, type View } from './common';
 
 /** Where a tile leads: running apps open, apps in flight show their progress. */
@@ -74,6 +75,6 @@ export function homeView(ctx: Ctx): View {
     { signal: ctrl.signal },
   );
 
-  const el = h('section', {}, h('div', { class: 'page-head' }, h('h1', {}, 'Home'), isAdmin(ctx.user) ? h('a', { href: '/catalog', class: 'button' }, 'Add apps') : null), live, list);
+  const el = h('section', {}, h('div', { class: 'page-head' }, h('h1', {}, 'Home'), isAdmin(ctx.user) ? h('a', { href: '/catalog', class: 'button' }, 'Add apps') : null), live, list, systemWidgets(ctrl.signal, { link: true }));
   return { el, title: 'Home', cleanup: () => ctrl.abort() };
 }
