@@ -108,7 +108,7 @@ interface CallOptions {
   stepUpToken?: string;
 }
 
-async function call<T>(path: string, what: string, opts: CallOptions = {}): Promise<T> {
+export async function call<T>(path: string, what: string, opts: CallOptions = {}): Promise<T> {
   const method = opts.method ?? 'GET';
   const headers: Record<string, string> = { accept: 'application/json' };
   const init: RequestInit = {

@@ -8,6 +8,8 @@ export type Route =
   | { name: 'catalog' }
   | { name: 'app-detail'; app: string }
   | { name: 'users' }
+  | { name: 'system' }
+  | { name: 'history' }
   | { name: 'login'; next: string | null }
   | { name: 'setup' }
   | { name: 'progress'; app: string; op: 'install' | 'uninstall' }
@@ -60,6 +62,8 @@ export function parseRoute(pathname: string, search = '', hash = ''): Route {
     const app = decodedAppName(detail[1]);
     if (app !== null) return { name: 'app-detail', app };
   }
+  if (pathname === '/system' || pathname === '/system/') return { name: 'system' };
+  if (pathname === '/system/history' || pathname === '/system/history/') return { name: 'history' };
   if (pathname === '/login') return { name: 'login', next: safeNext(params.get('next')) };
   if (pathname === '/setup') return { name: 'setup' };
   const progress = /^\/install\/([^/]+)\/?$/.exec(pathname);

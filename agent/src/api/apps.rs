@@ -195,7 +195,7 @@ struct UninstallBody {
 #[derive(Debug, Deserialize)]
 pub struct WaitQuery {
     /// `wait=false`: answer 202 once queued instead of waiting for the result.
-    wait: Option<bool>,
+    pub(super) wait: Option<bool>,
 }
 
 /// An empty body means "no options" (upstream parsed the body only when one was sent).
@@ -211,7 +211,7 @@ fn parse_body<T: Default + serde::de::DeserializeOwned>(body: &Bytes) -> Result<
     })
 }
 
-async fn run(api: &Api, op: Operation, wait: bool) -> Response {
+pub(super) async fn run(api: &Api, op: Operation, wait: bool) -> Response {
     let app = op.app.clone();
     let rx = match api.queue.submit(op) {
         Ok(rx) => rx,

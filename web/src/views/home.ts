@@ -8,6 +8,7 @@ import { streamSse } from '../sse';
 import { isAdmin } from '../stepup';
 import type { GridElement, InstalledApp } from '../types';
 import { appMenuButton } from './appmenu';
+import { systemWidgets } from './widgets';
 import { appIcon, errorBox, loading, messageOf, statusBadge, type Ctx, type View } from './common';
 import { makeReorderable, REORDER_HINT } from './tileDrag';
 
@@ -129,7 +130,7 @@ export function homeView(ctx: Ctx): View {
     { signal: ctrl.signal },
   );
 
-  const el = h('section', {}, h('div', { class: 'page-head' }, h('h1', {}, 'Home'), isAdmin(ctx.user) ? h('a', { href: '/catalog', class: 'button' }, 'Add apps') : null), live, hint, list);
+  const el = h('section', {}, h('div', { class: 'page-head' }, h('h1', {}, 'Home'), isAdmin(ctx.user) ? h('a', { href: '/catalog', class: 'button' }, 'Add apps') : null), live, hint, list, systemWidgets(ctrl.signal, { link: true }));
   return {
     el,
     title: 'Home',
