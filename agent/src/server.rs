@@ -105,6 +105,16 @@ pub async fn start(config: Config) -> Result<Running, ServerError> {
         tracing::warn!(error = %e, "routes not written at startup");
     }
     tokio::spawn(health::monitor(service.clone(), health::MONITOR_INTERVAL));
+    if service.config.tls.enabled {
+        // The first check runs before the agent answers, so the CA can be downloaded at once.
+        let config = Arc::new(service.config.clone());
+        let first = config.clone();
+        let _ = tokio::task::spawn_blocking(move || crate::tls::check_once(&first)).await;
+        tokio::spawn(async move {
+            tokio::time::sleep(crate::tls::CHECK_INTERVAL).await;
+            crate::tls::monitor(config, crate::tls::CHECK_INTERVAL).await
+        });
+    }
 
     let api = Api {
         service: service.clone(),
