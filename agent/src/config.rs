@@ -707,6 +707,40 @@ mod tests {
     ];
 
     #[test]
+    fn tls_keys_from_the_file_or_the_environment() {
+        let c = parse("dataDir: /d\n", &[]).unwrap();
+        assert_eq!(c.tls, TlsConfig::disabled(Path::new("/d")));
+        let c = parse(
+            "tls:\n  enabled: true\n  names: [NAS.home.arpa]\n  addresses: [192.168.1.2, 'fd00::2']\n  httpsPort: 8443\n",
+            &[],
+        )
+        .unwrap();
+        assert!(c.tls.enabled);
+        assert_eq!(c.tls.names, ["NAS.home.arpa"]);
+        assert_eq!(c.tls.addresses.as_ref().unwrap().len(), 2);
+        assert_eq!(c.tls.https_port, 8443);
+        let c = parse(
+            "tls: {enabled: true}\n",
+            &[
+                ("BLOUD_TLS_ENABLED", "false"),
+                ("BLOUD_TLS_ADDRESSES", "10.0.0.1, 10.0.0.2"),
+            ],
+        )
+        .unwrap();
+        assert!(!c.tls.enabled);
+        assert_eq!(c.tls.addresses.unwrap().len(), 2);
+        for (text, key) in [
+            ("tls: {enabled: maybe}\n", "agent.yaml:1: tls.enabled"),
+            ("tls: {httpsPort: 0}\n", "agent.yaml:1: tls.httpsPort"),
+            ("tls: {names: [bad_name]}\n", "tls.names"),
+            ("tls: {addresses: [bloud.local]}\n", "tls.addresses"),
+        ] {
+            let err = parse(text, &[]).unwrap_err().to_string();
+            assert!(err.contains(key), "{text}: {err}");
+        }
+    }
+
+    #[test]
     fn public_apps_from_the_file_or_the_environment() {
         let c = parse("publicApps: [jellyfin, adguard-home, jellyfin]\n", &[]).unwrap();
         assert_eq!(c.public_apps, ["adguard-home", "jellyfin"]);
