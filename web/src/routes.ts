@@ -7,6 +7,7 @@ export type Route =
   | { name: 'home' }
   | { name: 'catalog' }
   | { name: 'users' }
+  | { name: 'trust' }
   | { name: 'login'; next: string | null }
   | { name: 'setup' }
   | { name: 'progress'; app: string; op: 'install' | 'uninstall' }
@@ -54,6 +55,7 @@ export function parseRoute(pathname: string, search = '', hash = ''): Route {
   if (pathname === '/' || pathname === '') return { name: 'home' };
   if (pathname === '/catalog' || pathname === '/catalog/') return { name: 'catalog' };
   if (pathname === '/users' || pathname === '/users/') return { name: 'users' };
+  if (pathname === '/trust' || pathname === '/trust/') return { name: 'trust' };
   if (pathname === '/login') return { name: 'login', next: safeNext(params.get('next')) };
   if (pathname === '/setup') return { name: 'setup' };
   const progress = /^\/install\/([^/]+)\/?$/.exec(pathname);
