@@ -83,6 +83,9 @@ pub async fn start(config: Config) -> Result<Running, ServerError> {
         addr: listen,
         source,
     })?;
+    // The address actually bound (`listen` may ask for port 0): generated routes point at it.
+    let mut config = config;
+    config.listen = addr;
     let policy = Arc::new(Policy::new(&config.admin_group));
     let socket_path = config.socket.clone();
     let unix = socket::bind(&socket_path, &policy).await?;
