@@ -136,13 +136,14 @@ def main() -> int:
     if not port_free(app_port):
         print(f"FAIL: the demo app's catalog port {app_port} is taken before the run", file=sys.stderr)
         return 1
-    web, admin, agent = free_port(), free_port(), free_port()
+    web, admin, agent, https = free_port(), free_port(), free_port(), free_port()
     state = Path(tempfile.mkdtemp(prefix="bloud-run-check-"))
     log = state / "run.log"
     env = dict(os.environ)
     env.update(
         BLOUD_PORT=str(web),
         BLOUD_ADMIN_PORT=str(admin),
+        BLOUD_HTTPS_PORT=str(https),
         BLOUD_LISTEN=f"127.0.0.1:{agent}",
         BLOUD_RUN_DIR=str(state / "run"),
         BLOUD_PROFILE=env.get("BLOUD_PROFILE", "dev"),
@@ -215,7 +216,7 @@ def main() -> int:
     left = processes_mentioning(str(state))
     if left:
         problems.append("processes left running:\n  " + "\n  ".join(left))
-    for name, port in [("web", web), ("admin", admin), ("agent", agent), (app, app_port)]:
+    for name, port in [("web", web), ("https", https), ("admin", admin), ("agent", agent), (app, app_port)]:
         if not port_free(port):
             problems.append(f"port {port} ({name}) is still in use")
     if problems:

@@ -42,6 +42,35 @@ pub struct Config {
     pub login: LoginLimits,
     /// Apps whose routes skip Bloud's login (`publicApps`); everything else needs a session.
     pub public_apps: Vec<String>,
+    /// The box-local CA and the proxy's certificate (docs/agent.md "HTTPS").
+    pub tls: TlsConfig,
+}
+
+/// `tls.*`: the box-local certificate authority and the certificate it issues for the proxy.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsConfig {
+    pub enabled: bool,
+    /// The CA's key and certificate (mode 0700, never readable by the proxy).
+    pub dir: PathBuf,
+    /// DNS names added to `bloud.local`, the host name, `<host name>.local` and `localhost`.
+    pub names: Vec<String>,
+    /// The LAN addresses the certificate covers; `None`: those of the interfaces.
+    pub addresses: Option<Vec<std::net::IpAddr>>,
+    /// Port of the proxy's HTTPS entry point: target of the HTTP-to-HTTPS redirect.
+    pub https_port: u16,
+}
+
+impl TlsConfig {
+    /// Off, for configurations built in code (tests) that do not ask for it.
+    pub fn disabled(data_dir: &Path) -> TlsConfig {
+        TlsConfig {
+            enabled: false,
+            dir: data_dir.join("tls"),
+            names: Vec::new(),
+            addresses: None,
+            https_port: 443,
+        }
+    }
 }
 
 /// Failed-login backoff: after `max_failures` failures within `window`, an account (or a client)
@@ -105,6 +134,11 @@ const KEYS: &[Key] = &[
     Key { path: &["adminGroup"], env: "BLOUD_ADMIN_GROUP", help: "group whose members may use the socket, besides root and the agent's user (default bloud-admin)" },
     Key { path: &["login", "maxFailures"], env: "BLOUD_LOGIN_MAX_FAILURES", help: "failed logins per account and per client before 429 (default 5)" },
     Key { path: &["login", "window"], env: "BLOUD_LOGIN_WINDOW", help: "how long failed logins count and a locked account or client waits (default 5m)" },
+    Key { path: &["tls", "enabled"], env: "BLOUD_TLS_ENABLED", help: "run the box-local CA and write the proxy's certificate and tls.yml (default false; the NixOS module turns it on)" },
+    Key { path: &["tls", "dir"], env: "BLOUD_TLS_DIR", help: "the CA's private directory, mode 0700 (default <dataDir>/tls)" },
+    Key { path: &["tls", "names"], env: "BLOUD_TLS_NAMES", help: "extra DNS names of the certificate (YAML list; in the environment a JSON list or space/comma-separated names)" },
+    Key { path: &["tls", "addresses"], env: "BLOUD_TLS_ADDRESSES", help: "IP addresses of the certificate, replacing those of the interfaces (YAML list; in the environment a JSON list or space/comma-separated addresses)" },
+    Key { path: &["tls", "httpsPort"], env: "BLOUD_TLS_HTTPS_PORT", help: "port of the proxy's HTTPS entry point, where the HTTP redirect points (default 443)" },
 ];
 
 /// Text for `--help`: every key with its variable.
@@ -140,6 +174,17 @@ struct FileConfig {
     admin_group: Option<Spanned<String>>,
     login: Option<LoginSection>,
     public_apps: Option<Vec<String>>,
+    tls: Option<TlsSection>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct TlsSection {
+    enabled: Option<Spanned<String>>,
+    dir: Option<Spanned<String>>,
+    names: Option<Vec<String>>,
+    addresses: Option<Vec<String>>,
+    https_port: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -185,6 +230,9 @@ impl FileConfig {
             ["adminGroup"] => self.admin_group.as_ref(),
             ["login", "maxFailures"] => self.login.as_ref()?.max_failures.as_ref(),
             ["login", "window"] => self.login.as_ref()?.window.as_ref(),
+            ["tls", "enabled"] => self.tls.as_ref()?.enabled.as_ref(),
+            ["tls", "dir"] => self.tls.as_ref()?.dir.as_ref(),
+            ["tls", "httpsPort"] => self.tls.as_ref()?.https_port.as_ref(),
             _ => None,
         }?;
         Some((v.value.clone(), line(&v.referenced)))
@@ -352,6 +400,7 @@ impl<E: Fn(&str) -> Option<String>> Reader<'_, E> {
             PathBuf::from(socket.value)
         };
         let login = self.login()?;
+        let tls = self.tls(&data_dir)?;
         Ok(Config {
             listen,
             socket,
@@ -372,7 +421,101 @@ impl<E: Fn(&str) -> Option<String>> Reader<'_, E> {
                 .map(PathBuf::from),
             batch_window,
             public_apps: self.public_apps()?,
+            tls,
         })
+    }
+
+    fn tls(&self, data_dir: &Path) -> Result<TlsConfig, ConfigError> {
+        let enabled = self.string(&["tls", "enabled"], "false");
+        let enabled_b = match enabled.value.trim() {
+            "true" | "yes" | "on" | "1" => true,
+            "false" | "no" | "off" | "0" => false,
+            other => {
+                return Err(self.err(
+                    "tls.enabled",
+                    enabled.line,
+                    format!("`{other}` is not true or false"),
+                ))
+            }
+        };
+        let dir = self.string(&["tls", "dir"], "");
+        let dir = if dir.value.is_empty() {
+            data_dir.join("tls")
+        } else {
+            PathBuf::from(dir.value)
+        };
+        let port = self.string(&["tls", "httpsPort"], "443");
+        let https_port = port
+            .value
+            .trim()
+            .parse::<u16>()
+            .ok()
+            .filter(|p| *p > 0)
+            .ok_or_else(|| {
+                self.err(
+                    "tls.httpsPort",
+                    port.line,
+                    format!("`{}` is not a port number (1-65535)", port.value),
+                )
+            })?;
+        let section = self.doc.tls.as_ref();
+        let names = match self.env(&["tls", "names"]) {
+            Some(s) => self.env_list("tls.names", "BLOUD_TLS_NAMES", &s)?,
+            None => section.and_then(|t| t.names.clone()).unwrap_or_default(),
+        };
+        for name in &names {
+            if crate::tls::names::parse_dns_name(name).is_none() {
+                return Err(self.err(
+                    "tls.names",
+                    None,
+                    format!("`{name}` is not a DNS name like nas.home.arpa"),
+                ));
+            }
+        }
+        let addresses = match self.env(&["tls", "addresses"]) {
+            Some(s) => Some(self.env_list("tls.addresses", "BLOUD_TLS_ADDRESSES", &s)?),
+            None => section.and_then(|t| t.addresses.clone()),
+        };
+        let addresses = match addresses {
+            None => None,
+            Some(list) => Some(
+                list.iter()
+                    .map(|a| {
+                        a.trim().parse::<std::net::IpAddr>().map_err(|_| {
+                            self.err(
+                                "tls.addresses",
+                                None,
+                                format!("`{a}` is not an IP address like 192.168.1.20"),
+                            )
+                        })
+                    })
+                    .collect::<Result<Vec<_>, _>>()?,
+            ),
+        };
+        Ok(TlsConfig {
+            enabled: enabled_b,
+            dir,
+            names,
+            addresses,
+            https_port,
+        })
+    }
+
+    /// A list from the environment: JSON, or words separated by spaces or commas.
+    fn env_list(&self, key: &str, var: &str, s: &str) -> Result<Vec<String>, ConfigError> {
+        if s.trim_start().starts_with('[') {
+            return serde_json::from_str::<Vec<String>>(s).map_err(|e| {
+                self.err(
+                    key,
+                    None,
+                    format!("{var} is not a JSON list of strings: {e}"),
+                )
+            });
+        }
+        Ok(s.split([',', ' ', '\t', '\n'])
+            .filter(|w| !w.is_empty())
+            .map(str::to_string)
+            .collect())
     }
 
     fn login(&self) -> Result<LoginLimits, ConfigError> {
@@ -564,7 +707,46 @@ mod tests {
     }
 
     /// Keys whose value is a list (tested on their own).
-    const LIST_KEYS: &[&[&str]] = &[&["rebuild", "command"], &["publicApps"]];
+    const LIST_KEYS: &[&[&str]] = &[
+        &["rebuild", "command"],
+        &["publicApps"],
+        &["tls", "names"],
+        &["tls", "addresses"],
+    ];
+
+    #[test]
+    fn tls_keys_from_the_file_or_the_environment() {
+        let c = parse("dataDir: /d\n", &[]).unwrap();
+        assert_eq!(c.tls, TlsConfig::disabled(Path::new("/d")));
+        let c = parse(
+            "tls:\n  enabled: true\n  names: [NAS.home.arpa]\n  addresses: [192.168.1.2, 'fd00::2']\n  httpsPort: 8443\n",
+            &[],
+        )
+        .unwrap();
+        assert!(c.tls.enabled);
+        assert_eq!(c.tls.names, ["NAS.home.arpa"]);
+        assert_eq!(c.tls.addresses.as_ref().unwrap().len(), 2);
+        assert_eq!(c.tls.https_port, 8443);
+        let c = parse(
+            "tls: {enabled: true}\n",
+            &[
+                ("BLOUD_TLS_ENABLED", "false"),
+                ("BLOUD_TLS_ADDRESSES", "10.0.0.1, 10.0.0.2"),
+            ],
+        )
+        .unwrap();
+        assert!(!c.tls.enabled);
+        assert_eq!(c.tls.addresses.unwrap().len(), 2);
+        for (text, key) in [
+            ("tls: {enabled: maybe}\n", "agent.yaml:1: tls.enabled"),
+            ("tls: {httpsPort: 0}\n", "agent.yaml:1: tls.httpsPort"),
+            ("tls: {names: [bad_name]}\n", "tls.names"),
+            ("tls: {addresses: [bloud.local]}\n", "tls.addresses"),
+        ] {
+            let err = parse(text, &[]).unwrap_err().to_string();
+            assert!(err.contains(key), "{text}: {err}");
+        }
+    }
 
     #[test]
     fn public_apps_from_the_file_or_the_environment() {

@@ -54,5 +54,7 @@ pub mod service;
 pub mod socket;
 /// CPU, memory and disk use.
 pub mod system_stats;
+/// The box-local CA and the proxy's HTTPS certificate.
+pub mod tls;
 /// YAML parsing with key paths and positions.
 pub mod yaml;

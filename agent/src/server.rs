@@ -83,6 +83,9 @@ pub async fn start(config: Config) -> Result<Running, ServerError> {
         addr: listen,
         source,
     })?;
+    // The address actually bound (`listen` may ask for port 0): generated routes point at it.
+    let mut config = config;
+    config.listen = addr;
     let policy = Arc::new(Policy::new(&config.admin_group));
     let socket_path = config.socket.clone();
     let unix = socket::bind(&socket_path, &policy).await?;
@@ -105,6 +108,16 @@ pub async fn start(config: Config) -> Result<Running, ServerError> {
         tracing::warn!(error = %e, "routes not written at startup");
     }
     tokio::spawn(health::monitor(service.clone(), health::MONITOR_INTERVAL));
+    if service.config.tls.enabled {
+        // The first check runs before the agent answers, so the CA can be downloaded at once.
+        let config = Arc::new(service.config.clone());
+        let first = config.clone();
+        let _ = tokio::task::spawn_blocking(move || crate::tls::check_once(&first)).await;
+        tokio::spawn(async move {
+            tokio::time::sleep(crate::tls::CHECK_INTERVAL).await;
+            crate::tls::monitor(config, crate::tls::CHECK_INTERVAL).await
+        });
+    }
 
     let api = Api {
         service: service.clone(),

@@ -65,6 +65,11 @@ let
     publicApps = builtins.sort builtins.lessThan (
       builtins.attrNames (lib.filterAttrs (_: app: app.public or false) bloud.apps)
     );
+    # The box-local CA (in dataDir/tls, 0700) and the proxy's certificate in routesDir.
+    tls = {
+      enabled = bloud.proxy.https.enable;
+      httpsPort = bloud.proxy.https.port;
+    };
   } cfg.settings;
 
   socketPath = "/run/bloud-agent/agent.sock";

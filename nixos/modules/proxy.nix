@@ -46,6 +46,14 @@ let
         forwardedHeaders.trustedIPs = cfg.trustedIPs;
       };
       admin.address = cfg.adminAddress;
+    } // optionalAttrs cfg.https.enable {
+      # TLS with the box-local CA's certificate, which the agent writes into routesDir
+      # (tls.yml, docs/agent.md "HTTPS"); port 80 stays plain HTTP for the first visit.
+      websecure = {
+        address = "${cfg.bindAddress}:${toString cfg.https.port}";
+        forwardedHeaders.trustedIPs = cfg.trustedIPs;
+        http.tls = { };
+      };
     };
     providers.file = {
       directory = "@ROUTES_DIR@";
@@ -125,6 +133,23 @@ in
       type = types.port;
       default = 80;
       description = "Port of the `web` entry point that browsers use.";
+    };
+
+    https = {
+      enable = mkOption {
+        type = types.bool;
+        default = true;
+        description = ''
+          The `websecure` entry point (HTTPS) with the certificate of the agent's box-local CA
+          (bloud.agent turns the CA on with it). Port 80 keeps serving plain HTTP; admins can
+          turn on a redirect to HTTPS from the shell once their browser trusts the CA.
+        '';
+      };
+      port = mkOption {
+        type = types.port;
+        default = 443;
+        description = "Port of the `websecure` entry point.";
+      };
     };
 
     bindAddress = mkOption {
@@ -239,7 +264,7 @@ in
     openFirewall = mkOption {
       type = types.bool;
       default = true;
-      description = "Open the web port in the firewall.";
+      description = "Open the web port (and the HTTPS port, with https.enable) in the firewall.";
     };
 
     user = mkOption {
@@ -298,7 +323,9 @@ in
     # Setgid: files the agent and the routes unit create inherit the proxy's group.
     systemd.tmpfiles.rules = [ "d ${cfg.routesDir} 2750 ${bloud.user} ${cfg.group} - -" ];
 
-    networking.firewall.allowedTCPPorts = mkIf cfg.openFirewall [ cfg.port ];
+    networking.firewall.allowedTCPPorts = mkIf cfg.openFirewall (
+      [ cfg.port ] ++ lib.optional cfg.https.enable cfg.https.port
+    );
 
     systemd.services.bloud-proxy-routes = {
       description = "Install Bloud's Nix-managed route files for bloud-proxy";

@@ -21,6 +21,7 @@ import { progressView } from './views/progress';
 import { confirmWithPassword } from './views/stepup';
 import { systemView } from './views/system';
 import { usersView } from './views/users';
+import { trustView } from './views/trust';
 
 const root = document.getElementById('app');
 if (root === null) throw new Error('index.html lacks <div id="app">');
@@ -86,6 +87,7 @@ function renderNav(): void {
     isAdmin(ctx.user) ? link('/catalog', 'Catalog', here.startsWith('/catalog')) : null,
     isAdmin(ctx.user) ? link('/users', 'Users', here.startsWith('/users')) : null,
     link('/system', 'System', here.startsWith('/system')),
+    link('/trust', 'HTTPS', here.startsWith('/trust')),
     h('span', { class: 'who' }, ctx.user.username),
     h(
       'button',
@@ -108,6 +110,8 @@ function renderNav(): void {
 
 /** The route to show instead when the session does not allow `r`. */
 function gate(r: Route): string | null {
+  // A new device reads how to trust the box's CA before anyone signs in on it.
+  if (r.name === 'trust') return null;
   if (setupRequired) return r.name === 'setup' ? null : '/setup';
   if (r.name === 'setup') return '/';
   if (ctx.user === null) {
@@ -137,6 +141,8 @@ function mount(r: Route): View {
       return systemView(ctx);
     case 'history':
       return historyView(ctx);
+    case 'trust':
+      return trustView(ctx);
     case 'progress':
       return progressView(ctx, r.app, r.op);
     case 'app':

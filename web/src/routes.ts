@@ -10,6 +10,7 @@ export type Route =
   | { name: 'users' }
   | { name: 'system' }
   | { name: 'history' }
+  | { name: 'trust' }
   | { name: 'login'; next: string | null }
   | { name: 'setup' }
   | { name: 'progress'; app: string; op: 'install' | 'uninstall' }
@@ -64,6 +65,7 @@ export function parseRoute(pathname: string, search = '', hash = ''): Route {
   }
   if (pathname === '/system' || pathname === '/system/') return { name: 'system' };
   if (pathname === '/system/history' || pathname === '/system/history/') return { name: 'history' };
+  if (pathname === '/trust' || pathname === '/trust/') return { name: 'trust' };
   if (pathname === '/login') return { name: 'login', next: safeNext(params.get('next')) };
   if (pathname === '/setup') return { name: 'setup' };
   const progress = /^\/install\/([^/]+)\/?$/.exec(pathname);

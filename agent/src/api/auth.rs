@@ -33,8 +33,11 @@ fn setup_error(status: StatusCode, message: &str) -> Response {
         .into_response()
 }
 
-fn secure(api: &Api) -> bool {
-    api.service.config.public_url.starts_with("https://")
+/// `Secure` when the users' URL is https or this request came over HTTPS (the proxy's
+/// `X-Forwarded-Proto`, see `tls::request_is_https`). Over plain HTTP a `Secure` cookie would
+/// not come back and the user could not sign in.
+fn secure(api: &Api, headers: &HeaderMap) -> bool {
+    api.service.config.public_url.starts_with("https://") || crate::tls::request_is_https(headers)
 }
 
 pub async fn setup_status(State(api): State<Api>) -> Response {
@@ -58,7 +61,11 @@ pub async fn setup_status(State(api): State<Api>) -> Response {
 
 /// Creates the first user and signs them in. 409 once any user exists; concurrent calls create
 /// exactly one user (the insert is conditional, see `Db::create_first_user`).
-pub async fn create_user(State(api): State<Api>, body: axum::body::Bytes) -> Response {
+pub async fn create_user(
+    State(api): State<Api>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
     match api.service.db.has_users() {
         Ok(true) => return setup_error(StatusCode::CONFLICT, "Setup already completed"),
         Ok(false) => {}
@@ -73,6 +80,7 @@ pub async fn create_user(State(api): State<Api>, body: axum::body::Bytes) -> Res
     let Ok(creds) = serde_json::from_slice::<Credentials>(&body) else {
         return setup_error(StatusCode::BAD_REQUEST, "Invalid request body");
     };
+    let https = secure(&api, &headers);
     if let Err(m) = validate_username(&creds.username) {
         return setup_error(StatusCode::BAD_REQUEST, m);
     }
@@ -112,7 +120,7 @@ pub async fn create_user(State(api): State<Api>, body: axum::body::Bytes) -> Res
     match api.service.db.create_session(&user.id, SESSION_TTL) {
         Ok(token) => {
             resp.headers_mut()
-                .insert(header::SET_COOKIE, session_cookie(&token, secure(&api)));
+                .insert(header::SET_COOKIE, session_cookie(&token, https));
         }
         Err(e) => tracing::warn!(error = %e, "user created but not signed in"),
     }
@@ -143,6 +151,7 @@ pub async fn login(State(api): State<Api>, req: Request) -> Response {
         .get::<ConnectInfo<SocketAddr>>()
         .map(|c| c.0);
     let client = client_key(peer, req.headers());
+    let https = secure(&api, req.headers());
     let Ok(body) = axum::body::to_bytes(req.into_body(), LOGIN_BODY_LIMIT).await else {
         return error(StatusCode::BAD_REQUEST, "Invalid request body");
     };
@@ -185,7 +194,7 @@ pub async fn login(State(api): State<Api>, req: Request) -> Response {
         Ok(token) => {
             let mut resp = Json(&user).into_response();
             resp.headers_mut()
-                .insert(header::SET_COOKIE, session_cookie(&token, secure(&api)));
+                .insert(header::SET_COOKIE, session_cookie(&token, https));
             resp
         }
         Err(e) => {

@@ -15,6 +15,7 @@ mod rebuilds;
 mod sse;
 pub mod stepup;
 mod system;
+mod tls;
 mod users;
 mod web;
 
@@ -84,6 +85,7 @@ pub fn router(api: Api) -> Router {
             axum::routing::delete(oidc::clients::delete),
         )
         .route(oidc::ROTATE_PATH, post(oidc::clients::rotate))
+        .route("/api/tls/redirect", axum::routing::put(tls::set_redirect))
         .route_layer(middleware::from_fn(admin_only::require_admin));
 
     // Every signed-in user: the catalog (read only), the installed apps they may open, their
@@ -108,6 +110,9 @@ pub fn router(api: Api) -> Router {
 
     let public = Router::new()
         .route("/api/health", get(system::health))
+        .route("/api/tls/ca.crt", get(tls::ca_pem))
+        .route("/api/tls/ca.der", get(tls::ca_der))
+        .route("/api/tls/status", get(tls::status))
         .route("/api/setup/status", get(auth::setup_status))
         .route("/api/setup/create-user", post(auth::create_user))
         .route("/api/auth/login", post(auth::login))

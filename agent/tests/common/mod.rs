@@ -83,6 +83,7 @@ pub fn config(dirs: &Dirs, argv: &[&str], window: Duration) -> Config {
         admin_group: "bloud-admin".into(),
         login: LoginLimits::default(),
         public_apps: Vec::new(),
+        tls: bloud_agent::config::TlsConfig::disabled(&dirs.path("data")),
     }
 }
 

@@ -381,11 +381,44 @@ in
     && u.RuntimeDirectoryMode == "0750"
     && u.UMask == "0027"
   ) (b.toJSON (proxyUnit base)))
-  (check "proxy: port 80 open in the firewall, no 8080/3000" (
+  (check "proxy: ports 80 and 443 open in the firewall, no 8080/3000" (
     b.elem 80 base.networking.firewall.allowedTCPPorts
+    && b.elem 443 base.networking.firewall.allowedTCPPorts
     && !(b.elem 8080 base.networking.firewall.allowedTCPPorts)
     && !(b.elem 3000 base.networking.firewall.allowedTCPPorts)
   ) (b.toJSON base.networking.firewall.allowedTCPPorts))
+  (check "proxy: HTTPS on :443 (websecure, tls) with the agent's CA on; web stays plain HTTP" (
+    let
+      s = proxySettings base;
+      a = agentSettings base;
+    in
+    s.entryPoints.websecure == {
+      address = ":443";
+      forwardedHeaders.trustedIPs = [ ];
+      http.tls = { };
+    }
+    && !(s.entryPoints.web ? http)
+    && a.tls == {
+      enabled = true;
+      httpsPort = 443;
+    }
+  ) (b.toJSON (proxySettings base).entryPoints))
+  (check "proxy: https.enable = false drops websecure, port 443 and the agent's CA" (
+    let
+      c = (withModules [ { bloud.proxy.https.enable = false; } ]).config;
+    in
+    !((proxySettings c).entryPoints ? websecure)
+    && !(b.elem 443 c.networking.firewall.allowedTCPPorts)
+    && !(agentSettings c).tls.enabled
+  ) "")
+  (check "proxy: HTTPS on another port moves the entry point, the firewall and the redirect target" (
+    let
+      c = (withModules [ { bloud.proxy.https.port = 8443; } ]).config;
+    in
+    (proxySettings c).entryPoints.websecure.address == ":8443"
+    && b.elem 8443 c.networking.firewall.allowedTCPPorts
+    && (agentSettings c).tls.httpsPort == 8443
+  ) "")
 
   (check "agent: config has exactly the documented keys" (
     sort (b.attrNames (agentSettings base)) == [
@@ -400,7 +433,12 @@ in
       "rebuild"
       "routesDir"
       "socket"
+      "tls"
       "webDir"
+    ]
+    && sort (b.attrNames (agentSettings base).tls) == [
+      "enabled"
+      "httpsPort"
     ]
     && sort (b.attrNames (agentSettings base).rebuild) == [
       "command"
