@@ -101,10 +101,9 @@ fn strings(v: Option<&Value>) -> Vec<String> {
         .unwrap_or_default()
 }
 
-const SHARED: [&str; 5] = [
+const SHARED: [&str; 4] = [
     "iframe-headers",
     "embed-isolation",
-    "embed-forwarded-headers",
     "shell-cookies",
     "no-identity-headers",
 ];
@@ -292,7 +291,6 @@ fn real_catalog_with_authentik() {
             "adguard-home-embed",
             "iframe-headers",
             "embed-isolation",
-            "embed-forwarded-headers"
         ]
     );
     let fa = &doc["http"]["middlewares"]["adguard-home-forwardauth"]["forwardAuth"];
@@ -320,7 +318,6 @@ fn real_catalog_with_authentik() {
             "shell-cookies",
             "iframe-headers",
             "embed-isolation",
-            "embed-forwarded-headers"
         ]
     );
     // Actual Budget: own COEP (no embed-isolation), its headers last, /openid at the root,
@@ -333,7 +330,6 @@ fn real_catalog_with_authentik() {
             "actual-budget-stripprefix",
             "actual-budget-embed",
             "iframe-headers",
-            "embed-forwarded-headers",
             "actual-budget-headers"
         ]
     );
@@ -354,12 +350,6 @@ fn real_catalog_with_authentik() {
     assert_eq!(embed["prefix"], "/embed/actual-budget");
     assert!(strings(embed.get("exclude")).contains(&"/openid-cb".to_string()));
     assert_eq!(embed["cookiePath"], false);
-    // Apps learn the public host, not upstream's hard-coded localhost:8080.
-    let fwd =
-        &doc["http"]["middlewares"]["embed-forwarded-headers"]["headers"]["customRequestHeaders"];
-    assert_eq!(fwd["X-Forwarded-Host"], "bloud.local");
-    assert_eq!(fwd["X-Forwarded-Proto"], "http");
-    assert_eq!(fwd["X-Forwarded-Port"], "80");
     let iframe = &doc["http"]["middlewares"]["iframe-headers"]["headers"]["customResponseHeaders"];
     assert_eq!(iframe["X-Frame-Options"], "");
     assert_eq!(iframe["Content-Security-Policy"], "");
@@ -478,15 +468,13 @@ fn the_agent_is_dialled_on_loopback_when_it_listens_on_all_addresses() {
 }
 
 #[test]
-fn public_url_sets_the_forwarded_host() {
+fn apps_get_the_forwarded_headers_of_the_request_not_of_public_url() {
+    // The proxy's own X-Forwarded-* (the scheme of the entry point, the Host the browser used)
+    // reach the app; no generated middleware overrides them with publicUrl's.
     let c = our_catalog();
     let content = generate(&c, ["jellyfin"], "https://192.168.1.5:8443/", false).unwrap();
-    let doc: Value = serde_saphyr::from_str(&content).unwrap();
-    let fwd =
-        &doc["http"]["middlewares"]["embed-forwarded-headers"]["headers"]["customRequestHeaders"];
-    assert_eq!(fwd["X-Forwarded-Host"], "192.168.1.5:8443");
-    assert_eq!(fwd["X-Forwarded-Proto"], "https");
-    assert_eq!(fwd["X-Forwarded-Port"], "8443");
+    assert!(!content.contains("X-Forwarded-Proto"), "{content}");
+    assert!(!content.contains("X-Forwarded-Host"), "{content}");
 
     let err = generate(&c, ["jellyfin"], "bloud.local", false).unwrap_err();
     assert!(

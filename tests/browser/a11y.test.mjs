@@ -126,6 +126,45 @@ const PAGES = [
     },
   },
   {
+    name: 'app-menu',
+    open: async ({ page, base }) => {
+      await page.goto(base + '/');
+      await page.locator('#main').getByRole('button', { name: `Actions for ${NAME}` }).click();
+      await page.getByRole('menu', { name: `Actions for ${NAME}` }).waitFor();
+    },
+  },
+  {
+    name: 'logs-dialog',
+    open: async ({ page, base }) => {
+      await page.goto(base + '/');
+      await page.locator('#main').getByRole('button', { name: `Actions for ${NAME}` }).click();
+      await page.getByRole('menuitem', { name: 'Logs' }).click();
+      await page.getByRole('dialog', { name: `Logs of ${NAME}` }).waitFor();
+    },
+  },
+  {
+    name: 'system',
+    open: async ({ page, base }) => {
+      await page.goto(base + '/system');
+      await page.getByRole('heading', { name: 'System', level: 1 }).waitFor();
+      await page.getByRole('table', { name: 'Memory and storage per app' }).getByRole('row', { name: new RegExp(NAME) }).waitFor();
+    },
+  },
+  {
+    name: 'history',
+    open: async ({ page, base }) => {
+      await page.goto(base + '/system/history');
+      await page.locator('[data-generation="1"]').getByText('Running now').waitFor();
+    },
+  },
+  {
+    name: 'trust',
+    open: async ({ page, base }) => {
+      await page.goto(base + '/trust');
+      await page.getByRole('heading', { name: 'HTTPS on this box', level: 1 }).waitFor();
+    },
+  },
+  {
     name: 'not-found',
     open: async ({ page, base }) => {
       await page.goto(base + '/no/such/page');

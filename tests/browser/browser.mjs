@@ -10,7 +10,7 @@ export const noChromium = !existsSync(CHROMIUM) && `${CHROMIUM} is missing (apt-
 export const artifacts = fileURLToPath(new URL('./artifacts/', import.meta.url));
 
 /** A fresh Chromium profile; returns { context, page, close() }. */
-export async function openBrowser(viewport = { width: 1280, height: 860 }) {
+export async function openBrowser(viewport = { width: 1280, height: 860 }, { args = [] } = {}) {
   mkdirSync(artifacts, { recursive: true });
   const { chromium } = await import('playwright-core');
   const profile = mkdtempSync(join(tmpdir(), 'bloud-e2e-chromium-'));
@@ -18,7 +18,7 @@ export async function openBrowser(viewport = { width: 1280, height: 860 }) {
     executablePath: CHROMIUM,
     headless: true,
     viewport,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync', ...args],
   });
   const page = context.pages()[0] ?? (await context.newPage());
   page.setDefaultTimeout(20_000);

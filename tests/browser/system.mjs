@@ -54,7 +54,7 @@ function catalogAppsWithPort() {
     .sort();
 }
 
-function writeLayout(dir, ports, bins) {
+function writeLayout(dir, ports, bins, https) {
   const routes = join(dir, 'routes');
   const data = join(dir, 'data');
   const log = join(dir, 'log');
@@ -90,6 +90,7 @@ function writeLayout(dir, ports, bins) {
     'entryPoints:',
     `  web: { address: "127.0.0.1:${ports.web}", forwardedHeaders: { trustedIPs: [] } }`,
     `  admin: { address: "127.0.0.1:${ports.admin}" }`,
+    ...(https ? [`  websecure: { address: "127.0.0.1:${ports.https}", http: { tls: {} }, forwardedHeaders: { trustedIPs: [] } }`] : []),
     `providers:\n  file: { directory: "${routes}", watch: false }`,
     'ping: { entryPoint: web }',
     'metrics: { prometheus: { entryPoint: admin } }',
@@ -113,6 +114,9 @@ function writeLayout(dir, ports, bins) {
     `  command: ["${bins.agent}", demo-rebuild]`,
     'queue:',
     '  batchWindow: 200ms',
+    // The box-local CA (agent/src/tls): the agent writes the certificate and tls.yml, then
+    // signals the proxy.
+    ...(https ? ['tls:', '  enabled: true', `  httpsPort: ${ports.https}`] : []),
     '',
   ].join('\n'));
   return { routes, data, log, pidFile };
@@ -155,6 +159,35 @@ async function waitReady(proc, url, pidFile) {
   }
 }
 
+/**
+ * Waits until the HTTPS entry point completes a handshake that the box CA verifies for
+ * `bloud.local` (the agent writes tls.yml after it starts and signals the proxy).
+ */
+async function waitHttps(proc, port, caFile) {
+  const { request } = await import('node:https');
+  const started = Date.now();
+  let last = 'no answer yet';
+  for (;;) {
+    if (proc.exited) throw new Error(`${proc.name} exited during startup (${proc.exited})`);
+    if (existsSync(caFile)) {
+      const ca = readFileSync(caFile);
+      const status = await new Promise((ok) => {
+        const req = request({ host: '127.0.0.1', port, path: '/api/health', servername: 'bloud.local', headers: { host: 'bloud.local' }, ca, timeout: 2000 }, (res) => {
+          res.resume();
+          ok(`HTTP ${res.statusCode}`);
+        });
+        req.on('error', (e) => ok(String(e)));
+        req.on('timeout', () => req.destroy(new Error('timeout')));
+        req.end();
+      });
+      if (status === 'HTTP 200') return;
+      last = status;
+    }
+    if (Date.now() - started > STARTUP_MS) throw new Error(`no verified HTTPS answer on port ${port} within ${STARTUP_MS} ms (last: ${last})`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
 async function stopProc(proc, graceMs = 5000) {
   if (!proc || proc.exited) return;
   const done = new Promise((r) => proc.child.once('exit', r));
@@ -189,7 +222,7 @@ function demoAppPids(data, ports) {
  * Starts the system; returns { base, admin, ports, dir, logs(), stop() }. `demoStepMs` paces the
  * demo rebuild's lines (400 ms: a person can watch; tests that install many apps go faster).
  */
-export async function startSystem({ demoStepMs = 400 } = {}) {
+export async function startSystem({ demoStepMs = 400, https = false } = {}) {
   const { bins, missing } = binaries();
   if (missing.length) throw new Error(`${missing.join(', ')} missing: run \`cargo build --workspace --bins\` first`);
   if (!existsSync(join(repo, 'web/dist/index.html'))) throw new Error('web/dist is not built: run `cd web && npm ci && npm run build`');
@@ -197,9 +230,9 @@ export async function startSystem({ demoStepMs = 400 } = {}) {
   const apps = catalogAppsWithPort();
   let lastErr;
   for (let attempt = 1; attempt <= ATTEMPTS; attempt++) {
-    const list = await freePorts(3 + apps.length);
-    const ports = { web: list[0], admin: list[1], agent: list[2], apps: Object.fromEntries(apps.map((a, i) => [a, list[3 + i]])) };
-    const paths = writeLayout(dir, ports, bins);
+    const list = await freePorts(4 + apps.length);
+    const ports = { web: list[0], admin: list[1], agent: list[2], https: list[3], apps: Object.fromEntries(apps.map((a, i) => [a, list[4 + i]])) };
+    const paths = writeLayout(dir, ports, bins, https);
     rmSync(paths.pidFile, { force: true });
     const proxy = launch('bloud-proxy', bins.proxy, ['--config', join(dir, 'proxy.yml')], dir, paths.log, { NO_COLOR: '1' });
     let agent = null;
@@ -228,6 +261,11 @@ export async function startSystem({ demoStepMs = 400 } = {}) {
       });
       await waitReady(agent, `http://127.0.0.1:${ports.agent}/api/health`);
       await waitReady(agent, `${sys.base}/api/health`);
+      if (https) {
+        sys.caFile = join(paths.data, 'tls', 'ca.crt');
+        sys.httpsPort = ports.https;
+        await waitHttps(proxy, ports.https, sys.caFile);
+      }
       return sys;
     } catch (e) {
       const logs = sys.logs();

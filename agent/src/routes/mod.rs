@@ -16,7 +16,7 @@
 //!   and the app cannot set them), `<app>-stripprefix`
 //!   (unless `routing.stripPrefix: false`), `<app>-embed` (stripped apps, unless
 //!   `routing.embed.enabled: false`), `iframe-headers`, `embed-isolation` (unless the app sets
-//!   its own `Cross-Origin-Embedder-Policy`), `embed-forwarded-headers`, `<app>-headers` (when
+//!   its own `Cross-Origin-Embedder-Policy`), `<app>-headers` (when
 //!   `routing.headers` is set);
 //! - router `<app>-absolute-<i>` per `routing.absolutePaths[i]`: the rule verbatim, its
 //!   priority, the same login check and `shell-cookies`, `iframe-headers`, `embed-isolation` (only without route headers and app COEP),
@@ -26,8 +26,8 @@
 //! Differences from upstream on purpose: the rule is segment-exact (upstream's
 //! ``PathPrefix(`/embed/radarr`)`` also caught `/embed/radarr4k`); upstream's shared middlewares
 //! lived in NixOS's `base.yml` with `X-Forwarded-Host: localhost:8080` hard-coded, ours are
-//! defined in this file (so it works on its own) and forward the real public host from
-//! `publicUrl`; services target `127.0.0.1`, not `localhost` (no IPv6/IPv4 guessing).
+//! defined in this file (so it works on its own), and apps get the proxy's own `X-Forwarded-*`
+//! (the host and scheme the browser used); services target `127.0.0.1`, not `localhost` (no IPv6/IPv4 guessing).
 
 mod atomic;
 mod public_url;
@@ -70,8 +70,6 @@ pub const DEFAULT_AGENT: &str = "127.0.0.1:3000";
 pub const IFRAME_HEADERS: &str = "iframe-headers";
 /// Shared middleware: COOP/COEP matching the shell's, so the iframe may load.
 pub const EMBED_ISOLATION: &str = "embed-isolation";
-/// Shared middleware: tells the app its public host and scheme.
-pub const EMBED_FORWARDED_HEADERS: &str = "embed-forwarded-headers";
 
 const COEP: &str = "Cross-Origin-Embedder-Policy";
 
@@ -171,8 +169,9 @@ where
     I: IntoIterator,
     I::Item: AsRef<str>,
 {
-    let public = PublicUrl::parse(settings.public_url)?;
-    let table = build(catalog, installed, &public, settings);
+    // Checked here so a bad publicUrl is refused at start (the routes no longer use it).
+    PublicUrl::parse(settings.public_url)?;
+    let table = build(catalog, installed, settings);
     Ok(yaml::render(&table))
 }
 
@@ -194,7 +193,6 @@ pub fn agent_address(listen: std::net::SocketAddr) -> String {
 pub(crate) fn build<I>(
     catalog: &Catalog,
     installed: I,
-    public: &PublicUrl,
     settings: &RouteSettings<'_>,
 ) -> RouteTable
 where
@@ -218,7 +216,7 @@ where
         .and_then(|a| a.port)
         .unwrap_or(DEFAULT_AUTHENTIK_PORT);
     let mut table = RouteTable::default();
-    let mut shared_used = [false; 3];
+    let mut shared_used = [false; 2];
     for app in apps {
         add_app(&mut table, &mut shared_used, app, settings, auth_port);
     }
@@ -239,17 +237,7 @@ where
             ),
         ));
     }
-    let [iframe, isolation, forwarded] = shared_used;
-    if forwarded {
-        table.middlewares.push((
-            EMBED_FORWARDED_HEADERS.to_string(),
-            Middleware::RequestHeaders(BTreeMap::from([
-                ("X-Forwarded-Host".to_string(), public.host_header()),
-                ("X-Forwarded-Port".to_string(), public.port().to_string()),
-                ("X-Forwarded-Proto".to_string(), public.scheme().to_string()),
-            ])),
-        ));
-    }
+    let [iframe, isolation] = shared_used;
     if isolation {
         table.middlewares.push((
             EMBED_ISOLATION.to_string(),
@@ -280,7 +268,7 @@ where
 
 fn add_app(
     table: &mut RouteTable,
-    shared_used: &mut [bool; 3],
+    shared_used: &mut [bool; 2],
     app: &AppMeta,
     settings: &RouteSettings<'_>,
     auth_port: u16,
@@ -349,8 +337,10 @@ fn add_app(
         chain.push(EMBED_ISOLATION.to_string());
         shared_used[1] = true;
     }
-    chain.push(EMBED_FORWARDED_HEADERS.to_string());
-    shared_used[2] = true;
+    // No `embed-forwarded-headers` any more: the proxy sets X-Forwarded-Host/Proto/Port from
+    // the request itself (and drops a client's copies), which is right for both entry points. A
+    // fixed value from `publicUrl` told apps `http` on the HTTPS entry point, so the absolute
+    // URLs they build were blocked as mixed content.
     if !app_headers.is_empty() {
         table.middlewares.push((
             headers_mw.clone(),

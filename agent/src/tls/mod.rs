@@ -142,8 +142,12 @@ pub fn refresh(
             (leaf.cert_pem, leaf.key_pem, leaf.info)
         }
     };
+    // The proxy sends the CA after the leaf. Browsers that already trust the CA ignore it; a
+    // client that pins the CA's key (Chromium's SPKI list, monitoring tools) needs to see it.
+    let ca_pem = std::fs::read_to_string(ca::cert_path(dir)).map_err(TlsError::Io)?;
+    let chain_pem = format!("{}\n{}", cert_pem.trim_end(), ca_pem.trim_start());
     let mut changed =
-        proxy_files::write_certificate(&config.routes_dir, &cert_pem, &key_pem, &info)
+        proxy_files::write_certificate(&config.routes_dir, &chain_pem, &key_pem, &info)
             .map_err(TlsError::Io)?;
     changed |=
         proxy_files::write_redirect(config, redirect_enabled(config)).map_err(TlsError::Io)?;
