@@ -196,8 +196,6 @@ pub fn demo_rebuild() -> anyhow::Result<bool> {
     }
     say("activating the configuration...".into());
 
-    // Stop demo apps that are no longer wanted (or moved port). Found by their command line,
-    // so apps whose pid files were deleted (a wiped state directory) are found too.
     // The OpenID Connect client each native-OIDC app is to be started with, as the NixOS
     // module's env file would give it to the container.
     let oidc: BTreeMap<String, Vec<(String, String)>> = wanted
@@ -205,7 +203,10 @@ pub fn demo_rebuild() -> anyhow::Result<bool> {
         .filter_map(|a| catalog.get(a))
         .filter_map(|meta| oidc_env(&data_dir, &public_url, meta).map(|e| (meta.name.clone(), e)))
         .collect();
+    // Stop demo apps that are no longer wanted (or moved port). Found by their command line,
+    // so apps whose pid files were deleted (a wiped state directory) are found too.
     let mut running = BTreeMap::new();
+    let mut stopped = Vec::new();
     for (app, pid, port) in running_demo_apps(&run_dir) {
         // A changed client (a new secret) means a restart, as a changed env file would.
         let same_client = std::fs::read_to_string(run_dir.join(format!("{app}.oidc")))
@@ -228,6 +229,16 @@ pub fn demo_rebuild() -> anyhow::Result<bool> {
             libc::kill(pid, libc::SIGTERM);
         }
         let _ = std::fs::remove_file(run_dir.join(format!("{app}.pid")));
+        stopped.push(pid);
+    }
+    // A restarted app takes the same port again: wait until the old process is gone.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while stopped
+        .iter()
+        .any(|pid| Path::new(&format!("/proc/{pid}")).exists())
+        && Instant::now() < deadline
+    {
+        std::thread::sleep(Duration::from_millis(20));
     }
 
     let mut all_up = true;

@@ -20,9 +20,12 @@ const MIN_SECRET_LEN: usize = 32;
 #[derive(Debug, thiserror::Error)]
 pub enum AppClientError {
     #[error("OIDC client of {app}: {source}")]
-    Client { app: String, source: ClientError },
+    Client {
+        app: String,
+        source: Box<ClientError>,
+    },
     #[error("OIDC client of {app}: {source}")]
-    Db { app: String, source: DbError },
+    Db { app: String, source: Box<DbError> },
     #[error("OIDC client secret of {app}: {path}: {source}")]
     File {
         app: String,
@@ -134,7 +137,7 @@ pub fn ensure(
     let on_disk = read_secret(data_dir, app);
     let stored = db.oidc_client(app).map_err(|source| AppClientError::Db {
         app: app.to_string(),
-        source,
+        source: Box::new(source),
     })?;
     if let (Some(secret), Some(client)) = (&on_disk, &stored) {
         if client.secret_digest == token_digest(secret)
@@ -172,7 +175,7 @@ pub fn ensure(
     )
     .map_err(|source| AppClientError::Client {
         app: app.to_string(),
-        source,
+        source: Box::new(source),
     })?;
     Ok(Ensured::Registered { new_secret })
 }
@@ -181,7 +184,7 @@ pub fn ensure(
 pub fn remove(db: &Db, data_dir: &Path, app: &str) -> Result<(), AppClientError> {
     clients::remove(db, app).map_err(|source| AppClientError::Db {
         app: app.to_string(),
-        source,
+        source: Box::new(source),
     })?;
     let path = secret_path(data_dir, app);
     match std::fs::remove_file(&path) {
