@@ -58,7 +58,8 @@ pub(crate) fn escape(s: &str) -> String {
 }
 
 /// Every path answers: a page with root-absolute links (what the proxy's `embed` rewriting
-/// keeps inside `/embed/<app>/`), a stylesheet, and what the app saw of the request.
+/// keeps inside `/embed/<app>/`), a stylesheet, a text field (state a kept-alive tab must not
+/// lose), the OpenID Connect sign-in of a native-OIDC app, and what the app saw of the request.
 async fn page(State(demo): State<Arc<DemoApp>>, headers: HeaderMap, req: Request) -> Response {
     let name = &demo.name;
     let path = req.uri().path().to_string();
@@ -136,6 +137,7 @@ async fn page(State(demo): State<Arc<DemoApp>>, headers: HeaderMap, req: Request
          <p>This page is <code>{p}</code>.</p>{sign_in}\
          <nav><a href=\"{b}/\">Home</a> · <a href=\"{b}/settings\">Settings</a> · \
          <a href=\"{b}/about?from=demo\">About</a></nav>\
+         <form><label>Note <input name=\"note\" type=\"text\"></label></form>\
          <h2>Request as the app saw it</h2><ul>{seen}</ul></div></body></html>",
         n = escape(name),
         p = escape(&path),
@@ -362,6 +364,57 @@ fn oidc_fingerprint(env: Option<&Vec<(String, String)>>) -> String {
     .unwrap_or_default()
 }
 
+/// Restarts `app`'s demo app, if one runs for `run_dir`: SIGTERM (SIGKILL after 5 s), then the
+/// same binary again on the same port, its output appended to the same log. `Ok(false)` when no
+/// demo app runs for it (then the app is not a demo app here).
+pub fn restart_demo_app(run_dir: &Path, app: &str) -> anyhow::Result<bool> {
+    let Some((_, pid, port)) = running_demo_apps(run_dir)
+        .into_iter()
+        .find(|(a, _, _)| a == app)
+    else {
+        return Ok(false);
+    };
+    // The client it was started with (a native-OIDC app), handed on as the demo rebuild gave it.
+    let env = oidc_env_of(pid);
+    // The running demo app's own binary: what the rebuild started it with.
+    let exe = std::fs::read_link(format!("/proc/{pid}/exe"))
+        .or_else(|_| std::env::current_exe())
+        .context("cannot find the bloud-agent binary to start the demo app with")?;
+    tracing::info!(app, pid, "restarting the demo app");
+    // SAFETY: kill(2) on a pid whose command line is our demo app; no memory involved.
+    unsafe {
+        libc::kill(pid, libc::SIGTERM);
+    }
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while Path::new(&format!("/proc/{pid}")).exists() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    if Path::new(&format!("/proc/{pid}")).exists() {
+        // SAFETY: as above.
+        unsafe {
+            libc::kill(pid, libc::SIGKILL);
+        }
+    }
+    // The port is free once the old process is gone (the listener closes with it).
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while port_open(port) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let mut child = spawn_app(&exe, run_dir, app, port, &env, true)?;
+    let new_pid = child.id();
+    // Started by the long-running agent: reap it when it ends, or it would stay a zombie (and
+    // the next restart would wait for a /proc entry that never goes away).
+    std::thread::spawn(move || {
+        let _ = child.wait();
+    });
+    anyhow::ensure!(
+        wait_port(port, Duration::from_secs(10)),
+        "{app}: the restarted demo app (pid {new_pid}) did not listen on {port} within 10 s; see {}",
+        run_dir.join(format!("{app}.log")).display()
+    );
+    Ok(true)
+}
+
 fn start_app(
     exe: &Path,
     run_dir: &Path,
@@ -369,9 +422,37 @@ fn start_app(
     port: u16,
     env: &[(String, String)],
 ) -> anyhow::Result<u32> {
+    // The demo rebuild exits right after: its children are adopted (and reaped) by init.
+    spawn_app(exe, run_dir, app, port, env, false).map(|c| c.id())
+}
+
+/// The `BLOUD_OIDC_*` variables of a running demo app.
+fn oidc_env_of(pid: i32) -> Vec<(String, String)> {
+    let raw = std::fs::read(format!("/proc/{pid}/environ")).unwrap_or_default();
+    raw.split(|b| *b == 0)
+        .filter_map(|kv| std::str::from_utf8(kv).ok()?.split_once('='))
+        .filter(|(k, _)| k.starts_with("BLOUD_OIDC_"))
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+/// Starts one demo app; `append` keeps the log of the previous run (a restart).
+fn spawn_app(
+    exe: &Path,
+    run_dir: &Path,
+    app: &str,
+    port: u16,
+    env: &[(String, String)],
+    append: bool,
+) -> anyhow::Result<std::process::Child> {
     use std::os::unix::process::CommandExt;
     let log_path = run_dir.join(format!("{app}.log"));
-    let log = std::fs::File::create(&log_path)
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .write(true)
+        .append(append)
+        .truncate(!append)
+        .open(&log_path)
         .with_context(|| format!("cannot create {}", log_path.display()))?;
     let err = log.try_clone().context("cannot duplicate the log handle")?;
     let child = std::process::Command::new(exe)
@@ -402,7 +483,7 @@ fn start_app(
         format!("{pid} {port}\n"),
     )
     .context("cannot write the demo pid file")?;
-    Ok(pid)
+    Ok(child)
 }
 
 /// `(app, pid, port)` of live `demo-app` processes started for `run_dir`, from `/proc`.

@@ -14,6 +14,8 @@ pub mod routes;
 pub mod api;
 /// Local accounts, sessions and the session gate.
 pub mod auth;
+/// Authentik blueprints for the installed apps, when Authentik is installed.
+pub mod authentik;
 /// Command line.
 pub mod cli;
 /// Configuration file and `BLOUD_*` environment.
@@ -39,6 +41,8 @@ pub mod orchestrator;
 pub mod queue;
 /// Rebuild runner.
 pub mod rebuild;
+/// Restarting an app's service (queued).
+pub mod restart;
 /// Startup and serving.
 pub mod server;
 /// Shared service state.

@@ -31,6 +31,7 @@ impl Executor for Orchestrator {
             match op.kind {
                 OpKind::Install { choices } => install(&service, &op.app, &choices).await,
                 OpKind::Uninstall { clear_data } => uninstall(&service, &op.app, clear_data).await,
+                OpKind::Restart => crate::restart::restart(&service, &op.app).await,
             }
         }
     }

@@ -1,11 +1,14 @@
-//! The operation queue: every install and uninstall goes through one background worker, one
-//! operation at a time.
+//! The operation queue: every install, uninstall and restart goes through one background worker,
+//! one operation at a time.
 //!
 //! - The first request opens a batch window (`queue.batchWindow`); requests arriving in it join
 //!   the batch. Requests arriving while a batch runs wait for the next one.
 //! - Per app, the last operation wins; installs merge their choices (later keys win), uninstalls
 //!   OR their `clearData`. Every caller of a merged operation gets its result.
-//! - Uninstalls run before installs, each group in arrival order.
+//! - A restart queued with an install or uninstall of the same app is dropped (the install
+//!   starts the app anyway; after an uninstall there is nothing to restart); a later install or
+//!   uninstall replaces a queued restart.
+//! - Uninstalls run before installs, restarts last, each group in arrival order.
 //! - Operations are stored in SQLite before they are acknowledged, so a restart neither loses
 //!   queued work nor leaves an interrupted one looking alive (see [`Queue::recover`]).
 //! - Execution never depends on the caller: a client that disconnects only stops waiting.
@@ -23,8 +26,14 @@ use crate::db::{Db, DbError, StoredOp};
 /// What to do to one app.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum OpKind {
-    Install { choices: BTreeMap<String, String> },
-    Uninstall { clear_data: bool },
+    Install {
+        choices: BTreeMap<String, String>,
+    },
+    Uninstall {
+        clear_data: bool,
+    },
+    /// Restart the app's service (its unit, or the demo app) without a rebuild.
+    Restart,
 }
 
 impl OpKind {
@@ -32,6 +41,7 @@ impl OpKind {
         match self {
             OpKind::Install { .. } => "install",
             OpKind::Uninstall { .. } => "uninstall",
+            OpKind::Restart => "restart",
         }
     }
 }
@@ -123,6 +133,7 @@ impl Queue {
         let (choices, clear) = match &op.kind {
             OpKind::Install { choices } => (choices.clone(), false),
             OpKind::Uninstall { clear_data } => (BTreeMap::new(), *clear_data),
+            OpKind::Restart => (BTreeMap::new(), false),
         };
         let id = self.db.enqueue(&op.app, op.kind.name(), &choices, clear)?;
         let (reply, rx) = oneshot::channel();
@@ -181,6 +192,7 @@ fn stored_to_op(s: &StoredOp) -> Option<Operation> {
         "uninstall" => OpKind::Uninstall {
             clear_data: s.clear_data,
         },
+        "restart" => OpKind::Restart,
         _ => return None,
     };
     Some(Operation {
@@ -197,7 +209,8 @@ struct Merged {
     arrival: usize,
 }
 
-/// Merges a batch per app and orders it: uninstalls first, then installs, by first arrival.
+/// Merges a batch per app and orders it: uninstalls first, then installs, then restarts, by
+/// first arrival.
 fn plan_batch(batch: Vec<Request>) -> Vec<Merged> {
     let mut by_app: BTreeMap<String, Merged> = BTreeMap::new();
     for (i, req) in batch.into_iter().enumerate() {
@@ -218,13 +231,23 @@ fn plan_batch(batch: Vec<Request>) -> Vec<Merged> {
                     clear_data: *a || b,
                 }
             }
+            (kept @ (OpKind::Install { .. } | OpKind::Uninstall { .. }), OpKind::Restart) => {
+                kept.clone()
+            }
             (_, last) => last,
         };
         entry.db_ids.extend(req.db_id);
         entry.replies.extend(req.reply);
     }
     let mut ops: Vec<Merged> = by_app.into_values().collect();
-    ops.sort_by_key(|m| (matches!(m.op.kind, OpKind::Install { .. }), m.arrival));
+    ops.sort_by_key(|m| {
+        let group = match m.op.kind {
+            OpKind::Uninstall { .. } => 0,
+            OpKind::Install { .. } => 1,
+            OpKind::Restart => 2,
+        };
+        (group, m.arrival)
+    });
     ops
 }
 
@@ -355,6 +378,37 @@ mod tests {
                 ),
                 install("miniflux", &[]),
             ]
+        );
+    }
+
+    fn restart(app: &str) -> Operation {
+        Operation {
+            app: app.into(),
+            kind: OpKind::Restart,
+        }
+    }
+
+    #[tokio::test]
+    async fn restarts_run_last_and_yield_to_installs_and_uninstalls() {
+        let (_d, rec, q) = setup(Duration::from_millis(300));
+        let rs = [
+            q.submit(restart("a")).unwrap(),
+            q.submit(install("b", &[])).unwrap(),
+            q.submit(restart("b")).unwrap(),
+            q.submit(restart("c")).unwrap(),
+            q.submit(uninstall("c", false)).unwrap(),
+        ];
+        for r in rs {
+            tokio::time::timeout(Duration::from_secs(5), r)
+                .await
+                .unwrap()
+                .unwrap();
+        }
+        let ran = rec.ran.lock().unwrap().clone();
+        // b's install starts it anyway; c is gone after its uninstall: neither is restarted.
+        assert_eq!(
+            ran,
+            vec![uninstall("c", false), install("b", &[]), restart("a")]
         );
     }
 

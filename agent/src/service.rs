@@ -25,7 +25,15 @@ pub mod status {
 
 /// Names inside `dataDir` that belong to the agent, never to an app (`clearData` must not
 /// delete them even if an app were named so).
-pub const RESERVED_DATA_NAMES: &[&str] = &["nix", "rebuilds", "routes", "demo", "bloud.db"];
+pub const RESERVED_DATA_NAMES: &[&str] = &[
+    "nix",
+    "rebuilds",
+    "routes",
+    "demo",
+    "bloud.db",
+    "authentik-blueprints",
+    "sso-host-secret",
+];
 
 pub struct Service {
     pub config: Config,
@@ -210,6 +218,12 @@ impl Service {
                 // The proxy's directory watch still picks the file up.
                 tracing::warn!(error = %e, "cannot signal the proxy");
             }
+        }
+        // Authentik's objects follow the same installed set; a failure there leaves the routes.
+        match crate::authentik::regenerate(self) {
+            Ok(true) => tracing::info!("authentik blueprints written"),
+            Ok(false) => {}
+            Err(e) => tracing::error!(error = %e, "cannot write the authentik blueprints"),
         }
         Ok(changed)
     }

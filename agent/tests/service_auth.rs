@@ -126,6 +126,7 @@ async fn an_app_on_loopback_gets_401_from_every_mutating_endpoint() {
         "/api/apps/notes/uninstall",
         "/api/apps/notes/clear-data",
         "/api/apps/notes/rename",
+        "/api/apps/notes/restart",
         "/api/apps/refresh-catalog",
         "/api/user/layout",
     ] {

@@ -1,6 +1,6 @@
 //! Demo mode end to end with the real binary: `bloud-agent install` (the CLI) makes the agent run
 //! demo/rebuild.sh, which starts a demo app on the catalog port; the app turns `running` and
-//! serves pages; `bloud-agent uninstall` stops it.
+//! serves pages; `POST /api/apps/<n>/restart` restarts it; `bloud-agent uninstall` stops it.
 
 mod common;
 
@@ -136,6 +136,70 @@ async fn install_from_the_cli_starts_a_demo_app_and_uninstall_stops_it() {
     drop(logs);
     let r = admin(&agent.base)
         .get(format!("{}/api/apps/nope/logs", agent.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+
+    // Restart (the app menu's): a new demo app process on the same port, its log kept, and the
+    // app health-checked back to running.
+    let pid_of = || {
+        std::fs::read_to_string(dirs.path("data/demo/hello.pid"))
+            .unwrap()
+            .split_whitespace()
+            .next()
+            .unwrap()
+            .to_string()
+    };
+    let before = pid_of();
+    let r = admin(&agent.base)
+        .post(format!("{}/api/apps/hello/restart", agent.base))
+        .json(&serde_json::json!({}))
+        .send()
+        .await
+        .unwrap();
+    let status = r.status();
+    let body: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["success"], true, "{body}");
+    let after = pid_of();
+    assert_ne!(before, after, "a new process");
+    assert!(!std::path::Path::new(&format!("/proc/{before}")).exists());
+    let page = client()
+        .get(format!("http://127.0.0.1:{port}/"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("<h1>hello</h1>"), "{page}");
+    let log = std::fs::read_to_string(dirs.path("data/demo/hello.log")).unwrap();
+    assert_eq!(log.matches("demo app listening").count(), 2, "{log}");
+    wait_for("hello running again", TEST_TIMEOUT, || {
+        let base = agent.base.clone();
+        async move { (status_of(&base, "hello").await? == "running").then_some(()) }
+    })
+    .await;
+    // Again: the process the agent itself started is reaped when it ends (no zombie for the
+    // restart to wait on until its 5 s SIGKILL fallback).
+    let started = std::time::Instant::now();
+    let r = admin(&agent.base)
+        .post(format!("{}/api/apps/hello/restart", agent.base))
+        .json(&serde_json::json!({}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(
+        started.elapsed() < Duration::from_secs(4),
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(!std::path::Path::new(&format!("/proc/{after}")).exists());
+    let r = admin(&agent.base)
+        .post(format!("{}/api/apps/nope/restart", agent.base))
+        .json(&serde_json::json!({}))
         .send()
         .await
         .unwrap();

@@ -1,6 +1,6 @@
 //! Per-app OpenID Connect clients with the real binary in demo mode (docs/sso.md): installing a
 //! native-OIDC app registers its client and writes its secret (0600), the demo app is started
-//! with it; an agent restart and a re-install keep one client and the same secret, which still
+//! with it and keeps it through an app restart; an agent restart and a re-install keep one client and the same secret, which still
 //! authenticates at the token endpoint; uninstalling removes the client (the secret no longer
 //! authenticates) and the file.
 
@@ -143,7 +143,28 @@ async fn a_native_oidc_app_gets_one_client_and_keeps_its_secret() {
         .unwrap();
     assert!(page.contains("Sign in with Bloud"), "{page}");
 
-    // Restart: same client, same secret.
+    // Restarting the app (the app menu) keeps the client it was started with.
+    let r = admin(&agent.base)
+        .post(format!("{}/api/apps/reader/restart", agent.base))
+        .json(&json!({}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+    let page = client()
+        .get(format!("http://127.0.0.1:{port}/"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        page.contains("Sign in with Bloud"),
+        "after a restart: {page}"
+    );
+
+    // Agent restart: same client, same secret.
     assert!(agent.terminate().is_some(), "the agent did not stop");
     let agent = AgentProcess::start(&config_file, &[("BLOUD_DEMO_STEP_MS", "10")]).await;
     assert_eq!(clients(&agent.base).await.len(), 1);

@@ -420,6 +420,7 @@ async fn a_member_uses_only_the_apps_they_were_given_and_manages_nothing() {
             Some(json!({"displayName": "Mine"})),
         ),
         (M::POST, "/api/apps/refresh-catalog", None),
+        (M::POST, "/api/apps/notes/restart", None),
         (M::GET, "/api/apps/notes/plan-install", None),
         (M::GET, "/api/rebuilds", None),
     ];

@@ -185,8 +185,11 @@ function demoAppPids(data, ports) {
   return pids;
 }
 
-/** Starts the system; returns { base, admin, ports, dir, logs(), stop() }. */
-export async function startSystem() {
+/**
+ * Starts the system; returns { base, admin, ports, dir, logs(), stop() }. `demoStepMs` paces the
+ * demo rebuild's lines (400 ms: a person can watch; tests that install many apps go faster).
+ */
+export async function startSystem({ demoStepMs = 400 } = {}) {
   const { bins, missing } = binaries();
   if (missing.length) throw new Error(`${missing.join(', ')} missing: run \`cargo build --workspace --bins\` first`);
   if (!existsSync(join(repo, 'web/dist/index.html'))) throw new Error('web/dist is not built: run `cd web && npm ci && npm run build`');
@@ -219,7 +222,7 @@ export async function startSystem() {
       await waitReady(proxy, `${sys.base}/ping`, paths.pidFile);
       agent = launch('bloud-agent', bins.agent, ['serve', '--config', join(dir, 'agent.yaml')], dir, paths.log, {
         // A person watching: the demo rebuild prints a line every 400 ms.
-        BLOUD_DEMO_STEP_MS: '400',
+        BLOUD_DEMO_STEP_MS: String(demoStepMs),
         NO_COLOR: '1',
         RUST_LOG: 'info',
       });

@@ -40,6 +40,9 @@ export const appEndpoint = {
   install: (n: string) => `${ENDPOINTS.app(n)}/install`,
   uninstall: (n: string) => `${ENDPOINTS.app(n)}/uninstall`,
   clearData: (n: string) => `${ENDPOINTS.app(n)}/clear-data`,
+  logs: (n: string) => `${ENDPOINTS.app(n)}/logs`,
+  rename: (n: string) => `${ENDPOINTS.app(n)}/rename`,
+  restart: (n: string) => `${ENDPOINTS.app(n)}/restart`,
 };
 
 export class ApiError extends Error {
@@ -194,4 +197,9 @@ export const api = {
       body: clearData ? { clearData } : undefined,
       acceptError: true,
     }),
+  rename: (name: string, displayName: string) =>
+    call<{ status: string; app: string; displayName: string }>(appEndpoint.rename(name), `Renaming ${name}`, { method: 'PATCH', body: { displayName } }),
+  /** Queued like install/uninstall; the answer comes when the app was restarted (or failed to). */
+  restart: (name: string) =>
+    call<{ app: string; success: boolean; error?: string }>(appEndpoint.restart(name), `Restarting ${name}`, { method: 'POST', acceptError: true }),
 };

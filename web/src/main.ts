@@ -7,6 +7,7 @@ import { append, clear, h } from './dom';
 import { parseRoute, type Route } from './routes';
 import { isAdmin } from './stepup';
 import { registerServiceWorker } from './swClient';
+import { createTabHost } from './tabs';
 import type { User } from './types';
 import { loginView, setupView } from './views/auth';
 import { catalogView } from './views/catalog';
@@ -54,6 +55,11 @@ const ctx: Ctx = {
     }, 50);
   },
 };
+
+// Open apps keep their frames across routes (tabs.ts): the host's elements are never re-parented.
+const tabs = createTabHost(ctx);
+header.after(tabs.strip);
+main.after(tabs.frames);
 
 setUnauthorizedHandler(() => {
   ctx.user = null;
@@ -123,7 +129,7 @@ function mount(r: Route): View {
     case 'progress':
       return progressView(ctx, r.app, r.op);
     case 'app':
-      return frameView(ctx, r.app, r.rest);
+      return frameView(ctx, tabs, r.app, r.rest);
     case 'not-found':
       return {
         el: h('section', {}, h('h1', {}, 'Not found'), h('p', {}, `Nothing lives at ${r.path}.`), h('a', { href: '/', class: 'button' }, 'Home')),
@@ -140,6 +146,8 @@ async function route(): Promise<void> {
     return route();
   }
   renderNav();
+  // Another user may sign in next: nothing of this session's apps stays open.
+  if (ctx.user === null) tabs.closeAll();
   if (current?.update?.(r)) return;
   current?.cleanup?.();
   const view = mount(r);

@@ -291,6 +291,24 @@ pub async fn uninstall(
     run(&api, op, q.wait.unwrap_or(true)).await
 }
 
+/// Restarts an installed app's service, queued like installs; answers when it has restarted.
+pub async fn restart(
+    State(api): State<Api>,
+    Path(name): Path<String>,
+    Query(q): Query<WaitQuery>,
+) -> Response {
+    match api.service.db.get_app(&name) {
+        Ok(Some(_)) => {}
+        Ok(None) => return error(StatusCode::NOT_FOUND, format!("app not installed: {name}")),
+        Err(e) => return error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+    }
+    let op = Operation {
+        app: name,
+        kind: OpKind::Restart,
+    };
+    run(&api, op, q.wait.unwrap_or(true)).await
+}
+
 /// Installed: a queued uninstall with `clearData`. Not installed: deletes `<dataDir>/<app>`.
 pub async fn clear_data(
     State(api): State<Api>,

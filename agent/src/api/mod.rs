@@ -51,6 +51,7 @@ pub fn router(api: Api) -> Router {
         .route("/api/apps/{name}/install", post(apps::install))
         .route("/api/apps/{name}/uninstall", post(apps::uninstall))
         .route("/api/apps/{name}/clear-data", post(apps::clear_data))
+        .route("/api/apps/{name}/restart", post(apps::restart))
         .route(
             "/api/apps/{name}/rename",
             axum::routing::patch(apps::rename),

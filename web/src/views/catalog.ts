@@ -72,7 +72,7 @@ function card(ctx: Ctx, app: CatalogApp, row: InstalledApp | undefined, names: M
 }
 
 /** A modal dialog; resolves with the button pressed ('' when dismissed). */
-function modal(title: string, content: HTMLElement, confirmLabel: string, canConfirm: () => boolean): { dialog: HTMLDialogElement; result: Promise<boolean>; refresh(): void } {
+export function modal(title: string, content: HTMLElement, confirmLabel: string, canConfirm: () => boolean): { dialog: HTMLDialogElement; result: Promise<boolean>; refresh(): void } {
   const id = `dlg-${Math.random().toString(36).slice(2)}`;
   const confirm = h('button', { type: 'submit', value: 'ok', class: 'primary' }, confirmLabel);
   const dialog = h(
@@ -161,14 +161,15 @@ async function openInstall(ctx: Ctx, app: CatalogApp, names: Map<string, string>
   ctx.navigate(`/install/${encodeURIComponent(app.name)}`);
 }
 
-async function openRemove(ctx: Ctx, app: CatalogApp): Promise<void> {
+/** The uninstall dialog (plan, delete-data choice); resolves with whether the removal started. */
+export async function openRemove(ctx: Ctx, app: Pick<CatalogApp, 'name' | 'displayName'>): Promise<boolean> {
   let plan: RemovePlan;
   try {
     plan = await api.planRemove(app.name);
   } catch (err) {
     ctx.announce(messageOf(err));
     window.alert(messageOf(err));
-    return;
+    return false;
   }
   const clearData = h('input', { type: 'checkbox', id: 'clear-data' });
   const content = h('div', { class: 'plan' });
@@ -176,7 +177,8 @@ async function openRemove(ctx: Ctx, app: CatalogApp): Promise<void> {
   if (plan.willUnconfigure && plan.willUnconfigure.length > 0) content.append(h('p', {}, 'These apps will lose their connection to it:'), appList(plan.willUnconfigure));
   content.append(h('div', { class: 'field-inline' }, clearData, h('label', { for: 'clear-data' }, ' Also delete its data (cannot be undone)')));
   const dlg = modal(`Uninstall ${app.displayName}`, content, 'Uninstall', () => plan.canRemove);
-  if (!(await dlg.result)) return;
+  if (!(await dlg.result)) return false;
   void startUninstall(app.name, clearData.checked).catch((err: unknown) => ctx.announce(messageOf(err)));
   ctx.navigate(`/install/${encodeURIComponent(app.name)}?op=uninstall`);
+  return true;
 }

@@ -5,6 +5,7 @@ import { shellAppPath } from '../routes';
 import { streamSse } from '../sse';
 import { isAdmin } from '../stepup';
 import type { InstalledApp } from '../types';
+import { appMenuButton } from './appmenu';
 import { appIcon, errorBox, loading, messageOf, statusBadge, type Ctx, type View } from './common';
 
 /** Where a tile leads: running apps open, apps in flight show their progress. */
@@ -37,7 +38,7 @@ export function homeView(ctx: Ctx): View {
         visible.map((a) =>
           h(
             'li',
-            {},
+            { class: 'tile-item' },
             h(
               'a',
               { href: tileTarget(a), class: 'tile', 'aria-label': `${a.display_name || a.name}, ${a.status}` },
@@ -45,6 +46,7 @@ export function homeView(ctx: Ctx): View {
               h('span', { class: 'tile-name' }, a.display_name || a.name),
               statusBadge(a.status),
             ),
+            appMenuButton(ctx, { name: a.name, displayName: a.display_name || a.name, status: a.status }),
           ),
         ),
       ),
