@@ -59,7 +59,12 @@ pub enum Command {
     },
     /// Demo mode: the rebuild command. Starts a demo app on the catalog port of every enabled
     /// app in apps-state.json and stops the others (reads the BLOUD_* variables the agent sets).
-    DemoRebuild,
+    DemoRebuild {
+        /// A rollback to this generation: the agent has already written its app set; the demo
+        /// only says so and brings the demo apps in line, as the root helper does on NixOS.
+        #[arg(long)]
+        rollback: Option<u32>,
+    },
     /// Demo mode: stops every demo app started for a demo rebuild directory
     /// (`<dataDir>/demo`), waiting until they have exited. `scripts/run` calls it on exit.
     DemoStop {

@@ -32,6 +32,8 @@ pub struct Config {
     pub web_dir: PathBuf,
     pub public_url: String,
     pub rebuild: RebuildMode,
+    /// `rebuild.systemProfile`: None lists the agent's own generations (demo mode).
+    pub system_profile: Option<PathBuf>,
     pub batch_window: Duration,
     /// The CLI's Unix socket (docs/agent.md "Authentication").
     pub socket: PathBuf,
@@ -96,6 +98,7 @@ const KEYS: &[Key] = &[
     Key { path: &["rebuild", "flake"], env: "BLOUD_REBUILD_FLAKE", help: "nixos mode: flake directory (default /var/lib/bloud/flake)" },
     Key { path: &["rebuild", "target"], env: "BLOUD_REBUILD_TARGET", help: "nixos mode: nixosConfigurations name (default bloud)" },
     Key { path: &["rebuild", "command"], env: "BLOUD_REBUILD_COMMAND", help: "command mode: argv (YAML list; in the environment a JSON list or space-separated words)" },
+    Key { path: &["rebuild", "systemProfile"], env: "BLOUD_REBUILD_SYSTEM_PROFILE", help: "NixOS system profile whose generations the history lists and rollbacks switch (the NixOS module sets /nix/var/nix/profiles/system); empty (default): the agent's own records, rollbacks simulated (demo)" },
     Key { path: &["publicApps"], env: "BLOUD_PUBLIC_APPS", help: "apps reachable without signing in to Bloud (YAML list; in the environment a JSON list or space/comma-separated names; default none)" },
     Key { path: &["queue", "batchWindow"], env: "BLOUD_QUEUE_BATCH_WINDOW", help: "how long the queue collects requests before running them (default 5s)" },
     Key { path: &["socket"], env: "BLOUD_SOCKET", help: "Unix socket of the CLI (install/uninstall), mode 0660 (default <dataDir>/agent.sock)" },
@@ -153,6 +156,7 @@ struct RebuildSection {
     flake: Option<Spanned<String>>,
     target: Option<Spanned<String>>,
     command: Option<Spanned<Vec<String>>>,
+    system_profile: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -175,6 +179,7 @@ impl FileConfig {
             ["rebuild", "mode"] => self.rebuild.as_ref()?.mode.as_ref(),
             ["rebuild", "flake"] => self.rebuild.as_ref()?.flake.as_ref(),
             ["rebuild", "target"] => self.rebuild.as_ref()?.target.as_ref(),
+            ["rebuild", "systemProfile"] => self.rebuild.as_ref()?.system_profile.as_ref(),
             ["queue", "batchWindow"] => self.queue.as_ref()?.batch_window.as_ref(),
             ["socket"] => self.socket.as_ref(),
             ["adminGroup"] => self.admin_group.as_ref(),
@@ -362,6 +367,9 @@ impl<E: Fn(&str) -> Option<String>> Reader<'_, E> {
             data_dir,
             public_url: public_url.value,
             rebuild,
+            system_profile: Some(self.string(&["rebuild", "systemProfile"], "").value)
+                .filter(|s| !s.is_empty())
+                .map(PathBuf::from),
             batch_window,
             public_apps: self.public_apps()?,
         })

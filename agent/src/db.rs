@@ -24,10 +24,12 @@ pub struct DbError {
 
 pub type DbResult<T> = Result<T, DbError>;
 
+mod generations;
 mod oidc_clients;
 mod oidc_grants;
 mod oidc_keys;
 mod users;
+pub use generations::{GenerationApp, GenerationRecord};
 pub use oidc_clients::OidcClient;
 pub use oidc_grants::{CodeGrant, NewToken, RefreshGrant, Taken, ACCESS, REFRESH};
 pub use oidc_keys::StoredKey;
@@ -223,6 +225,7 @@ impl Db {
             .and_then(|()| oidc_keys::migrate(&conn))
             .and_then(|()| oidc_grants::migrate(&conn))
             .map_err(err("cannot add the OpenID Connect tables"))?;
+        generations::migrate(&conn).map_err(err("cannot add the generations table"))?;
         Ok(Db {
             path: path.to_path_buf(),
             conn: Mutex::new(conn),

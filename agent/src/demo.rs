@@ -156,7 +156,7 @@ fn env_path(name: &str) -> anyhow::Result<PathBuf> {
 }
 
 /// The demo rebuild: returns whether every enabled app is up.
-pub fn demo_rebuild() -> anyhow::Result<bool> {
+pub fn demo_rebuild(rollback: Option<u32>) -> anyhow::Result<bool> {
     let state_file = env_path("BLOUD_APPS_STATE")?;
     let apps_dir = env_path("BLOUD_APPS_DIR")?;
     let data_dir = env_path("BLOUD_DATA_DIR")?;
@@ -187,7 +187,12 @@ pub fn demo_rebuild() -> anyhow::Result<bool> {
         println!("{line}");
         std::thread::sleep(step);
     };
-    say("demo rebuild: no NixOS here; standing in for `nixos-rebuild switch`".into());
+    match rollback {
+        None => say("demo rebuild: no NixOS here; standing in for `nixos-rebuild switch`".into()),
+        Some(n) => say(format!(
+            "demo rollback: no NixOS here; standing in for switching to generation {n}"
+        )),
+    }
     say(format!(
         "evaluating the configuration with {} enabled app(s): {}",
         wanted.len(),

@@ -12,6 +12,8 @@ pub mod routes;
 
 /// HTTP API and web shell.
 pub mod api;
+/// Per-app memory and storage, temperature.
+pub mod app_usage;
 /// Local accounts, sessions and the session gate.
 pub mod auth;
 /// Authentik blueprints for the installed apps, when Authentik is installed.
@@ -31,6 +33,8 @@ pub mod demo_rp;
 pub mod events;
 /// App health checks.
 pub mod health;
+/// Generations (what apps each had) and rollback.
+pub mod history;
 /// Login flood and password-guessing limits.
 pub mod login_limit;
 /// The OpenID Connect provider apps sign in with.

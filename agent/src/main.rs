@@ -38,7 +38,7 @@ fn main() -> ExitCode {
         Command::DemoApp { port, name, .. } => runtime()
             .and_then(|rt| rt.block_on(bloud_agent::demo::demo_app(port, name)))
             .map(|_| true),
-        Command::DemoRebuild => bloud_agent::demo::demo_rebuild(),
+        Command::DemoRebuild { rollback } => bloud_agent::demo::demo_rebuild(rollback),
         Command::DemoStop { run_dir } => bloud_agent::demo::demo_stop(&run_dir),
         Command::AppsNix { catalog, list } => apps_nix(&catalog, &list),
     };

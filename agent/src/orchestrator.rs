@@ -32,6 +32,9 @@ impl Executor for Orchestrator {
                 OpKind::Install { choices } => install(&service, &op.app, &choices).await,
                 OpKind::Uninstall { clear_data } => uninstall(&service, &op.app, clear_data).await,
                 OpKind::Restart => crate::restart::restart(&service, &op.app).await,
+                OpKind::Rollback { generation } => {
+                    crate::history::rollback(&service, generation).await
+                }
             }
         }
     }
@@ -135,6 +138,7 @@ async fn install(
     if let Err(e) = service.regenerate_routes() {
         tracing::warn!(error = %e, "routes not updated after install");
     }
+    crate::history::record(service, &format!("install {app}"), outcome.id);
     for name in &touched {
         health::spawn_wait_healthy(service.clone(), name.clone());
     }
@@ -214,6 +218,9 @@ async fn uninstall(service: &Arc<Service>, app: &str, clear_data: bool) -> OpRes
     service.notify_apps();
     if let Err(e) = service.regenerate_routes() {
         tracing::warn!(error = %e, "routes not updated after uninstall");
+    }
+    if let Some(id) = rebuild_id {
+        crate::history::record(service, &format!("uninstall {app}"), id);
     }
     if clear_data {
         clear_app_data(service, app);

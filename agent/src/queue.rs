@@ -34,7 +34,14 @@ pub enum OpKind {
     },
     /// Restart the app's service (its unit, or the demo app) without a rebuild.
     Restart,
+    /// Switch back to an earlier generation (its `app` is [`ROLLBACK_APP`]).
+    Rollback {
+        generation: u32,
+    },
 }
+
+/// The queue key of rollbacks: not an app name (catalog names start with a letter).
+pub const ROLLBACK_APP: &str = "@system";
 
 impl OpKind {
     fn name(&self) -> &'static str {
@@ -42,6 +49,7 @@ impl OpKind {
             OpKind::Install { .. } => "install",
             OpKind::Uninstall { .. } => "uninstall",
             OpKind::Restart => "restart",
+            OpKind::Rollback { .. } => "rollback",
         }
     }
 }
@@ -134,6 +142,10 @@ impl Queue {
             OpKind::Install { choices } => (choices.clone(), false),
             OpKind::Uninstall { clear_data } => (BTreeMap::new(), *clear_data),
             OpKind::Restart => (BTreeMap::new(), false),
+            OpKind::Rollback { generation } => (
+                BTreeMap::from([("generation".to_string(), generation.to_string())]),
+                false,
+            ),
         };
         let id = self.db.enqueue(&op.app, op.kind.name(), &choices, clear)?;
         let (reply, rx) = oneshot::channel();
@@ -193,6 +205,9 @@ fn stored_to_op(s: &StoredOp) -> Option<Operation> {
             clear_data: s.clear_data,
         },
         "restart" => OpKind::Restart,
+        "rollback" => OpKind::Rollback {
+            generation: s.choices.get("generation")?.parse().ok()?,
+        },
         _ => return None,
     };
     Some(Operation {
@@ -209,8 +224,8 @@ struct Merged {
     arrival: usize,
 }
 
-/// Merges a batch per app and orders it: uninstalls first, then installs, then restarts, by
-/// first arrival.
+/// Merges a batch per app and orders it: uninstalls first, then installs, then restarts, then a
+/// rollback (the last word: it sets the whole app set), by first arrival.
 fn plan_batch(batch: Vec<Request>) -> Vec<Merged> {
     let mut by_app: BTreeMap<String, Merged> = BTreeMap::new();
     for (i, req) in batch.into_iter().enumerate() {
@@ -245,6 +260,7 @@ fn plan_batch(batch: Vec<Request>) -> Vec<Merged> {
             OpKind::Uninstall { .. } => 0,
             OpKind::Install { .. } => 1,
             OpKind::Restart => 2,
+            OpKind::Rollback { .. } => 3,
         };
         (group, m.arrival)
     });

@@ -85,6 +85,21 @@ impl Rebuilder {
         }
     }
 
+    /// The argv of a rollback to `generation`: the rebuild command (the same privileged path,
+    /// `sudo bloud-rebuild` on NixOS) with `--rollback <n>`. None in `nixos` mode, where the
+    /// agent runs nixos-rebuild itself and has no helper to switch an older generation.
+    pub fn rollback_argv(&self, generation: u32) -> Option<Vec<String>> {
+        match &self.mode {
+            RebuildMode::Nixos { .. } => None,
+            RebuildMode::Command { argv } => {
+                let mut argv = argv.clone();
+                argv.push("--rollback".into());
+                argv.push(generation.to_string());
+                Some(argv)
+            }
+        }
+    }
+
     fn event(&self, id: i64, kind: &'static str, message: String, success: Option<bool>) {
         let ev = RebuildEvent {
             kind,
@@ -97,6 +112,11 @@ impl Rebuilder {
 
     /// Runs one rebuild to the end. `summary` names what it is for (`install miniflux`).
     pub async fn run(&self, summary: &str) -> RebuildOutcome {
+        self.run_argv(summary, self.argv()).await
+    }
+
+    /// [`Rebuilder::run`] with another argv (a rollback), logged and streamed the same way.
+    pub async fn run_argv(&self, summary: &str, argv: Vec<String>) -> RebuildOutcome {
         let started = Instant::now();
         if let Err(e) = std::fs::create_dir_all(&self.log_dir) {
             tracing::error!(dir = %self.log_dir.display(), error = %e, "cannot create the rebuild log directory");
@@ -116,7 +136,6 @@ impl Rebuilder {
             }
         };
         let id = record.id;
-        let argv = self.argv();
         let header = format!("Running: {}", argv.join(" "));
         tracing::info!(rebuild = id, summary, command = %argv.join(" "), "rebuild started");
         self.events.rebuild_started(RebuildEvent {

@@ -6,12 +6,20 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-/// `{"cpu","memory","disk"}`: rounded percentages.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+/// `{"cpu","memory","disk"}`: rounded percentages (upstream's shape), and our additions:
+/// `temperature` in °C when the machine has a sensor, memory in bytes.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct Usage {
     pub cpu: u32,
     pub memory: u32,
     pub disk: u32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub temperature: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub memory_used: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub memory_total: Option<u64>,
 }
 
 /// `{"used","total","free","percentage","path"}` in bytes.
@@ -68,6 +76,14 @@ fn meminfo_kib(text: &str, key: &str) -> Option<u64> {
         .nth(1)?
         .parse()
         .ok()
+}
+
+/// (used, total) bytes: total − available, as `memory_percent`.
+pub fn memory_bytes() -> Option<(u64, u64)> {
+    let text = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let total = meminfo_kib(&text, "MemTotal:")?;
+    let avail = meminfo_kib(&text, "MemAvailable:")?;
+    Some((total.saturating_sub(avail) * 1024, total * 1024))
 }
 
 pub fn memory_percent() -> u32 {

@@ -71,6 +71,19 @@ fn our_catalog_loads_without_errors_or_warnings() {
         );
         assert!(bytes.len() > 100);
     }
+    // The project's own icon wins over the generated initial, and says where it comes from.
+    let radarr = load.catalog.icon_path("radarr").unwrap();
+    assert!(radarr.ends_with("radarr/logo.png"), "{}", radarr.display());
+    for name in OUR_APPS {
+        let dir = repo_root().join("apps").join(name);
+        if dir.join("logo.png").is_file() {
+            let source = fs::read_to_string(dir.join("ICON-SOURCE.md")).unwrap_or_default();
+            assert!(
+                source.contains("Licence:"),
+                "apps/{name}/logo.png needs an ICON-SOURCE.md naming its origin and licence"
+            );
+        }
+    }
     assert_eq!(load.catalog.icon_path("nope"), None);
     assert_eq!(load.catalog.icon_path("../apps"), None);
 }

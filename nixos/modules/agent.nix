@@ -54,6 +54,8 @@ let
       flake = bloud.rebuild.flakeDir;
       target = bloud.rebuild.target;
       command = cfg.rebuild.command;
+      # The history page lists its generations; rollbacks switch them (`bloud-rebuild --rollback`).
+      systemProfile = bloud.rebuild.systemProfile;
     };
     queue.batchWindow = "${toString cfg.batchWindow}s";
     socket = socketPath;

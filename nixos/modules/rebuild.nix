@@ -16,6 +16,11 @@
 #      with nixpkgs pinned to what the running system was built from (no network, no --impure);
 #   4. brings the bloud user's app units in line: daemon-reload, stop units that disappeared
 #      (uninstalled apps), restart units whose definition changed, start bloud-apps.target.
+#   5. `bloud-rebuild --rollback N` (the history page's rollback) instead checks that N is a
+#      plain generation number with a link in the system profile
+#      (nixos/scripts/rollback-check.sh; nothing else of the argument is used), points the
+#      profile at it and runs its switch-to-configuration, then step 4. The agent has already
+#      written that generation's app list, so the next rebuild keeps its app set.
 # Output goes to stdout/stderr, which the agent streams and keeps as the rebuild log.
 {
   config,
@@ -85,10 +90,17 @@ let
 
     before="$(unit_targets)"
 
-    echo "bloud-rebuild: nixos-rebuild switch "${escapeShellArgs switchArgs}
-    # _NIXOS_REBUILD_REEXEC=1: do not re-exec a nixos-rebuild built from the flake (upstream bug:
-    # that attribute resolved to the agent package).
-    _NIXOS_REBUILD_REEXEC=1 nixos-rebuild switch ${escapeShellArgs (switchArgs ++ cfg.extraArgs)}
+    if [ "''${1:-}" = --rollback ]; then
+      # $2 passed rollback-check.sh in the helper: 1 to 9 digits, an existing generation.
+      echo "bloud-rebuild: switching to generation $2 of ${cfg.systemProfile}"
+      nix-env -p ${escapeShellArg cfg.systemProfile} --switch-generation "$2"
+      ${escapeShellArg cfg.systemProfile}/bin/switch-to-configuration switch
+    else
+      echo "bloud-rebuild: nixos-rebuild switch "${escapeShellArgs switchArgs}
+      # _NIXOS_REBUILD_REEXEC=1: do not re-exec a nixos-rebuild built from the flake (upstream
+      # bug: that attribute resolved to the agent package).
+      _NIXOS_REBUILD_REEXEC=1 nixos-rebuild switch ${escapeShellArgs (switchArgs ++ cfg.extraArgs)}
+    fi
 
     after="$(unit_targets)"
 
@@ -122,10 +134,20 @@ let
     builtins.readFile ../scripts/rebuild-prepare.sh
   );
 
+  rollbackCheck = pkgs.writeShellScript "bloud-rollback-check" (
+    builtins.readFile ../scripts/rollback-check.sh
+  );
+
   helper = pkgs.writeShellScript "bloud-rebuild" ''
     set -euo pipefail
-    if [ "$#" -ne 0 ]; then
+    rollback=()
+    if [ "$#" -eq 2 ] && [ "$1" = --rollback ]; then
+      # The generation number is the only argument the bloud user can pass; checked before use.
+      gen="$(${rollbackCheck} ${escapeShellArg cfg.systemProfile} "$2")"
+      rollback=(--rollback "$gen")
+    elif [ "$#" -ne 0 ]; then
       echo "usage: bloud-rebuild  (no arguments: switches this host's configuration with the apps of ${cfg.appsListFile})" >&2
+      echo "       bloud-rebuild --rollback N  (switches back to generation N of ${cfg.systemProfile})" >&2
       exit 2
     fi
     export PATH=${
@@ -151,18 +173,21 @@ let
     # Data, not code, crosses from the bloud user: the list of enabled app names, read once
     # (no symlinks on its path), checked against the catalog in the store, turned into Nix
     # here (nixos/scripts/rebuild-prepare.sh, `bloud-agent apps-nix`).
-    ${prepareScript} \
-      ${escapeShellArg (if bloud.sourceDir == null then "" else "${bloud.sourceDir}")} \
-      ${escapeShellArg cfg.flakeDir} \
-      ${escapeShellArg cfg.appsListFile} \
-      ${escapeShellArg "${bloud.agent.package}/bin/bloud-agent"}
+    # A rollback switches an existing generation: no flake copy to prepare.
+    if [ "''${#rollback[@]}" -eq 0 ]; then
+      ${prepareScript} \
+        ${escapeShellArg (if bloud.sourceDir == null then "" else "${bloud.sourceDir}")} \
+        ${escapeShellArg cfg.flakeDir} \
+        ${escapeShellArg cfg.appsListFile} \
+        ${escapeShellArg "${bloud.agent.package}/bin/bloud-agent"}
+    fi
 
     # Own unit: survives an agent restart during the switch, and a second rebuild cannot
     # run at the same time (the unit name is taken).
     exec systemd-run --unit=bloud-rebuild --description="Bloud rebuild" \
       --wait --pipe --collect --quiet --service-type=exec \
       --setenv=PATH="$PATH" --setenv=HOME=/root --setenv=LOCALE_ARCHIVE=/run/current-system/sw/lib/locale/locale-archive \
-      ${switchScript}
+      ${switchScript} "''${rollback[@]}"
   '';
 in
 {
@@ -241,6 +266,15 @@ in
         Flake inputs pinned for rebuilds (`--override-input <name> path:<store path>`).
         nixosConfigurations.bloud sets nixpkgs to the one the system was built from, so a rebuild
         needs no network. A host flake's own flake.lock pins its inputs: it needs none.
+      '';
+    };
+
+    systemProfile = mkOption {
+      type = types.str;
+      default = "/nix/var/nix/profiles/system";
+      description = ''
+        The system profile whose generations the agent lists (`rebuild.systemProfile`) and
+        `bloud-rebuild --rollback N` switches.
       '';
     };
 

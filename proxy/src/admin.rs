@@ -1,4 +1,5 @@
-//! The JSON API (`/api/http/routers|middlewares|services`, `/api/reload`) over the live table.
+//! The JSON API (`/api/http/routers|middlewares|services`, `/api/tls/certificates`,
+//! `/api/reload`) over the live table.
 
 use serde_json::{json, Value};
 
@@ -13,6 +14,7 @@ pub fn api(table: &RouteTable, reload: &ReloadReport, path: &str) -> Option<Stri
         "/api/http/routers" => routers(table),
         "/api/http/middlewares" => middlewares(table),
         "/api/http/services" => services(table),
+        "/api/tls/certificates" => json!(table.tls.loaded),
         "/api/reload" => json!({
             "generation": table.generation,
             "lastReload": reload,

@@ -60,6 +60,8 @@ impl ForwardedOverrides {
 /// Values the proxy sets often enough to keep ready-made.
 pub const HTTP: HeaderValue = HeaderValue::from_static("http");
 pub const PORT_80: HeaderValue = HeaderValue::from_static("80");
+pub const HTTPS: HeaderValue = HeaderValue::from_static("https");
+pub const PORT_443: HeaderValue = HeaderValue::from_static("443");
 
 /// The client address as a header value (`X-Forwarded-For`, `X-Real-Ip`). A home server sees
 /// the same few clients over and over, so each worker thread keeps the last one it built and

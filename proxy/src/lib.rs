@@ -21,6 +21,7 @@ pub mod server;
 pub(crate) mod service;
 pub(crate) mod state;
 pub mod table;
+pub mod tls;
 
 pub use rules::RequestView;
 pub use table::RouteTable;

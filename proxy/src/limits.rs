@@ -305,7 +305,16 @@ impl<A: ServerApp + Send + Sync + 'static> ServerApp for Gate<A> {
             return None;
         };
         let conn = Arc::new(ConnState::new());
-        conn.set(self.limits.read, Deadline::RequestHeader);
+        // HTTP/2 serves each stream in its own task, outside this connection's scope, so the
+        // HTTP/1 request phases never clear a deadline here; h2's own idle timeout and stream
+        // limits govern such a connection (src/tls/h2.rs).
+        let h2 = matches!(
+            stream.selected_alpn_proto(),
+            Some(pingora::protocols::ALPN::H2)
+        );
+        if !h2 {
+            conn.set(self.limits.read, Deadline::RequestHeader);
+        }
         let watchdog = conn.clone();
         let inner = self.inner.clone();
         CONN.scope(conn, async move {

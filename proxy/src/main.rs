@@ -74,7 +74,22 @@ fn check(config: &std::path::Path) -> ExitCode {
             problems.extend(warnings);
             let opts = bloud_proxy::reload::build_options(&cfg, Default::default(), 1);
             match bloud_proxy::reload::load_table(&cfg, &opts) {
-                Ok(t) => problems.extend(t.warnings),
+                Ok(t) => {
+                    problems.extend(t.warnings);
+                    // Without any certificate every handshake on an HTTPS entry point fails.
+                    for (name, ep) in &cfg.entry_points {
+                        if ep.is_tls() && t.tls.is_empty() {
+                            problems.push(Problem::warning(
+                                config,
+                                None,
+                                format!(
+                                    "entryPoints.{name}.http.tls: no route file names a certificate \
+                                     (tls.certificates), so every TLS handshake there fails"
+                                ),
+                            ));
+                        }
+                    }
+                }
                 Err(p) => problems.extend(p.0),
             }
         }

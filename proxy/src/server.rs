@@ -213,17 +213,31 @@ pub fn run(config_path: &Path, mut control: Control) -> anyhow::Result<()> {
             entry_point: name.as_str().into(),
             trust,
             limits,
+            tls: ep.is_tls(),
         };
         let mut http = pingora::proxy::HttpProxy::new(proxy, server.configuration.clone());
         http.handle_init_modules();
+        if ep.is_tls() {
+            crate::tls::h2::configure(&mut http, &limits);
+        }
         let gate = Gate::new(http, limits, timeouts.response_header, metrics.clone());
         let mut service =
             pingora::services::listening::Service::new(format!("entryPoint {name}"), gate);
-        service.add_tcp(&addr.to_string());
+        if ep.is_tls() {
+            service.add_tls_with_settings(
+                &addr.to_string(),
+                None,
+                crate::tls::h2::listener_settings(shared.clone())
+                    .map_err(|e| anyhow!("entryPoints.{name}.http.tls: {e}"))?,
+            );
+        } else {
+            service.add_tcp(&addr.to_string());
+        }
         server.add_service(service);
         tracing::info!(
             entry_point = %name,
             %addr,
+            tls = ep.is_tls(),
             max_connections = limits.max_connections,
             "listening"
         );

@@ -117,6 +117,8 @@ pub struct RouteTable {
     /// Warnings of the load that produced this table.
     pub warnings: Vec<Problem>,
     pub files: Vec<PathBuf>,
+    /// Certificates of the TLS entry points (`tls` sections), swapped together with the routes.
+    pub tls: Arc<crate::tls::CertTable>,
 }
 
 impl RouteTable {
@@ -130,6 +132,7 @@ impl RouteTable {
             services: BTreeMap::new(),
             warnings: Vec::new(),
             files: Vec::new(),
+            tls: Default::default(),
         })
     }
 
@@ -187,6 +190,12 @@ impl RouteTable {
         b.middlewares();
         b.services();
         b.routers();
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+            .unwrap_or(0);
+        let (tls, tls_problems) = crate::tls::CertTable::build(merged, now);
+        b.problems.extend(tls_problems);
         if b.problems.iter().any(Problem::is_error) {
             return Err(Problems(b.problems));
         }
@@ -200,6 +209,7 @@ impl RouteTable {
             services: b.services,
             warnings: b.problems,
             files: merged.files.clone(),
+            tls: Arc::new(tls),
         })
     }
 }

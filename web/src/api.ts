@@ -4,6 +4,7 @@
 import type {
   CatalogApp,
   CreateUserResult,
+  GridElement,
   InstallPlan,
   InstallResult,
   InstalledApp,
@@ -28,6 +29,7 @@ export const ENDPOINTS = {
   rebuildStream: '/api/rebuilds/stream',
   stepUp: '/api/auth/step-up',
   users: '/api/users',
+  layout: '/api/user/layout',
   user: (id: string) => `/api/users/${encodeURIComponent(id)}`,
   app: (name: string) => `/api/apps/${encodeURIComponent(name)}`,
 } as const;
@@ -106,7 +108,7 @@ interface CallOptions {
   stepUpToken?: string;
 }
 
-async function call<T>(path: string, what: string, opts: CallOptions = {}): Promise<T> {
+export async function call<T>(path: string, what: string, opts: CallOptions = {}): Promise<T> {
   const method = opts.method ?? 'GET';
   const headers: Record<string, string> = { accept: 'application/json' };
   const init: RequestInit = {
@@ -182,6 +184,8 @@ export const api = {
   stepUp: async (password: string, action: string): Promise<string> =>
     (await call<{ token: string }>(ENDPOINTS.stepUp, 'Confirming', { method: 'POST', body: { password, action } })).token,
   users: () => call<UserInfo[]>(ENDPOINTS.users, 'Loading users'),
+  layout: async (): Promise<GridElement[]> => (await call<GridElement[] | null>(ENDPOINTS.layout, 'Loading your home layout')) ?? [],
+  saveLayout: (layout: GridElement[]) => call<unknown>(ENDPOINTS.layout, 'Saving your home layout', { method: 'PUT', body: layout }),
   addUser: (username: string, password: string, role: Role, apps: string[]) =>
     call<User>(ENDPOINTS.users, `Adding ${username}`, { method: 'POST', body: { username, password, role, apps } }),
   removeUser: (id: string, name: string) => call<unknown>(ENDPOINTS.user(id), `Removing ${name}`, { method: 'DELETE' }),

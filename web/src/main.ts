@@ -2,6 +2,7 @@
  * Shell entry: session gate (setup → login → app), client-side routing, layout.
  */
 import './styles.css';
+import './responsive.css';
 import { api, setStepUpHandler, setUnauthorizedHandler } from './api';
 import { append, clear, h } from './dom';
 import { parseRoute, type Route } from './routes';
@@ -10,12 +11,15 @@ import { registerServiceWorker } from './swClient';
 import { createTabHost } from './tabs';
 import type { User } from './types';
 import { loginView, setupView } from './views/auth';
+import { appDetailView } from './views/appDetail';
 import { catalogView } from './views/catalog';
 import { errorBox, messageOf, type Ctx, type View } from './views/common';
 import { frameView } from './views/frame';
+import { historyView } from './views/history';
 import { homeView } from './views/home';
 import { progressView } from './views/progress';
 import { confirmWithPassword } from './views/stepup';
+import { systemView } from './views/system';
 import { usersView } from './views/users';
 
 const root = document.getElementById('app');
@@ -81,6 +85,7 @@ function renderNav(): void {
     link('/', 'Home', here === '/'),
     isAdmin(ctx.user) ? link('/catalog', 'Catalog', here.startsWith('/catalog')) : null,
     isAdmin(ctx.user) ? link('/users', 'Users', here.startsWith('/users')) : null,
+    link('/system', 'System', here.startsWith('/system')),
     h('span', { class: 'who' }, ctx.user.username),
     h(
       'button',
@@ -110,7 +115,7 @@ function gate(r: Route): string | null {
   }
   if (r.name === 'login') return r.next ?? '/';
   // Members manage nothing (the agent refuses it too); their home is their apps.
-  if (!isAdmin(ctx.user) && (r.name === 'catalog' || r.name === 'users' || r.name === 'progress')) return '/';
+  if (!isAdmin(ctx.user) && (r.name === 'catalog' || r.name === 'app-detail' || r.name === 'users' || r.name === 'progress' || r.name === 'history')) return '/';
   return null;
 }
 
@@ -124,8 +129,14 @@ function mount(r: Route): View {
       return homeView(ctx);
     case 'catalog':
       return catalogView(ctx);
+    case 'app-detail':
+      return appDetailView(ctx, r.app);
     case 'users':
       return usersView(ctx);
+    case 'system':
+      return systemView(ctx);
+    case 'history':
+      return historyView(ctx);
     case 'progress':
       return progressView(ctx, r.app, r.op);
     case 'app':

@@ -6,7 +6,10 @@
 export type Route =
   | { name: 'home' }
   | { name: 'catalog' }
+  | { name: 'app-detail'; app: string }
   | { name: 'users' }
+  | { name: 'system' }
+  | { name: 'history' }
   | { name: 'login'; next: string | null }
   | { name: 'setup' }
   | { name: 'progress'; app: string; op: 'install' | 'uninstall' }
@@ -54,6 +57,13 @@ export function parseRoute(pathname: string, search = '', hash = ''): Route {
   if (pathname === '/' || pathname === '') return { name: 'home' };
   if (pathname === '/catalog' || pathname === '/catalog/') return { name: 'catalog' };
   if (pathname === '/users' || pathname === '/users/') return { name: 'users' };
+  const detail = /^\/catalog\/([^/]+)\/?$/.exec(pathname);
+  if (detail) {
+    const app = decodedAppName(detail[1]);
+    if (app !== null) return { name: 'app-detail', app };
+  }
+  if (pathname === '/system' || pathname === '/system/') return { name: 'system' };
+  if (pathname === '/system/history' || pathname === '/system/history/') return { name: 'history' };
   if (pathname === '/login') return { name: 'login', next: safeNext(params.get('next')) };
   if (pathname === '/setup') return { name: 'setup' };
   const progress = /^\/install\/([^/]+)\/?$/.exec(pathname);
@@ -72,6 +82,11 @@ export function parseRoute(pathname: string, search = '', hash = ''): Route {
 /** `/embed/<app>/<rest>` for the iframe. `rest` is the shell URL after `/apps/<app>/` (path, query, hash). */
 export function embedSrc(app: string, rest: string): string {
   return `/embed/${encodeURIComponent(app)}/${stripLeadingSlashes(rest)}`;
+}
+
+/** The catalog's page about one app. */
+export function appDetailPath(app: string): string {
+  return `/catalog/${encodeURIComponent(app)}`;
 }
 
 export function shellAppPath(app: string, rest = ''): string {

@@ -23,6 +23,8 @@ export function describeAction(action: string, names: (id: string) => string = (
       return `Uninstall ${target} and delete its data`;
     case 'apps.clear-data':
       return `Delete the data of ${target}`;
+    case 'system.rollback':
+      return `Roll back the system to generation ${target}`;
     case 'users.add':
       return 'Add a user';
     case 'users.remove':

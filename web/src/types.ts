@@ -50,6 +50,9 @@ export interface CatalogApp {
   integrations?: Record<string, Integration> | null;
   routing?: { stripPrefix?: boolean | null; headers?: Record<string, string> } | null;
   bootstrap?: Bootstrap | null;
+  sso?: { strategy?: string } | null;
+  /** Where the app keeps its data on the host (the agent adds it: `<dataDir>/<name>`). */
+  dataLocation?: string;
   [field: string]: unknown;
 }
 
@@ -140,4 +143,14 @@ export interface StepUpRequired {
   error: string;
   stepUpRequired: true;
   action: string;
+}
+
+/** `GET/PUT /api/user/layout` items (upstream's GridElement; `col` and `row` start at 1). */
+export interface GridElement {
+  type: 'app' | 'widget' | string;
+  id: string;
+  col: number;
+  row: number;
+  colspan: number;
+  rowspan: number;
 }

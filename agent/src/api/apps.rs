@@ -19,8 +19,25 @@ use crate::queue::{OpKind, OpResult, Operation};
 
 pub async fn catalog(State(api): State<Api>) -> Json<serde_json::Value> {
     let catalog = api.service.catalog();
-    let apps: Vec<_> = catalog.store_apps().collect();
+    let apps: Vec<_> = catalog
+        .store_apps()
+        .map(|app| with_data_location(&api, app))
+        .collect();
     Json(serde_json::json!({ "apps": apps }))
+}
+
+/// The catalog entry plus `dataLocation`, where the app keeps its data on this host
+/// (`<dataDir>/<name>`, what clear-data deletes), for the shell's app detail page.
+fn with_data_location(api: &Api, app: &crate::catalog::AppMeta) -> serde_json::Value {
+    let mut value = serde_json::to_value(app).unwrap_or_default();
+    if let serde_json::Value::Object(map) = &mut value {
+        let dir = api.service.config.data_dir.join(&app.name);
+        map.insert(
+            "dataLocation".into(),
+            serde_json::Value::String(dir.display().to_string()),
+        );
+    }
+    value
 }
 
 /// The installed apps this caller may see: all for admins, the ones they may open for members.
@@ -143,7 +160,7 @@ pub async fn plan_remove(State(api): State<Api>, Path(name): Path<String>) -> Re
 
 pub async fn metadata(State(api): State<Api>, Path(name): Path<String>) -> Response {
     match api.service.catalog().get(&name) {
-        Some(app) => Json(app).into_response(),
+        Some(app) => Json(with_data_location(&api, app)).into_response(),
         None => error(StatusCode::NOT_FOUND, "app not found"),
     }
 }
@@ -185,7 +202,7 @@ struct UninstallBody {
 #[derive(Debug, Deserialize)]
 pub struct WaitQuery {
     /// `wait=false`: answer 202 once queued instead of waiting for the result.
-    wait: Option<bool>,
+    pub(super) wait: Option<bool>,
 }
 
 /// An empty body means "no options" (upstream parsed the body only when one was sent).
@@ -201,7 +218,7 @@ fn parse_body<T: Default + serde::de::DeserializeOwned>(body: &Bytes) -> Result<
     })
 }
 
-async fn run(api: &Api, op: Operation, wait: bool) -> Response {
+pub(super) async fn run(api: &Api, op: Operation, wait: bool) -> Response {
     let app = op.app.clone();
     let rx = match api.queue.submit(op) {
         Ok(rx) => rx,

@@ -8,6 +8,7 @@ pub(crate) mod admin_only;
 mod apps;
 mod auth;
 pub mod forward_auth;
+mod history;
 mod layout;
 mod logs;
 mod rebuilds;
@@ -63,6 +64,9 @@ pub fn router(api: Api) -> Router {
         .route("/api/rebuilds/{id}/log", get(rebuilds::log))
         // Upstream's path; here it follows the queue's rebuilds instead of starting one.
         .route("/api/system/rebuild/stream", get(rebuilds::stream))
+        .route("/api/system/versions", get(history::versions))
+        .route("/api/system/rollback", post(history::rollback))
+        .route("/api/system/apps", get(system::apps))
         .route("/api/users", get(users::list).post(users::add))
         .route("/api/users/{id}", axum::routing::delete(users::remove))
         .route(

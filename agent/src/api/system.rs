@@ -27,10 +27,14 @@ async fn usage(api: &Api) -> Usage {
     let disk = system_stats::storage(&api.service.config.data_dir)
         .map(|s| s.percentage)
         .unwrap_or(0);
+    let bytes = system_stats::memory_bytes();
     Usage {
         cpu: system_stats::cpu_percent(Duration::from_millis(250)).await,
         memory: system_stats::memory_percent(),
         disk,
+        temperature: crate::app_usage::temperature(),
+        memory_used: bytes.map(|b| b.0),
+        memory_total: bytes.map(|b| b.1),
     }
 }
 
@@ -49,6 +53,24 @@ pub async fn status_stream(State(api): State<Api>) -> Response {
         Some((sse::frame(&json), (api, false)))
     });
     sse::respond(frames.boxed())
+}
+
+/// `{"apps": [AppUsage]}`: memory and storage per installed app (administrators).
+pub async fn apps(State(api): State<Api>) -> Response {
+    let list = match api.service.db.list_apps() {
+        Ok(l) => l,
+        Err(e) => return super::error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+    };
+    let data_dir = api.service.config.data_dir.clone();
+    // Walking data directories is blocking file I/O.
+    let usage = tokio::task::spawn_blocking(move || {
+        list.iter()
+            .map(|a| crate::app_usage::app_usage(&data_dir, &a.name, &a.display_name))
+            .collect::<Vec<_>>()
+    })
+    .await
+    .unwrap_or_default();
+    Json(serde_json::json!({ "apps": usage })).into_response()
 }
 
 /// Bytes used and free on the filesystem holding `dataDir` (upstream reported `/`).

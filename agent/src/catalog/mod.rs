@@ -1,4 +1,4 @@
-//! The app catalog: `<appsDir>/<name>/metadata.yaml` (+ `icon.png`).
+//! The app catalog: `<appsDir>/<name>/metadata.yaml` (+ `icon.png`, `logo.png`).
 //!
 //! Public API (used by the service):
 //! - [`Catalog::load`] reads every app directory. A broken app is reported in
@@ -25,8 +25,11 @@ pub use schema::*;
 
 /// File name of an app's metadata inside its directory.
 pub const METADATA_FILE: &str = "metadata.yaml";
-/// File name of an app's icon inside its directory.
+/// File name of an app's icon inside its directory (the generated initial, the fallback).
 pub const ICON_FILE: &str = "icon.png";
+/// The app project's own icon, when its licence lets us ship it (`ICON-SOURCE.md` next to it
+/// says where it comes from); served instead of [`ICON_FILE`].
+pub const LOGO_FILE: &str = "logo.png";
 /// Category hidden from the app store (databases, caches).
 pub const INFRASTRUCTURE_CATEGORY: &str = "infrastructure";
 
@@ -183,11 +186,15 @@ impl Catalog {
         self.apps.is_empty()
     }
 
-    /// `<dir>/<name>/icon.png` when the app is in the catalog and the file exists.
+    /// `<dir>/<name>/logo.png`, else `<dir>/<name>/icon.png`, when the app is in the catalog
+    /// and the file exists.
     pub fn icon_path(&self, name: &str) -> Option<PathBuf> {
         // Only catalog names (validated at load) reach the file system: no path tricks.
         let app = self.apps.get(name)?;
-        let path = self.dir.join(&app.name).join(ICON_FILE);
-        path.is_file().then_some(path)
+        let dir = self.dir.join(&app.name);
+        [LOGO_FILE, ICON_FILE]
+            .into_iter()
+            .map(|f| dir.join(f))
+            .find(|p| p.is_file())
     }
 }

@@ -78,6 +78,7 @@ pub fn config(dirs: &Dirs, argv: &[&str], window: Duration) -> Config {
             argv: argv.iter().map(|s| s.to_string()).collect(),
         },
         batch_window: window,
+        system_profile: None,
         socket: dirs.path("agent.sock"),
         admin_group: "bloud-admin".into(),
         login: LoginLimits::default(),

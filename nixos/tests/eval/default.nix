@@ -406,6 +406,7 @@ in
       "command"
       "flake"
       "mode"
+      "systemProfile"
       "target"
     ]
   ) (b.toJSON (agentSettings base)))
@@ -571,6 +572,19 @@ in
     && !(hasInfix "grep " h)
     && hasInfix "systemd-run --unit=bloud-rebuild" h
     && hasInfix (lib.escapeShellArgs [ "--override-input" "nixpkgs" "path:${nixpkgsStorePath}" ]) h
+  ) "")
+  # Issue 15 item 4: a rollback goes through the same helper; its only argument is checked as a
+  # plain generation number of the system profile before anything uses it.
+  (check "rebuild: --rollback N takes a checked generation number and switches the profile" (
+    let
+      h = "${base.bloud.rebuild.helper}";
+    in
+    (agentSettings base).rebuild.systemProfile == "/nix/var/nix/profiles/system"
+    && hasInfix ''[[ "$gen" =~ ^[1-9][0-9]{0,8}$ ]]'' h
+    && hasInfix ''gen="$('' h
+    && hasInfix ''nix-env -p /nix/var/nix/profiles/system --switch-generation "$2"'' h
+    && hasInfix "/nix/var/nix/profiles/system/bin/switch-to-configuration switch" h
+    && hasInfix ''rollback=(--rollback "$gen")'' h
   ) "")
   # Issue 13 item 3: a rebuild switches the configuration the host was installed with.
   (check "rebuild: the Bloud box switches its own flake copy, #bloud" (

@@ -18,12 +18,49 @@ use super::YamlDuration;
 #[serde(bound(deserialize = "K: Deserialize<'de> + ItemName"))]
 pub struct DynamicFile<K = Named> {
     pub http: Option<HttpConfig<K>>,
+    pub tls: Option<TlsConfig>,
 }
 
 impl<K> Default for DynamicFile<K> {
     fn default() -> Self {
-        DynamicFile { http: None }
+        DynamicFile {
+            http: None,
+            tls: None,
+        }
     }
+}
+
+/// Traefik's dynamic `tls` section: certificates for the TLS entry points.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct TlsConfig {
+    #[serde(default, deserialize_with = "null_as_empty")]
+    pub certificates: Vec<CertificateFiles>,
+    pub stores: Option<TlsStores>,
+}
+
+/// `tls.certificates[]` and `defaultCertificate`: PEM files. A relative path is taken from the
+/// directory of the file that names it.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct CertificateFiles {
+    pub cert_file: String,
+    pub key_file: String,
+    /// Traefik's per-certificate store list; only `default` exists here.
+    pub stores: Option<Vec<String>>,
+}
+
+/// `tls.stores`: only the `default` store exists (as in Traefik).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsStores {
+    pub default: Option<TlsStore>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct TlsStore {
+    pub default_certificate: Option<CertificateFiles>,
 }
 
 #[derive(Debug, Clone, Deserialize)]

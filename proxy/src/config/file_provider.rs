@@ -4,7 +4,9 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use super::dynamic::{DynamicFile, MiddlewareConfig, RouterConfig, Section, ServiceConfig};
+use super::dynamic::{
+    CertificateFiles, DynamicFile, MiddlewareConfig, RouterConfig, Section, ServiceConfig,
+};
 use super::yaml::{self, Named};
 use super::Problem;
 
@@ -29,6 +31,10 @@ pub struct MergedConfig {
     pub routers: BTreeMap<String, Sourced<RouterConfig>>,
     pub middlewares: BTreeMap<String, Sourced<MiddlewareConfig>>,
     pub services: BTreeMap<String, Sourced<ServiceConfig>>,
+    /// `tls.certificates` of every file, in file order.
+    pub certificates: Vec<Sourced<CertificateFiles>>,
+    /// `tls.stores.default.defaultCertificate`: the first file that sets it wins.
+    pub default_certificate: Option<Sourced<CertificateFiles>>,
     pub files: Vec<PathBuf>,
     /// Errors and warnings met while reading and merging.
     pub problems: Vec<Problem>,
@@ -105,6 +111,9 @@ pub fn merge_text(merged: &mut MergedConfig, file: &Path, text: &str) {
             return;
         }
     };
+    if let Some(tls) = parsed.tls {
+        merge_tls(merged, file, tls);
+    }
     let Some(http) = parsed.http else { return };
     insert_all(
         &mut merged.routers,
@@ -127,6 +136,47 @@ pub fn merge_text(merged: &mut MergedConfig, file: &Path, text: &str) {
         "services",
         http.services,
     );
+}
+
+fn merge_tls(merged: &mut MergedConfig, file: &Path, tls: super::dynamic::TlsConfig) {
+    for (i, c) in tls.certificates.into_iter().enumerate() {
+        if let Some(stores) = &c.stores {
+            if let Some(other) = stores.iter().find(|s| s.as_str() != "default") {
+                merged.problems.push(Problem::error(
+                    file,
+                    None,
+                    format!("tls.certificates[{i}].stores: only the store \"default\" exists, not {other:?}"),
+                ));
+            }
+        }
+        merged.certificates.push(Sourced {
+            file: file.to_path_buf(),
+            line: None,
+            value: c,
+        });
+    }
+    let default = tls
+        .stores
+        .and_then(|s| s.default)
+        .and_then(|s| s.default_certificate);
+    if let Some(d) = default {
+        if let Some(first) = &merged.default_certificate {
+            merged.problems.push(Problem::warning(
+                file,
+                None,
+                format!(
+                    "tls.stores.default.defaultCertificate: already defined in {}, this definition is skipped",
+                    first.file.display()
+                ),
+            ));
+        } else {
+            merged.default_certificate = Some(Sourced {
+                file: file.to_path_buf(),
+                line: None,
+                value: d,
+            });
+        }
+    }
 }
 
 fn insert_all<T>(

@@ -64,6 +64,31 @@ pub struct RespondingTimeouts {
 pub struct EntryPointHttp {
     /// Request line plus header fields, in bytes; larger requests get 431.
     pub max_header_bytes: Option<usize>,
+    /// Traefik's `http.tls`: its presence makes the entry point HTTPS (certificates come from
+    /// the dynamic files' `tls` section). `tls:` with no value counts as present.
+    #[serde(default, deserialize_with = "present_even_if_null")]
+    pub tls: Option<EntryPointTls>,
+}
+
+/// `entryPoints.<n>.http.tls`. Traefik's ACME and per-router keys (`certResolver`, `domains`,
+/// `options`) are not supported, so only an empty map (or `{}`/null) is accepted.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct EntryPointTls {}
+
+fn present_even_if_null<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<Option<EntryPointTls>, D::Error> {
+    Ok(Some(
+        Option::<EntryPointTls>::deserialize(d)?.unwrap_or_default(),
+    ))
+}
+
+impl EntryPoint {
+    /// Whether the entry point serves HTTPS (`http.tls` is set).
+    pub fn is_tls(&self) -> bool {
+        self.http.as_ref().is_some_and(|h| h.tls.is_some())
+    }
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]

@@ -60,13 +60,15 @@ impl EntryProxy {
             }
         }
         if !overrides.proto && !keep(&edge::X_FORWARDED_PROTO, headers) {
-            headers.insert(edge::X_FORWARDED_PROTO, edge::HTTP);
+            let proto = if self.tls { edge::HTTPS } else { edge::HTTP };
+            headers.insert(edge::X_FORWARDED_PROTO, proto);
         }
         if !overrides.host && !keep(&edge::X_FORWARDED_HOST, headers) && !ctx.host.is_empty() {
             headers.insert(edge::X_FORWARDED_HOST, ctx.host.clone());
         }
         if !overrides.port && !keep(&edge::X_FORWARDED_PORT, headers) {
             let port = match edge::host_port(ctx.host()) {
+                None if self.tls => Some(edge::PORT_443),
                 None | Some("80") => Some(edge::PORT_80),
                 Some(p) => HeaderValue::from_str(p).ok(),
             };

@@ -86,6 +86,18 @@ pub struct EntryProxy {
     pub entry_point: Arc<str>,
     pub trust: Trust,
     pub limits: EntryLimits,
+    /// The entry point serves HTTPS: the scheme middlewares see and `X-Forwarded-Proto`/`-Port`.
+    pub tls: bool,
+}
+
+impl EntryProxy {
+    fn scheme(&self) -> &'static str {
+        if self.tls {
+            "https"
+        } else {
+            "http"
+        }
+    }
 }
 
 #[async_trait]
@@ -353,7 +365,7 @@ impl ProxyHttp for EntryProxy {
         };
         let cx = ResponseCx {
             request: session.req_header(),
-            scheme: "http",
+            scheme: self.scheme(),
             host: ctx.host.to_str().unwrap_or_default(),
             upstream,
             downstream_h2: session.as_downstream().is_http2(),

@@ -143,7 +143,7 @@ impl EntryProxy {
         let path = req.uri.path();
         let mut st = RequestState {
             method: req.method.as_str(),
-            scheme: "http",
+            scheme: self.scheme(),
             host,
             path: path.into(),
             query: req.uri.query(),

@@ -14,6 +14,7 @@
 pub mod fixtures;
 pub mod proxy;
 pub mod raw;
+pub mod tls;
 pub mod upstream;
 
 use std::path::PathBuf;

@@ -1,13 +1,25 @@
+import './catalog.css';
 import { api } from '../api';
 import { clear, h } from '../dom';
 import { startInstall, startUninstall } from '../ops';
 import { choiceOptions, choicesBody, connections, extraInstalls, initialChoices, missingRequired } from '../plan';
-import { shellAppPath } from '../routes';
+import { categoriesOf, filterCatalog } from '../catalogFilter';
+import { appDetailPath, shellAppPath } from '../routes';
 import type { CatalogApp, InstallPlan, InstalledApp, RemovePlan } from '../types';
 import { appIcon, errorBox, loading, messageOf, statusBadge, type Ctx, type View } from './common';
 
 export function catalogView(ctx: Ctx): View {
   const body = h('div', {}, loading('Loading the catalog…'));
+  const params = new URLSearchParams(location.search);
+  const search = h('input', { type: 'search', id: 'catalog-search', name: 'q', autocomplete: 'off', value: params.get('q') ?? '' });
+  const category = h('select', { id: 'catalog-category', name: 'category' }, h('option', { value: '' }, 'All categories'));
+  const count = h('p', { class: 'muted small', role: 'status' });
+  const tools = h(
+    'form',
+    { class: 'catalog-tools', role: 'search', 'aria-label': 'Catalog', onsubmit: (ev: Event) => ev.preventDefault() },
+    h('div', { class: 'field' }, h('label', { for: 'catalog-search' }, 'Search apps'), search),
+    h('div', { class: 'field' }, h('label', { for: 'catalog-category' }, 'Category'), category),
+  );
 
   void (async () => {
     try {
@@ -20,29 +32,55 @@ export function catalogView(ctx: Ctx): View {
         body.append(h('p', {}, 'The catalog is empty. Check the agent’s appsDir.'));
         return;
       }
-      const categories = [...new Set(visible.map((a) => a.category))].sort();
-      for (const cat of categories) {
-        const inCat = visible.filter((a) => a.category === cat).sort((a, b) => a.displayName.localeCompare(b.displayName));
-        const headingId = `cat-${cat}`;
-        body.append(
-          h(
-            'section',
-            { 'aria-labelledby': headingId },
-            h('h2', { id: headingId, class: 'category' }, cat),
-            h('ul', { class: 'catalog', role: 'list' }, inCat.map((a) => h('li', {}, card(ctx, a, byName.get(a.name), names)))),
-          ),
-        );
-      }
+      for (const cat of categoriesOf(visible)) category.append(h('option', { value: cat }, capitalise(cat)));
+      category.value = params.get('category') ?? '';
+      const render = () => {
+        const q = search.value;
+        const cat = category.value;
+        // The filter is in the URL, so a reload or the way back from a detail page keeps it.
+        const url = new URLSearchParams();
+        if (q !== '') url.set('q', q);
+        if (cat !== '') url.set('category', cat);
+        const qs = url.toString();
+        ctx.replaceUrl(`/catalog${qs ? `?${qs}` : ''}`);
+        const shown = filterCatalog(visible, q, cat);
+        count.textContent = shown.length === visible.length ? `${visible.length} apps` : `${shown.length} of ${visible.length} apps`;
+        clear(body);
+        if (shown.length === 0) {
+          body.append(h('p', { class: 'empty' }, 'No app matches. Try another word or all categories.'));
+          return;
+        }
+        for (const cat of categoriesOf(shown)) {
+          const inCat = shown.filter((a) => a.category === cat).sort((a, b) => a.displayName.localeCompare(b.displayName));
+          const headingId = `cat-${cat}`;
+          body.append(
+            h(
+              'section',
+              { 'aria-labelledby': headingId },
+              h('h2', { id: headingId, class: 'category' }, cat),
+              h('ul', { class: 'catalog', role: 'list' }, inCat.map((a) => h('li', {}, card(ctx, a, byName.get(a.name), names)))),
+            ),
+          );
+        }
+      };
+      search.addEventListener('input', render);
+      category.addEventListener('change', render);
+      render();
     } catch (err) {
       clear(body);
       body.append(errorBox(messageOf(err)));
     }
   })();
 
-  return { el: h('section', {}, h('h1', {}, 'Catalog'), body), title: 'Catalog' };
+  return { el: h('section', {}, h('h1', {}, 'Catalog'), tools, count, body), title: 'Catalog' };
 }
 
-function card(ctx: Ctx, app: CatalogApp, row: InstalledApp | undefined, names: Map<string, string>): HTMLElement {
+function capitalise(s: string): string {
+  return s.charAt(0).toUpperCase() + s.slice(1);
+}
+
+/** Install, or open, progress and uninstall, as the app's state allows (catalog card, detail page). */
+export function appActions(ctx: Ctx, app: CatalogApp, row: InstalledApp | undefined, names: Map<string, string>): HTMLElement {
   const actions = h('div', { class: 'actions' });
   if (row === undefined) {
     // Data left behind by an earlier uninstall; the password dialog doubles as the confirmation.
@@ -62,12 +100,22 @@ function card(ctx: Ctx, app: CatalogApp, row: InstalledApp | undefined, names: M
     }
     actions.append(h('button', { type: 'button', onclick: () => void openRemove(ctx, app) }, 'Uninstall'));
   }
+  return actions;
+}
+
+function card(ctx: Ctx, app: CatalogApp, row: InstalledApp | undefined, names: Map<string, string>): HTMLElement {
   return h(
     'article',
     { class: 'card app-card' },
-    h('div', { class: 'app-card-head' }, appIcon(app.name, app.displayName), h('h3', {}, app.displayName), row ? statusBadge(row.status) : null),
+    h(
+      'div',
+      { class: 'app-card-head' },
+      appIcon(app.name, app.displayName),
+      h('h3', {}, h('a', { href: appDetailPath(app.name) }, app.displayName)),
+      row ? statusBadge(row.status) : null,
+    ),
     h('p', {}, app.description),
-    actions,
+    appActions(ctx, app, row, names),
   );
 }
 
@@ -99,7 +147,7 @@ function appList(items: string[]): HTMLElement {
   return h('ul', {}, items.map((i) => h('li', {}, i)));
 }
 
-async function openInstall(ctx: Ctx, app: CatalogApp, names: Map<string, string>): Promise<void> {
+export async function openInstall(ctx: Ctx, app: CatalogApp, names: Map<string, string>): Promise<void> {
   let plan: InstallPlan;
   try {
     plan = await api.planInstall(app.name);
