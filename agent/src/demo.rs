@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
@@ -27,14 +28,29 @@ pub async fn demo_app(port: u16, name: String) -> anyhow::Result<()> {
     // Plain stdout lines: the demo rebuild points them at <dataDir>/demo/<app>.log, which
     // `/api/apps/<app>/logs` follows.
     println!("{name}: demo app listening on {addr}");
-    let app = axum::Router::new().fallback(page).with_state(name);
+    let rp = crate::demo_rp::RelyingParty::from_env()
+        .with_context(|| format!("demo app {name}: OpenID Connect client"))?;
+    if let Some(rp) = &rp {
+        println!(
+            "{name}: signs in with OpenID Connect as client {}",
+            rp.client_id()
+        );
+    }
+    let state = Arc::new(DemoApp { name, rp });
+    let app = axum::Router::new().fallback(page).with_state(state);
     axum::serve(listener, app)
         .await
         .context("demo app server stopped")?;
     Ok(())
 }
 
-fn escape(s: &str) -> String {
+struct DemoApp {
+    name: String,
+    /// Present when the app's catalog entry is native OIDC and the agent registered its client.
+    rp: Option<crate::demo_rp::RelyingParty>,
+}
+
+pub(crate) fn escape(s: &str) -> String {
     s.replace('&', "&amp;")
         .replace('<', "&lt;")
         .replace('>', "&gt;")
@@ -43,8 +59,9 @@ fn escape(s: &str) -> String {
 
 /// Every path answers: a page with root-absolute links (what the proxy's `embed` rewriting
 /// keeps inside `/embed/<app>/`), a stylesheet, a text field (state a kept-alive tab must not
-/// lose), and what the app saw of the request.
-async fn page(State(name): State<String>, headers: HeaderMap, req: Request) -> Response {
+/// lose), the OpenID Connect sign-in of a native-OIDC app, and what the app saw of the request.
+async fn page(State(demo): State<Arc<DemoApp>>, headers: HeaderMap, req: Request) -> Response {
+    let name = &demo.name;
     let path = req.uri().path().to_string();
     println!("{name}: {} {path}", req.method());
     if path.ends_with("/style.css") {
@@ -82,16 +99,47 @@ async fn page(State(name): State<String>, headers: HeaderMap, req: Request) -> R
             .map(|v| format!("<li><code>{h}: {}</code></li>", escape(v)))
     })
     .collect();
+    let sign_in = match &demo.rp {
+        None => String::new(),
+        Some(rp) => {
+            let rel = &path[base.len()..];
+            if rel == crate::demo_rp::LOGIN_PATH {
+                return rp.login(base).await;
+            }
+            if rel == rp.callback_path {
+                return rp
+                    .callback(base, &headers, req.uri().query().unwrap_or(""))
+                    .await;
+            }
+            match rp.signed_in(&headers) {
+                Some(who) => format!(
+                    "<p id=\"sign-in\">Signed in as <strong>{}</strong> with your Bloud account \
+                     (OpenID Connect{})</p>",
+                    escape(&who.user),
+                    if who.groups.is_empty() {
+                        String::new()
+                    } else {
+                        format!("; groups: {}", escape(&who.groups.join(", ")))
+                    }
+                ),
+                None => format!(
+                    "<p id=\"sign-in\"><a href=\"{}{}\">Sign in with Bloud</a></p>",
+                    escape(base),
+                    crate::demo_rp::LOGIN_PATH
+                ),
+            }
+        }
+    };
     let body = format!(
         "<!doctype html><html><head><meta charset=\"utf-8\"><title>{n} (demo)</title>\
          <link rel=\"stylesheet\" href=\"{b}/style.css\"></head><body><div class=\"card\">\
          <h1>{n}</h1><p>A Bloud demo app standing in for <strong>{n}</strong>.</p>\
-         <p>This page is <code>{p}</code>.</p>\
+         <p>This page is <code>{p}</code>.</p>{sign_in}\
          <nav><a href=\"{b}/\">Home</a> · <a href=\"{b}/settings\">Settings</a> · \
          <a href=\"{b}/about?from=demo\">About</a></nav>\
          <form><label>Note <input name=\"note\" type=\"text\"></label></form>\
          <h2>Request as the app saw it</h2><ul>{seen}</ul></div></body></html>",
-        n = escape(&name),
+        n = escape(name),
         p = escape(&path),
         b = escape(base),
     );
@@ -123,6 +171,7 @@ pub fn demo_rebuild(rollback: Option<u32>) -> anyhow::Result<bool> {
     std::fs::create_dir_all(&run_dir)
         .with_context(|| format!("cannot create {}", run_dir.display()))?;
 
+    let public_url = std::env::var("BLOUD_PUBLIC_URL").unwrap_or_default();
     let state_dir = state_file.parent().unwrap_or(Path::new("."));
     let state = nixgen::load_state(state_dir)?;
     let catalog = Catalog::load(&apps_dir).catalog;
@@ -154,11 +203,26 @@ pub fn demo_rebuild(rollback: Option<u32>) -> anyhow::Result<bool> {
     }
     say("activating the configuration...".into());
 
+    // The OpenID Connect client each native-OIDC app is to be started with, as the NixOS
+    // module's env file would give it to the container.
+    let oidc: BTreeMap<String, Vec<(String, String)>> = wanted
+        .keys()
+        .filter_map(|a| catalog.get(a))
+        .filter_map(|meta| oidc_env(&data_dir, &public_url, meta).map(|e| (meta.name.clone(), e)))
+        .collect();
     // Stop demo apps that are no longer wanted (or moved port). Found by their command line,
     // so apps whose pid files were deleted (a wiped state directory) are found too.
     let mut running = BTreeMap::new();
+    let mut stopped = Vec::new();
     for (app, pid, port) in running_demo_apps(&run_dir) {
-        if wanted.get(&app).copied().flatten() == Some(port) && !running.contains_key(&app) {
+        // A changed client (a new secret) means a restart, as a changed env file would.
+        let same_client = std::fs::read_to_string(run_dir.join(format!("{app}.oidc")))
+            .unwrap_or_default()
+            == oidc_fingerprint(oidc.get(&app));
+        if wanted.get(&app).copied().flatten() == Some(port)
+            && !running.contains_key(&app)
+            && same_client
+        {
             let _ = std::fs::write(
                 run_dir.join(format!("{app}.pid")),
                 format!("{pid} {port}\n"),
@@ -172,6 +236,16 @@ pub fn demo_rebuild(rollback: Option<u32>) -> anyhow::Result<bool> {
             libc::kill(pid, libc::SIGTERM);
         }
         let _ = std::fs::remove_file(run_dir.join(format!("{app}.pid")));
+        stopped.push(pid);
+    }
+    // A restarted app takes the same port again: wait until the old process is gone.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while stopped
+        .iter()
+        .any(|pid| Path::new(&format!("/proc/{pid}")).exists())
+        && Instant::now() < deadline
+    {
+        std::thread::sleep(Duration::from_millis(20));
     }
 
     let mut all_up = true;
@@ -192,7 +266,8 @@ pub fn demo_rebuild(rollback: Option<u32>) -> anyhow::Result<bool> {
             continue;
         }
         println!("starting podman-{app}.service (demo app on 127.0.0.1:{port})");
-        match start_app(&exe, &run_dir, app, *port) {
+        let env = oidc.get(app).cloned().unwrap_or_default();
+        match start_app(&exe, &run_dir, app, *port, &env) {
             Ok(pid) => {
                 if wait_port(*port, Duration::from_secs(10)) {
                     println!("{app}: listening on 127.0.0.1:{port} (pid {pid})");
@@ -254,6 +329,46 @@ pub fn demo_stop(run_dir: &Path) -> anyhow::Result<bool> {
     Ok(true)
 }
 
+/// `BLOUD_OIDC_*` for a native-OIDC app whose client the agent registered (its secret file
+/// exists); `None` otherwise.
+fn oidc_env(
+    data_dir: &Path,
+    public_url: &str,
+    meta: &crate::catalog::AppMeta,
+) -> Option<Vec<(String, String)>> {
+    use crate::oidc::app_clients;
+    if !app_clients::wants_client(meta) || public_url.is_empty() {
+        return None;
+    }
+    let secret = app_clients::read_secret(data_dir, &meta.name)?;
+    let redirect = app_clients::redirect_uris(public_url, meta)
+        .into_iter()
+        .next()?;
+    Some(vec![
+        (
+            "BLOUD_OIDC_ISSUER".into(),
+            public_url.trim_end_matches('/').to_string(),
+        ),
+        ("BLOUD_OIDC_CLIENT_ID".into(), meta.name.clone()),
+        ("BLOUD_OIDC_CLIENT_SECRET".into(), secret),
+        ("BLOUD_OIDC_REDIRECT_URI".into(), redirect),
+        (
+            "BLOUD_OIDC_CALLBACK_PATH".into(),
+            meta.sso.callback_path.clone(),
+        ),
+    ])
+}
+
+/// What `<app>.oidc` records about the client a demo app was started with: a digest, so the
+/// secret itself is written nowhere else.
+fn oidc_fingerprint(env: Option<&Vec<(String, String)>>) -> String {
+    env.map(|vars| {
+        let joined: Vec<String> = vars.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        crate::db::token_digest(&joined.join("\n"))
+    })
+    .unwrap_or_default()
+}
+
 /// Restarts `app`'s demo app, if one runs for `run_dir`: SIGTERM (SIGKILL after 5 s), then the
 /// same binary again on the same port, its output appended to the same log. `Ok(false)` when no
 /// demo app runs for it (then the app is not a demo app here).
@@ -264,6 +379,8 @@ pub fn restart_demo_app(run_dir: &Path, app: &str) -> anyhow::Result<bool> {
     else {
         return Ok(false);
     };
+    // The client it was started with (a native-OIDC app), handed on as the demo rebuild gave it.
+    let env = oidc_env_of(pid);
     // The running demo app's own binary: what the rebuild started it with.
     let exe = std::fs::read_link(format!("/proc/{pid}/exe"))
         .or_else(|_| std::env::current_exe())
@@ -288,7 +405,7 @@ pub fn restart_demo_app(run_dir: &Path, app: &str) -> anyhow::Result<bool> {
     while port_open(port) && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(20));
     }
-    let mut child = spawn_app(&exe, run_dir, app, port, true)?;
+    let mut child = spawn_app(&exe, run_dir, app, port, &env, true)?;
     let new_pid = child.id();
     // Started by the long-running agent: reap it when it ends, or it would stay a zombie (and
     // the next restart would wait for a /proc entry that never goes away).
@@ -303,9 +420,25 @@ pub fn restart_demo_app(run_dir: &Path, app: &str) -> anyhow::Result<bool> {
     Ok(true)
 }
 
-fn start_app(exe: &Path, run_dir: &Path, app: &str, port: u16) -> anyhow::Result<u32> {
+fn start_app(
+    exe: &Path,
+    run_dir: &Path,
+    app: &str,
+    port: u16,
+    env: &[(String, String)],
+) -> anyhow::Result<u32> {
     // The demo rebuild exits right after: its children are adopted (and reaped) by init.
-    spawn_app(exe, run_dir, app, port, false).map(|c| c.id())
+    spawn_app(exe, run_dir, app, port, env, false).map(|c| c.id())
+}
+
+/// The `BLOUD_OIDC_*` variables of a running demo app.
+fn oidc_env_of(pid: i32) -> Vec<(String, String)> {
+    let raw = std::fs::read(format!("/proc/{pid}/environ")).unwrap_or_default();
+    raw.split(|b| *b == 0)
+        .filter_map(|kv| std::str::from_utf8(kv).ok()?.split_once('='))
+        .filter(|(k, _)| k.starts_with("BLOUD_OIDC_"))
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
 }
 
 /// Starts one demo app; `append` keeps the log of the previous run (a restart).
@@ -314,6 +447,7 @@ fn spawn_app(
     run_dir: &Path,
     app: &str,
     port: u16,
+    env: &[(String, String)],
     append: bool,
 ) -> anyhow::Result<std::process::Child> {
     use std::os::unix::process::CommandExt;
@@ -336,6 +470,8 @@ fn spawn_app(
             "--run-dir",
         ])
         .arg(run_dir)
+        .env_remove("BLOUD_OIDC_CLIENT_SECRET")
+        .envs(env.iter().map(|(k, v)| (k, v)))
         .stdin(Stdio::null())
         .stdout(log)
         .stderr(err)
@@ -344,6 +480,9 @@ fn spawn_app(
         .spawn()
         .with_context(|| format!("cannot start {}", exe.display()))?;
     let pid = child.id();
+    let fingerprint = oidc_fingerprint((!env.is_empty()).then(|| env.to_vec()).as_ref());
+    std::fs::write(run_dir.join(format!("{app}.oidc")), fingerprint)
+        .context("cannot write the demo app's client record")?;
     std::fs::write(
         run_dir.join(format!("{app}.pid")),
         format!("{pid} {port}\n"),

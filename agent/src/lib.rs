@@ -28,6 +28,7 @@ pub mod csrf;
 pub mod db;
 /// Demo apps and the demo rebuild command.
 pub mod demo;
+pub mod demo_rp;
 /// SSE event hub.
 pub mod events;
 /// App health checks.

@@ -96,6 +96,14 @@ async fn install(
     }
     service.notify_apps();
 
+    // Before the rebuild, so the app's env file (NixOS) or process (demo) gets the secret.
+    for name in &touched {
+        if let Err(e) = ensure_oidc_client(service, &catalog, name) {
+            mark(service, &touched, status::FAILED);
+            return OpResult::failure(app, e.to_string());
+        }
+    }
+
     let mut next = previous.clone();
     next.apply_install(&catalog, &resolved);
     if let Err(e) = nixgen::write_atomic(&nix_dir, &next) {
@@ -106,6 +114,9 @@ async fn install(
     let outcome = service.rebuilder.run(&format!("install {app}")).await;
     if !outcome.success {
         restore(service, &previous);
+        for name in touched.iter().filter(|n| !installed.contains(*n)) {
+            remove_oidc_client(service, name);
+        }
         for name in &touched {
             match (&previous_status, name == app) {
                 (Some(before), true) => service.set_status(name, before),
@@ -202,6 +213,8 @@ async fn uninstall(service: &Arc<Service>, app: &str, clear_data: bool) -> OpRes
     if let Err(e) = service.db.delete_app(app) {
         return OpResult::failure(app, e.to_string());
     }
+    // Before anyone is told the app is gone: its client goes with it.
+    remove_oidc_client(service, app);
     service.notify_apps();
     if let Err(e) = service.regenerate_routes() {
         tracing::warn!(error = %e, "routes not updated after uninstall");
@@ -218,6 +231,31 @@ async fn uninstall(service: &Arc<Service>, app: &str, clear_data: bool) -> OpRes
         unconfigured: Some(unconfigured),
         rebuild_id,
         ..OpResult::default()
+    }
+}
+
+/// Registers the app's OpenID Connect client if its catalog entry is native OIDC.
+fn ensure_oidc_client(
+    service: &Service,
+    catalog: &crate::catalog::Catalog,
+    app: &str,
+) -> Result<(), crate::oidc::app_clients::AppClientError> {
+    let Some(meta) = catalog.get(app) else {
+        return Ok(());
+    };
+    crate::oidc::app_clients::ensure(
+        &service.db,
+        &service.config.data_dir,
+        &service.config.public_url,
+        meta,
+    )
+    .map(|_| ())
+}
+
+/// The app is gone: so are its client, the client's tokens, and the secret file.
+fn remove_oidc_client(service: &Service, app: &str) {
+    if let Err(e) = crate::oidc::app_clients::remove(&service.db, &service.config.data_dir, app) {
+        tracing::warn!(error = %e, "OIDC client not removed");
     }
 }
 

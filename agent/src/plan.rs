@@ -35,6 +35,43 @@ pub struct InstallPlan {
     pub auto_config: Vec<ConfigTask>,
     /// Installed apps that will be configured to use the new app.
     pub dependents: Vec<ConfigTask>,
+    /// How people will sign in to the app through Bloud ([`sign_in`]); filled by the API,
+    /// which knows `publicApps`.
+    pub sign_in: Vec<SignIn>,
+}
+
+/// One way the app is connected to Bloud's accounts, with the sentence the install dialog shows.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SignIn {
+    /// `login`: the proxy asks for the Bloud session before the app is reached; `oidc`: the
+    /// app signs users in with the box's OpenID Connect provider (a client is registered at
+    /// install).
+    pub kind: &'static str,
+    pub text: &'static str,
+}
+
+pub const SIGN_IN_LOGIN: SignIn = SignIn {
+    kind: "login",
+    text: "Protected by Bloud's login",
+};
+pub const SIGN_IN_OIDC: SignIn = SignIn {
+    kind: "oidc",
+    text: "Sign in with your Bloud account (OpenID Connect)",
+};
+
+/// What installing `meta` connects to Bloud's accounts, and nothing more: the login check
+/// for every app with a route under `/embed/` that is not in `publicApps`, and an OpenID
+/// Connect client for `sso.strategy: native-oidc`. LDAP apps get neither (the agent has no
+/// directory), so the dialog does not promise it.
+pub fn sign_in(meta: &AppMeta, public: bool) -> Vec<SignIn> {
+    let mut out = Vec::new();
+    if meta.is_routable() && !public {
+        out.push(SIGN_IN_LOGIN);
+    }
+    if crate::oidc::app_clients::wants_client(meta) {
+        out.push(SIGN_IN_OIDC);
+    }
+    out
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -183,6 +220,7 @@ pub fn plan_install(
         choices: Vec::new(),
         auto_config: Vec::new(),
         dependents: dependents(catalog, installed, app),
+        sign_in: Vec::new(),
     };
     for (name, integration) in &meta.integrations {
         let (inst, avail) = split_compatible(catalog, integration, installed);

@@ -88,6 +88,8 @@ impl Service {
                     abs(&config.data_dir.join("nix").join(crate::nixgen::APPS_NIX)),
                 ),
                 ("BLOUD_AGENT_EXE".into(), exe),
+                // The issuer, for demo apps that sign in with the box's provider.
+                ("BLOUD_PUBLIC_URL".into(), config.public_url.clone()),
             ],
         };
         let rebuilder = Rebuilder::new(
@@ -108,7 +110,27 @@ impl Service {
             health_generation: Mutex::new(HashMap::new()),
         };
         service.refresh_catalog();
+        service.reconcile_oidc_clients();
         Ok(service)
+    }
+
+    /// Installed native-OIDC apps keep their clients across restarts and `publicUrl` changes
+    /// (redirect URIs follow it); the secret on disk is reused.
+    fn reconcile_oidc_clients(&self) {
+        let catalog = self.catalog();
+        let Ok(installed) = self.installed() else {
+            return;
+        };
+        for meta in installed.iter().filter_map(|a| catalog.get(a)) {
+            if let Err(e) = crate::oidc::app_clients::ensure(
+                &self.db,
+                &self.config.data_dir,
+                &self.config.public_url,
+                meta,
+            ) {
+                tracing::warn!(error = %e, "OIDC client not reconciled");
+            }
+        }
     }
 
     pub fn nix_dir(&self) -> PathBuf {

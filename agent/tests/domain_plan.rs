@@ -48,7 +48,8 @@ fn miniflux_needs_postgres() {
                 "recommended": "postgres"
             }],
             "autoConfig": [],
-            "dependents": []
+            "dependents": [],
+            "signIn": []
         })
     );
     let resolved = resolve_install(&c, &set(&[]), "miniflux", &BTreeMap::new()).unwrap();
@@ -286,4 +287,29 @@ fn catalog_defects_give_clear_errors() {
     let plan = plan_install(&c, &set(&["x", "y"]), "picky").unwrap();
     assert_eq!(plan.choices[0].installed.len(), 2);
     assert!(plan.auto_config.is_empty());
+}
+
+/// What the install dialog promises about signing in: the login check for every app behind
+/// `/embed/`, OpenID Connect only for native-OIDC apps, nothing for public ones.
+#[test]
+fn sign_in_says_what_will_be_connected() {
+    use bloud_agent::plan::sign_in;
+    let c = catalog();
+    let texts = |app: &str, public: bool| -> Vec<&str> {
+        sign_in(c.get(app).unwrap(), public)
+            .iter()
+            .map(|s| s.text)
+            .collect()
+    };
+    let oidc = "Sign in with your Bloud account (OpenID Connect)";
+    let login = "Protected by Bloud's login";
+    for app in ["miniflux", "affine", "actual-budget"] {
+        assert_eq!(texts(app, false), [login, oidc], "{app}");
+    }
+    for app in ["radarr", "adguard-home", "jellyfin"] {
+        assert_eq!(texts(app, false), [login], "{app}");
+    }
+    assert_eq!(texts("radarr", true), Vec::<&str>::new());
+    // System apps have no route of their own: nothing to promise.
+    assert_eq!(texts("postgres", false), Vec::<&str>::new());
 }

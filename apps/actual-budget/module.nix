@@ -15,15 +15,20 @@ import ../../nixos/lib/bloud-app.nix {
       ACTUAL_PORT = toString cfg.port;
       ACTUAL_HOSTNAME = "127.0.0.1";
     }
-    // cfg.lib.optionalAttrs cfg.ssoEnabled {
-      ACTUAL_OPENID_DISCOVERY_URL = "${cfg.authentikExternalHost}/application/o/actual-budget/";
-      ACTUAL_OPENID_CLIENT_ID = "actual-budget-client";
+    // cfg.lib.optionalAttrs cfg.oidcEnabled {
+      ACTUAL_OPENID_DISCOVERY_URL = cfg.oidcIssuer;
+      ACTUAL_OPENID_CLIENT_ID = cfg.oidcClientId;
       ACTUAL_OPENID_SERVER_HOSTNAME = cfg.embedUrl;
       ACTUAL_OPENID_ENFORCE = "true";
     };
 
-  # The OIDC client secret is appended by the agent's prestart hook (bloud.hooks.command).
-  envFiles."actual-budget.env" = { };
+  # The OpenID Connect client secret the agent wrote when it registered the app's client.
+  secrets = [ "oidc-actual-budget-client-secret" ];
+  envFiles = cfg: {
+    "actual-budget.env" = cfg.lib.optionalAttrs cfg.oidcEnabled {
+      ACTUAL_OPENID_CLIENT_SECRET = cfg.oidcSecret;
+    };
+  };
   envFile = "actual-budget.env";
 
   # With SSO the app must not start before the identity provider.

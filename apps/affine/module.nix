@@ -42,17 +42,25 @@ import ../../nixos/lib/bloud-app.nix {
       AFFINE_SERVER_EXTERNAL_URL = cfg.embedUrl;
       AFFINE_INDEXER_ENABLED = "false";
     }
-    // cfg.lib.optionalAttrs cfg.ssoEnabled {
-      OAUTH_OIDC_ISSUER = "${cfg.authentikExternalHost}/application/o/affine/";
-      OAUTH_OIDC_CLIENT_ID = "affine-client";
+    // cfg.lib.optionalAttrs cfg.oidcEnabled {
+      OAUTH_OIDC_ISSUER = cfg.oidcIssuer;
+      OAUTH_OIDC_CLIENT_ID = cfg.oidcClientId;
       OAUTH_OIDC_SCOPE = "openid email profile";
       OAUTH_OIDC_CLAIM_MAP_USERNAME = "preferred_username";
       OAUTH_OIDC_CLAIM_MAP_EMAIL = "email";
       OAUTH_OIDC_CLAIM_MAP_NAME = "name";
     };
 
-  secrets = [ "postgres-password" ];
-  envFiles."affine.env".DATABASE_URL = "postgresql://apps:@postgres-password@@apps-postgres:5432/affine";
+  secrets = [
+    "postgres-password"
+    "oidc-affine-client-secret"
+  ];
+  envFiles = cfg: {
+    "affine.env" = {
+      DATABASE_URL = "postgresql://apps:@postgres-password@@apps-postgres:5432/affine";
+    }
+    // cfg.lib.optionalAttrs cfg.oidcEnabled { OAUTH_OIDC_CLIENT_SECRET = cfg.oidcSecret; };
+  };
   envFile = "affine.env";
 
   volumes = cfg: [

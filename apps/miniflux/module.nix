@@ -3,8 +3,9 @@
 # why metadata.yaml says `routing.stripPrefix: false`.
 #
 # Login: a local admin (password in <dataDir>/secrets/values/miniflux-admin-password) unless
-# disableLocalAuth is set; with Authentik, the OIDC settings below plus the client secret that
-# the agent's prestart hook appends (bloud.hooks.command) enable "Bloud SSO".
+# disableLocalAuth is set; with bloud-agent, "Bloud SSO" signs in with the Bloud account
+# through the agent's OpenID Connect provider (client registered at install, its secret in
+# the env file).
 import ../../nixos/lib/bloud-app.nix {
   name = "miniflux";
   description = "Miniflux feed reader";
@@ -18,7 +19,7 @@ import ../../nixos/lib/bloud-app.nix {
     disableLocalAuth = {
       type = "bool";
       default = false;
-      description = "Only allow Authentik (OIDC) logins; needs Authentik and the agent's SSO hook.";
+      description = "Only allow Bloud SSO (OpenID Connect) logins; needs bloud-agent.";
     };
   };
 
@@ -31,10 +32,10 @@ import ../../nixos/lib/bloud-app.nix {
       CREATE_ADMIN = "1";
       ADMIN_USERNAME = "admin";
     }
-    // cfg.lib.optionalAttrs cfg.ssoEnabled {
+    // cfg.lib.optionalAttrs cfg.oidcEnabled {
       OAUTH2_PROVIDER = "oidc";
-      OAUTH2_CLIENT_ID = "miniflux-client";
-      OAUTH2_OIDC_DISCOVERY_ENDPOINT = "${cfg.authentikExternalHost}/application/o/miniflux/";
+      OAUTH2_CLIENT_ID = cfg.oidcClientId;
+      OAUTH2_OIDC_DISCOVERY_ENDPOINT = cfg.oidcIssuer;
       OAUTH2_REDIRECT_URL = "${cfg.embedUrl}/oauth2/oidc/callback";
       OAUTH2_OIDC_PROVIDER_NAME = "Bloud SSO";
       OAUTH2_USER_CREATION = "1";
@@ -44,10 +45,14 @@ import ../../nixos/lib/bloud-app.nix {
   secrets = [
     "postgres-password"
     "miniflux-admin-password"
+    "oidc-miniflux-client-secret"
   ];
-  envFiles."miniflux.env" = {
-    DATABASE_URL = "postgres://apps:@postgres-password@@localhost:5432/miniflux?sslmode=disable";
-    ADMIN_PASSWORD = "@miniflux-admin-password@";
+  envFiles = cfg: {
+    "miniflux.env" = {
+      DATABASE_URL = "postgres://apps:@postgres-password@@localhost:5432/miniflux?sslmode=disable";
+      ADMIN_PASSWORD = "@miniflux-admin-password@";
+    }
+    // cfg.lib.optionalAttrs cfg.oidcEnabled { OAUTH2_CLIENT_SECRET = cfg.oidcSecret; };
   };
   envFile = "miniflux.env";
 }

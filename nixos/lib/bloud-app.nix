@@ -32,7 +32,8 @@
 # `cfg`, passed to the function-valued parameters, is the app's options plus:
 #   appName, externalHost, authentikExternalHost, embedUrl, dataDir (bloud.dataDir),
 #   appDataPath, secretsDir, bloudUser, uid, gid, timeZone, postgresUser, authentikEnabled,
-#   redisEnabled, ssoEnabled (Authentik on and agent hooks set), publishAddress, and for
+#   redisEnabled, ssoEnabled (Authentik on and agent hooks set), oidcEnabled, oidcIssuer,
+#   oidcClientId, oidcSecret (the agent's OpenID Connect provider), publishAddress, and for
 #   extra containers: pkgs, lib, podman (virtualisation.podman.package), publish ("h:c" -> "<publishAddress>:h:c") and mkContainer
 #   (mkPodmanService for the bloud user).
 #
@@ -99,6 +100,14 @@ let
     redisEnabled = attrByPath [ "redis" "enable" ] false bloud.apps;
     # Native OIDC needs the client secret that only the agent's prestart hook can write.
     ssoEnabled = cfg.authentikEnabled && bloud.hooks.command != null;
+    # bloud-agent is the box's OpenID Connect provider (issuer = externalHost, docs/sso.md): it
+    # registers a native-OIDC app's client (id = the app's name) when the app is installed and
+    # writes the secret to <secrets.dir>/values/oidc-<name>-client-secret, which envFiles use as
+    # `@oidc-<name>-client-secret@` (list that name in `secrets`).
+    oidcEnabled = attrByPath [ "agent" "enable" ] false bloud;
+    oidcIssuer = bloud.externalHost;
+    oidcClientId = name;
+    oidcSecret = "@oidc-${name}-client-secret@";
     # For extraServices: more containers of the same app, with Bloud's defaults.
     inherit pkgs lib;
     podman = podmanPackage;

@@ -54,3 +54,13 @@ export function choicesBody(choices: Record<string, string>): Record<string, str
 export function missingRequired(plan: InstallPlan, choices: Record<string, string>): string[] {
   return (plan.choices ?? []).filter((c) => c.required && !choices[c.integration]).map((c) => c.integration);
 }
+
+/** What the install dialog lists under "Will connect automatically": integrations filled with
+ * installed apps, then what the agent says about signing in (its login check, an OpenID
+ * Connect client). Only what the plan states, so the dialog promises nothing else. */
+export function connections(plan: InstallPlan, label: (app: string) => string): string[] {
+  return [
+    ...(plan.autoConfig ?? []).map((t) => `${label(t.source)} as ${t.integration}`),
+    ...(plan.signIn ?? []).map((s) => s.text),
+  ];
+}

@@ -77,6 +77,13 @@ export interface InstallPlan {
   choices: IntegrationChoice[] | null;
   autoConfig: ConfigTask[] | null;
   dependents: ConfigTask[] | null;
+  /** How people will sign in through Bloud (older agents leave it out). */
+  signIn?: SignIn[] | null;
+}
+
+export interface SignIn {
+  kind: string;
+  text: string;
 }
 
 export interface RemovePlan {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { needsRewrite, resolveBootstrap } from '../src/bootstrap';
-import { choicesBody, choiceOptions, extraInstalls, initialChoices, missingRequired } from '../src/plan';
+import { choicesBody, choiceOptions, connections, extraInstalls, initialChoices, missingRequired } from '../src/plan';
 import { phaseOf, parseAppsSnapshot, parseLogEvent } from '../src/progress';
 import { embedSrc, loginDestination, parseRoute, safeNext, shellAppPath, shellPathForFrame } from '../src/routes';
 import type { CatalogApp, InstallPlan, InstalledApp } from '../src/types';
@@ -214,6 +214,26 @@ describe('install plan presentation', () => {
     autoConfig: null,
     dependents: null,
   };
+
+  it('lists as connected only what the plan states: filled integrations and sign-in', () => {
+    const label = (n: string) => ({ postgres: 'PostgreSQL' })[n] ?? n;
+    expect(connections(plan, label)).toEqual([]);
+    const miniflux: InstallPlan = {
+      ...plan,
+      app: 'miniflux',
+      choices: [],
+      autoConfig: [{ target: 'miniflux', source: 'postgres', integration: 'database' }],
+      signIn: [
+        { kind: 'login', text: "Protected by Bloud's login" },
+        { kind: 'oidc', text: 'Sign in with your Bloud account (OpenID Connect)' },
+      ],
+    };
+    expect(connections(miniflux, label)).toEqual([
+      'PostgreSQL as database',
+      "Protected by Bloud's login",
+      'Sign in with your Bloud account (OpenID Connect)',
+    ]);
+  });
 
   it('lists installed candidates first without duplicates', () => {
     expect(choiceOptions(plan.choices?.[2] as never).map((o) => [o.app, o.installed])).toEqual([

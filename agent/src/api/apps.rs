@@ -134,8 +134,15 @@ pub async fn plan_install(State(api): State<Api>, Path(name): Path<String>) -> R
         Ok(i) => i,
         Err(e) => return error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
     };
-    match plan::plan_install(&api.service.catalog(), &installed, &name) {
-        Ok(p) => Json(p).into_response(),
+    let catalog = api.service.catalog();
+    match plan::plan_install(&catalog, &installed, &name) {
+        Ok(mut p) => {
+            if let Some(meta) = catalog.get(&name) {
+                let public = api.service.config.public_apps.contains(&name);
+                p.sign_in = plan::sign_in(meta, public);
+            }
+            Json(p).into_response()
+        }
         Err(e) => plan_error(e),
     }
 }

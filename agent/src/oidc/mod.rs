@@ -8,6 +8,7 @@
 // Handlers bail out with a ready `Response`; boxing it would only add noise.
 #![allow(clippy::result_large_err)]
 
+pub mod app_clients;
 pub mod authorize;
 pub mod claims;
 pub mod clients;
@@ -37,6 +38,10 @@ pub const JWKS_PATH: &str = "/api/oidc/jwks";
 pub const END_SESSION_PATH: &str = "/api/oidc/end_session";
 pub const CLIENTS_PATH: &str = "/api/oidc/clients";
 pub const ROTATE_PATH: &str = "/api/oidc/keys/rotate";
+
+/// Paths of the provider that a relying party's pages send the browser to; an embedded
+/// app's rewriting must leave them alone.
+pub const PROVIDER_BROWSER_PATHS: [&str; 3] = [AUTHORIZE_PATH, END_SESSION_PATH, DISCOVERY_PATH];
 
 /// An authorization code is good for this long (and once).
 pub const CODE_TTL: Duration = Duration::from_secs(60);

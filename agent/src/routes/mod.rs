@@ -320,7 +320,16 @@ fn add_app(
         ));
         chain.push(mw);
     }
-    if let Some(settings) = app.embed_settings() {
+    if let Some(mut settings) = app.embed_settings() {
+        // The app sends the browser to the box's provider (`Location`, links, form actions):
+        // prefixing those with `/embed/<app>` would send it to the app instead.
+        if crate::oidc::app_clients::wants_client(app) {
+            for path in crate::oidc::PROVIDER_BROWSER_PATHS {
+                if !settings.exclude.iter().any(|e| e == path) {
+                    settings.exclude.push(path.to_string());
+                }
+            }
+        }
         let mw = format!("{name}-embed");
         table.middlewares.push((
             mw.clone(),

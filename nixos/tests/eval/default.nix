@@ -683,6 +683,16 @@ in
   (check "apps: every @secret@ used in an env file is generated" (
     b.all (p: b.elem p full.bloud.secrets.names) envPlaceholders
   ) "placeholders ${b.toJSON envPlaceholders}, secrets ${b.toJSON full.bloud.secrets.names}")
+  (check "apps: native-OIDC apps get the client secret the agent writes at install (docs/sso.md)" (
+    b.all (
+      app:
+      let
+        file = full.bloud.secrets.envFiles."${app}.env" or { };
+      in
+      b.any (v: v == "@oidc-${app}-client-secret@") (b.attrValues file)
+      && b.elem "oidc-${app}-client-secret" full.bloud.secrets.names
+    ) [ "actual-budget" "affine" "miniflux" ]
+  ) (b.toJSON (lib.filterAttrs (n: _: b.elem n [ "actual-budget.env" "affine.env" "miniflux.env" ]) full.bloud.secrets.envFiles)))
   (check "apps: env files passed to containers exist in bloud.secrets.envFiles" (
     b.all (
       unit:

@@ -2,7 +2,7 @@ import './catalog.css';
 import { api } from '../api';
 import { clear, h } from '../dom';
 import { startInstall, startUninstall } from '../ops';
-import { choiceOptions, choicesBody, extraInstalls, initialChoices, missingRequired } from '../plan';
+import { choiceOptions, choicesBody, connections, extraInstalls, initialChoices, missingRequired } from '../plan';
 import { categoriesOf, filterCatalog } from '../catalogFilter';
 import { appDetailPath, shellAppPath } from '../routes';
 import type { CatalogApp, InstallPlan, InstalledApp, RemovePlan } from '../types';
@@ -190,14 +190,15 @@ export async function openInstall(ctx: Ctx, app: CatalogApp, names: Map<string, 
     }
     content.append(h('fieldset', {}, h('legend', {}, `${c.integration} (${c.required ? 'required' : 'optional'})`), radios));
   }
-  if (plan.autoConfig && plan.autoConfig.length > 0) {
-    content.append(h('p', {}, 'Will connect automatically:'), appList(plan.autoConfig.map((t) => `${label(t.source)} as ${t.integration}`)));
+  const connected = connections(plan, label);
+  if (connected.length > 0) {
+    content.append(h('p', {}, 'Will connect automatically:'), appList(connected));
   }
   if (plan.dependents && plan.dependents.length > 0) {
     content.append(h('p', {}, 'Will reconfigure:'), appList(plan.dependents.map((t) => `${label(t.target)} (${t.integration})`)));
   }
   content.append(extra);
-  if ((plan.choices ?? []).length === 0 && !plan.autoConfig?.length && !plan.dependents?.length) {
+  if ((plan.choices ?? []).length === 0 && connected.length === 0 && !plan.dependents?.length) {
     content.append(h('p', {}, `${app.displayName} has no integrations to set up.`));
   }
   content.append(h('p', { class: 'muted small' }, 'Installing rebuilds the system; this can take several minutes.'));
