@@ -148,11 +148,13 @@ fn assert_equivalent_to_upstream(ours: &str, upstream: &str) {
             .into_iter()
             .filter(|m| !ours_only(app, m))
             .collect();
-        assert_eq!(
-            our_chain,
-            strings(up_r.get("middlewares")),
-            "{name}: middleware order"
-        );
+        // Upstream's `embed-forwarded-headers` hard-coded the host and scheme; ours leaves the
+        // proxy's own X-Forwarded-* (the request's) to the app, so it has no counterpart.
+        let up_chain: Vec<String> = strings(up_r.get("middlewares"))
+            .into_iter()
+            .filter(|m| m != "embed-forwarded-headers")
+            .collect();
+        assert_eq!(our_chain, up_chain, "{name}: middleware order");
         let stripped = our_chain.contains(&format!("{app}-stripprefix"));
         assert_eq!(
             strings(our_r.get("middlewares")).contains(&format!("{app}-embed")),
