@@ -190,11 +190,7 @@ pub fn agent_address(listen: std::net::SocketAddr) -> String {
     std::net::SocketAddr::new(ip, listen.port()).to_string()
 }
 
-pub(crate) fn build<I>(
-    catalog: &Catalog,
-    installed: I,
-    settings: &RouteSettings<'_>,
-) -> RouteTable
+pub(crate) fn build<I>(catalog: &Catalog, installed: I, settings: &RouteSettings<'_>) -> RouteTable
 where
     I: IntoIterator,
     I::Item: AsRef<str>,
