@@ -347,7 +347,7 @@ step('a failed restart is shown with the app’s last log lines', async () => {
   await page.setViewportSize({ width: 375, height: 812 });
   await shot('restart-error-375');
   await dlg.getByRole('button', { name: 'Close' }).click();
-  await page.getByRole('link', { name: 'Jellyfin, error' }).waitFor();
+  await page.getByRole('link', { name: 'Jellyfin, Unhealthy' }).waitFor();
   // Later, from the unhealthy app's tile: the menu offers what went wrong, with the same lines.
   const again = await tileMenu('Jellyfin');
   await again.getByRole('menuitem', { name: 'What went wrong' }).click();
