@@ -19,6 +19,7 @@ import os
 import re
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -174,6 +175,31 @@ def main() -> int:
         wait_for("the shell at / through the proxy", shell_up, START_TIMEOUT, proc, log)
         wait_for("/api/health through the proxy", health_up, 60, proc, log)
         print("shell and API answer through the proxy")
+
+        # The HTTPS port serves the agent's certificate, which its box-local CA verifies.
+        ca_file = state / "run" / "data" / "tls" / "ca.crt"
+
+        def https_up():
+            if not ca_file.exists():
+                return False, "no CA yet"
+            ctx = ssl.create_default_context(cafile=str(ca_file))
+            conn = http.client.HTTPSConnection("127.0.0.1", https, timeout=5, context=ctx)
+            try:
+                # The certificate names localhost; connect by address, verify that name.
+                conn.sock = ctx.wrap_socket(
+                    socket.create_connection(("127.0.0.1", https), timeout=5),
+                    server_hostname="localhost",
+                )
+                conn.request("GET", "/api/health", headers={"Host": f"localhost:{https}"})
+                resp = conn.getresponse()
+                return resp.status == 200, resp.status
+            except (OSError, ssl.SSLError) as e:
+                return False, repr(e)
+            finally:
+                conn.close()
+
+        wait_for("/api/health over HTTPS, verified by the box CA", https_up, 60, proc, log)
+        print("HTTPS answers with a certificate from the box-local CA")
 
         status, body = client.request(
             "POST", "/api/setup/create-user", {"username": "admin", "password": "run-check-pass-1"}
