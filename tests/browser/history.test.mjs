@@ -6,17 +6,11 @@
 // 1280 px and 375 px go to artifacts/ (gitignored).
 //
 // Needs `cargo build --workspace --bins` and `cd web && npm run build` first.
-import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { fileURLToPath } from 'node:url';
-import { startSystem } from './system.mjs';
+import { artifacts } from './browser.mjs';
+import { walkThrough } from './walk.mjs';
 
-const CHROMIUM = process.env.CHROMIUM ?? '/usr/bin/chromium';
-const noChromium = !existsSync(CHROMIUM) && `${CHROMIUM} is missing (apt-get install -y chromium; scripts/ensure-deps test installs it)`;
-const artifacts = fileURLToPath(new URL('./artifacts/', import.meta.url));
 const A = { name: 'adguard-home', display: 'AdGuard Home' };
 const B = { name: 'qbittorrent', display: 'qBittorrent' };
 const USER = 'alice';
@@ -25,8 +19,6 @@ const PASSWORD = 'correct horse battery';
 let sys;
 let context;
 let page;
-let profile;
-let failed = false;
 
 /** Desktop and phone-sized screenshots of the current page. */
 async function shots(name) {
@@ -39,42 +31,12 @@ async function shots(name) {
   await page.setViewportSize({ width: 1280, height: 860 });
 }
 
-before(async () => {
-  if (noChromium) return;
-  mkdirSync(artifacts, { recursive: true });
-  sys = await startSystem();
-  const { chromium } = await import('playwright-core');
-  profile = mkdtempSync(join(tmpdir(), 'bloud-e2e-chromium-'));
-  context = await chromium.launchPersistentContext(profile, {
-    executablePath: CHROMIUM,
-    headless: true,
-    viewport: { width: 1280, height: 860 },
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-  });
-  page = context.pages()[0] ?? (await context.newPage());
-  page.setDefaultTimeout(30_000);
-  page.on('pageerror', (e) => console.error(`[page error] ${e.message}`));
+const { step } = walkThrough({
+  prefix: 'history-',
+  pageTimeout: 30_000,
+  stepTimeout: 120_000,
+  ready: (s) => ({ sys, context, page } = s),
 });
-
-after(async () => {
-  if (failed && sys) console.error(sys.logs());
-  await context?.close();
-  await sys?.stop();
-  if (profile) rmSync(profile, { recursive: true, force: true });
-});
-
-function step(name, fn) {
-  test(name, { skip: noChromium, timeout: 120_000 }, async () => {
-    if (failed) throw new Error('not run: an earlier step failed (see its error and screenshot)');
-    try {
-      await fn();
-    } catch (e) {
-      failed = true;
-      await page?.screenshot({ path: join(artifacts, `failed-history-${name.replace(/\W+/g, '-')}.png`), fullPage: true }).catch(() => {});
-      throw e;
-    }
-  });
-}
 
 /** An install the way the shell sends it (the catalog flow itself is the walk-through's). */
 async function install(app) {

@@ -8,17 +8,12 @@
 //
 // Needs `cargo build --workspace --bins` and `cd web && npm run build` first (scripts/test does
 // both). Skips, with the reason, only when /usr/bin/chromium is missing.
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { fileURLToPath } from 'node:url';
-import { startSystem } from './system.mjs';
+import { artifacts } from './browser.mjs';
+import { walkThrough } from './walk.mjs';
 
-const CHROMIUM = process.env.CHROMIUM ?? '/usr/bin/chromium';
-const noChromium = !existsSync(CHROMIUM) && `${CHROMIUM} is missing (apt-get install -y chromium; scripts/ensure-deps test installs it)`;
-const artifacts = fileURLToPath(new URL('./artifacts/', import.meta.url));
 const USER = 'alice';
 const PASSWORD = 'correct horse battery';
 const OIDC_LINE = 'Sign in with your Bloud account (OpenID Connect)';
@@ -27,49 +22,17 @@ const LOGIN_LINE = "Protected by Bloud's login";
 let sys;
 let context;
 let page;
-let profile;
-let failed = false;
 
 const secretFile = () => join(sys.dir, 'data', 'secrets', 'values', 'oidc-miniflux-client-secret');
 const shot = (name) => page.screenshot({ path: join(artifacts, `oidc-${name}.png`), fullPage: true });
 const clients = () => page.evaluate(() => fetch('/api/oidc/clients').then((r) => r.json()));
 
-before(async () => {
-  if (noChromium) return;
-  mkdirSync(artifacts, { recursive: true });
-  sys = await startSystem();
-  const { chromium } = await import('playwright-core');
-  profile = mkdtempSync(join(tmpdir(), 'bloud-e2e-chromium-'));
-  context = await chromium.launchPersistentContext(profile, {
-    executablePath: CHROMIUM,
-    headless: true,
-    viewport: { width: 1280, height: 860 },
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-  });
-  page = context.pages()[0] ?? (await context.newPage());
-  page.setDefaultTimeout(20_000);
-  page.on('pageerror', (e) => console.error(`[page error] ${e.message}`));
+const { step } = walkThrough({
+  prefix: 'oidc-',
+  pageTimeout: 20_000,
+  stepTimeout: 120_000,
+  ready: (s) => ({ sys, context, page } = s),
 });
-
-after(async () => {
-  if (failed && sys) console.error(sys.logs());
-  await context?.close();
-  await sys?.stop();
-  if (profile) rmSync(profile, { recursive: true, force: true });
-});
-
-function step(name, fn) {
-  test(name, { skip: noChromium, timeout: 120_000 }, async () => {
-    if (failed) throw new Error('not run: an earlier step failed (see its error and screenshot)');
-    try {
-      await fn();
-    } catch (e) {
-      failed = true;
-      await page?.screenshot({ path: join(artifacts, `failed-oidc-${name.replace(/\W+/g, '-')}.png`), fullPage: true }).catch(() => {});
-      throw e;
-    }
-  });
-}
 
 async function openCatalogCard(name) {
   await page.getByRole('link', { name: 'Catalog' }).first().click();

@@ -10,17 +10,12 @@
 //   measured, see artifacts/logs-perf.json), searches and downloads it, and shows a failed
 //   restart with the app's last log lines.
 // Screenshots (desktop and 375 px) go to artifacts/ (gitignored).
-import { appendFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { appendFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { fileURLToPath } from 'node:url';
-import { startSystem } from './system.mjs';
+import { artifacts } from './browser.mjs';
+import { walkThrough } from './walk.mjs';
 
-const CHROMIUM = process.env.CHROMIUM ?? '/usr/bin/chromium';
-const noChromium = !existsSync(CHROMIUM) && `${CHROMIUM} is missing (apt-get install -y chromium; scripts/ensure-deps test installs it)`;
-const artifacts = fileURLToPath(new URL('./artifacts/', import.meta.url));
 const USER = 'tabby';
 const PASSWORD = 'correct horse battery';
 // Seven apps: one more than the tab limit. Names as the catalog shows them.
@@ -39,8 +34,6 @@ const LOG_LINES = 100_000;
 let sys;
 let context;
 let page;
-let profile;
-let failed = false;
 
 const shot = (name) => page.screenshot({ path: join(artifacts, `tabs-${name}.png`) });
 const strip = () => page.getByRole('navigation', { name: 'Open apps' });
@@ -54,43 +47,12 @@ async function openFromHome(display) {
   await shownFrame().getByRole('heading', { level: 1 }).waitFor();
 }
 
-before(async () => {
-  if (noChromium) return;
-  mkdirSync(artifacts, { recursive: true });
-  sys = await startSystem({ demoStepMs: 30 });
-  const { chromium } = await import('playwright-core');
-  profile = mkdtempSync(join(tmpdir(), 'bloud-tabs-chromium-'));
-  context = await chromium.launchPersistentContext(profile, {
-    executablePath: CHROMIUM,
-    headless: true,
-    viewport: { width: 1280, height: 860 },
-    acceptDownloads: true,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-  });
-  page = context.pages()[0] ?? (await context.newPage());
-  page.setDefaultTimeout(20_000);
-  page.on('pageerror', (e) => console.error(`[page error] ${e.message}`));
+const { step } = walkThrough({
+  prefix: 'tabs-',
+  system: { demoStepMs: 30 }, pageTimeout: 20_000,
+  stepTimeout: 120_000,
+  ready: (s) => ({ sys, context, page } = s),
 });
-
-after(async () => {
-  if (failed && sys) console.error(sys.logs());
-  await context?.close();
-  await sys?.stop();
-  if (profile) rmSync(profile, { recursive: true, force: true });
-});
-
-function step(name, fn, timeout = 120_000) {
-  test(name, { skip: noChromium, timeout }, async () => {
-    if (failed) throw new Error('not run: an earlier step failed (see its error and screenshot)');
-    try {
-      await fn();
-    } catch (e) {
-      failed = true;
-      await page?.screenshot({ path: join(artifacts, `tabs-failed-${name.replace(/\W+/g, '-')}.png`), fullPage: true }).catch(() => {});
-      throw e;
-    }
-  });
-}
 
 step('setup: an admin with seven installed apps', async () => {
   await page.goto(sys.base + '/setup');

@@ -6,17 +6,11 @@
 //
 // Needs `cargo build --workspace --bins` and `cd web && npm run build` first (scripts/test does
 // both before it runs this). Skips, with the reason, only when /usr/bin/chromium is missing.
-import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { fileURLToPath } from 'node:url';
-import { startSystem } from './system.mjs';
+import { artifacts } from './browser.mjs';
+import { walkThrough } from './walk.mjs';
 
-const CHROMIUM = process.env.CHROMIUM ?? '/usr/bin/chromium';
-const noChromium = !existsSync(CHROMIUM) && `${CHROMIUM} is missing (apt-get install -y chromium; scripts/ensure-deps test installs it)`;
-const artifacts = fileURLToPath(new URL('./artifacts/', import.meta.url));
 const APP = 'adguard-home';
 const NAME = 'AdGuard Home';
 const USER = 'alice';
@@ -25,51 +19,17 @@ const PASSWORD = 'correct horse battery';
 let sys;
 let context;
 let page;
-let profile;
-let failed = false;
 
 async function shot(name) {
   await page.screenshot({ path: join(artifacts, `${name}.png`), fullPage: true });
 }
 
-before(async () => {
-  if (noChromium) return;
-  mkdirSync(artifacts, { recursive: true });
-  sys = await startSystem();
-  const { chromium } = await import('playwright-core');
-  profile = mkdtempSync(join(tmpdir(), 'bloud-e2e-chromium-'));
-  context = await chromium.launchPersistentContext(profile, {
-    executablePath: CHROMIUM,
-    headless: true,
-    viewport: { width: 1280, height: 860 },
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-  });
-  page = context.pages()[0] ?? (await context.newPage());
-  page.setDefaultTimeout(20_000);
-  page.on('pageerror', (e) => console.error(`[page error] ${e.message}`));
+const { step } = walkThrough({
+  prefix: '',
+  pageTimeout: 20_000,
+  stepTimeout: 90_000,
+  ready: (s) => ({ sys, context, page } = s),
 });
-
-after(async () => {
-  if (failed && sys) console.error(sys.logs());
-  await context?.close();
-  await sys?.stop();
-  if (profile) rmSync(profile, { recursive: true, force: true });
-});
-
-/** Runs a step; on failure keeps a screenshot of what the user saw and prints the system's logs. */
-function step(name, fn) {
-  test(name, { skip: noChromium, timeout: 90_000 }, async () => {
-    // The steps are one session: after a failure the next steps would only time out.
-    if (failed) throw new Error('not run: an earlier step failed (see its error and screenshot)');
-    try {
-      await fn();
-    } catch (e) {
-      failed = true;
-      await page?.screenshot({ path: join(artifacts, `failed-${name.replace(/\W+/g, '-')}.png`), fullPage: true }).catch(() => {});
-      throw e;
-    }
-  });
-}
 
 step('first visit asks for the first user, then shows an empty home', async () => {
   await page.goto(sys.base + '/');
