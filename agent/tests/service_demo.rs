@@ -9,31 +9,6 @@ use std::time::Duration;
 
 use common::*;
 
-/// Stops demo apps left behind by a failing test.
-struct DemoCleanup(std::path::PathBuf);
-
-impl Drop for DemoCleanup {
-    fn drop(&mut self) {
-        let Ok(entries) = std::fs::read_dir(&self.0) else {
-            return;
-        };
-        for e in entries.flatten() {
-            if let Ok(text) = std::fs::read_to_string(e.path()) {
-                if let Some(pid) = text
-                    .split_whitespace()
-                    .next()
-                    .and_then(|p| p.parse::<i32>().ok())
-                {
-                    // SAFETY: a pid our demo rebuild started.
-                    unsafe {
-                        libc::kill(pid, libc::SIGTERM);
-                    }
-                }
-            }
-        }
-    }
-}
-
 fn cli(args: &[&str]) -> (bool, String, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_bloud-agent"))
         .args(args)
@@ -67,20 +42,7 @@ async fn install_from_the_cli_starts_a_demo_app_and_uninstall_stops_it() {
         ],
     );
     let _cleanup = DemoCleanup(dirs.path("data/demo"));
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../demo/rebuild.sh");
-    let config_file = dirs.path("agent.yaml");
-    std::fs::write(
-        &config_file,
-        format!(
-            "appsDir: {}\ndataDir: {}\nroutesDir: {}\nproxyPidFile: {}\n\
-             rebuild:\n  mode: command\n  command: [sh, {script}]\nqueue:\n  batchWindow: 50ms\n",
-            dirs.path("apps").display(),
-            dirs.path("data").display(),
-            dirs.path("routes").display(),
-            dirs.path("proxy.pid").display(),
-        ),
-    )
-    .unwrap();
+    let config_file = write_demo_config(&dirs, "");
     let agent = AgentProcess::start(&config_file, &[("BLOUD_DEMO_STEP_MS", "10")]).await;
 
     let socket = agent.socket.display().to_string();

@@ -13,31 +13,6 @@ use std::time::Duration;
 use common::*;
 use serde_json::{json, Value};
 
-/// Stops demo apps left behind by a failing test.
-struct DemoCleanup(std::path::PathBuf);
-
-impl Drop for DemoCleanup {
-    fn drop(&mut self) {
-        let Ok(entries) = std::fs::read_dir(&self.0) else {
-            return;
-        };
-        for e in entries.flatten() {
-            if let Ok(text) = std::fs::read_to_string(e.path()) {
-                if let Some(pid) = text
-                    .split_whitespace()
-                    .next()
-                    .and_then(|p| p.parse::<i32>().ok())
-                {
-                    // SAFETY: a pid our demo rebuild started.
-                    unsafe {
-                        libc::kill(pid, libc::SIGTERM);
-                    }
-                }
-            }
-        }
-    }
-}
-
 async fn post(base: &str, path: &str, body: Value) -> (u16, Value) {
     let r = admin_with(base, Some(Duration::from_secs(120)))
         .post(format!("{base}{path}"))
@@ -102,20 +77,7 @@ async fn demo_rollback_restores_the_previous_app_set_and_routes() {
         ],
     );
     let _cleanup = DemoCleanup(dirs.path("data/demo"));
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../demo/rebuild.sh");
-    let config_file = dirs.path("agent.yaml");
-    std::fs::write(
-        &config_file,
-        format!(
-            "appsDir: {}\ndataDir: {}\nroutesDir: {}\nproxyPidFile: {}\n\
-             rebuild:\n  mode: command\n  command: [sh, {script}]\nqueue:\n  batchWindow: 50ms\n",
-            dirs.path("apps").display(),
-            dirs.path("data").display(),
-            dirs.path("routes").display(),
-            dirs.path("proxy.pid").display(),
-        ),
-    )
-    .unwrap();
+    let config_file = write_demo_config(&dirs, "");
     let agent = AgentProcess::start(&config_file, &[("BLOUD_DEMO_STEP_MS", "10")]).await;
     let base = agent.base.clone();
     assert!(

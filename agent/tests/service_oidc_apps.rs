@@ -95,20 +95,7 @@ async fn a_native_oidc_app_gets_one_client_and_keeps_its_secret() {
         }],
     );
     let _cleanup = DemoCleanup(port);
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../demo/rebuild.sh");
-    let config_file = dirs.path("agent.yaml");
-    std::fs::write(
-        &config_file,
-        format!(
-            "appsDir: {}\ndataDir: {}\nroutesDir: {}\nproxyPidFile: {}\npublicUrl: http://bloud.local\n\
-             rebuild:\n  mode: command\n  command: [sh, {script}]\nqueue:\n  batchWindow: 50ms\n",
-            dirs.path("apps").display(),
-            dirs.path("data").display(),
-            dirs.path("routes").display(),
-            dirs.path("proxy.pid").display(),
-        ),
-    )
-    .unwrap();
+    let config_file = write_demo_config(&dirs, "publicUrl: http://bloud.local\n");
     let secret_file = dirs.path("data/secrets/values/oidc-reader-client-secret");
     let mut agent = AgentProcess::start(&config_file, &[("BLOUD_DEMO_STEP_MS", "10")]).await;
 

@@ -318,3 +318,48 @@ impl Drop for AgentProcess {
 pub fn addr_of(base: &str) -> SocketAddr {
     base.trim_start_matches("http://").parse().unwrap()
 }
+
+/// Writes `<dirs>/agent.yaml` for a real agent in demo mode (`demo/rebuild.sh`, a 50 ms batch
+/// window) plus `extra` YAML lines, and returns its path.
+pub fn write_demo_config(dirs: &Dirs, extra: &str) -> PathBuf {
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../demo/rebuild.sh");
+    let config_file = dirs.path("agent.yaml");
+    std::fs::write(
+        &config_file,
+        format!(
+            "appsDir: {}\ndataDir: {}\nroutesDir: {}\nproxyPidFile: {}\n{extra}\
+             rebuild:\n  mode: command\n  command: [sh, {script}]\nqueue:\n  batchWindow: 50ms\n",
+            dirs.path("apps").display(),
+            dirs.path("data").display(),
+            dirs.path("routes").display(),
+            dirs.path("proxy.pid").display(),
+        ),
+    )
+    .expect("write agent.yaml");
+    config_file
+}
+
+/// Stops the demo apps (pids in `<dataDir>/demo/*.pid`) left behind by a failing test.
+pub struct DemoCleanup(pub PathBuf);
+
+impl Drop for DemoCleanup {
+    fn drop(&mut self) {
+        let Ok(entries) = std::fs::read_dir(&self.0) else {
+            return;
+        };
+        for e in entries.flatten() {
+            if let Ok(text) = std::fs::read_to_string(e.path()) {
+                if let Some(pid) = text
+                    .split_whitespace()
+                    .next()
+                    .and_then(|p| p.parse::<i32>().ok())
+                {
+                    // SAFETY: a pid our demo rebuild started.
+                    unsafe {
+                        libc::kill(pid, libc::SIGTERM);
+                    }
+                }
+            }
+        }
+    }
+}
