@@ -134,7 +134,10 @@ export async function startSystem(apps, appPorts) {
       agent = launch('bloud-agent', bins.agent, ['serve', '--config', agentYaml], dir, log, { NO_COLOR: '1', RUST_LOG: 'info' });
       await waitHttp(`http://127.0.0.1:${agentPort}/api/health`, { proc: agent, timeoutMs: 30_000 });
       await waitHttp(`http://127.0.0.1:${web}/api/health`, { proc: proxy, timeoutMs: 30_000 });
-      if (before !== null) await sys.waitRoutes((text) => text !== before, 'the agent rewrote the routes for the new settings');
+      // Only the catalog variant (stripPrefix) changes the routes: apps get the proxy's own
+      // X-Forwarded-* (the request's host and scheme), so publicUrl no longer appears in them.
+      if (before !== null && strip !== sys.strip) await sys.waitRoutes((text) => text !== before, 'the agent rewrote the routes for the new settings');
+      sys.strip = strip;
     },
     /** Installs apps with `bloud-agent install` (the agent's own install path, over its socket). */
     install(names) {
