@@ -38,7 +38,7 @@ use std::collections::BTreeMap;
 use std::io;
 use std::path::Path;
 
-pub use atomic::write_file_atomic;
+pub use atomic::{write_file_atomic, write_file_mode};
 pub use public_url::PublicUrl;
 pub use signal::{signal_pid_file, signal_proxy, SignalOutcome, PROXY_PROCESS_NAME};
 

@@ -10,9 +10,10 @@ use rcgen::{
 use time::{Duration, OffsetDateTime};
 
 use super::cert_info::CertInfo;
-use super::files::{private_dir, write_private};
+use super::files::private_dir;
 use super::names::{Permitted, PERMITTED_NETS};
 use super::TlsError;
+use crate::routes::write_file_mode;
 
 pub const CA_CERT_FILE: &str = "ca.crt";
 pub const CA_KEY_FILE: &str = "ca.key";
@@ -70,8 +71,8 @@ pub fn load_or_create(
     let cert = params.self_signed(&key).map_err(rcgen_err)?;
     // Key first: a crash between the two leaves a key alone, reported above, not a
     // certificate users might trust without its key.
-    write_private(&key_file, key.serialize_pem().as_bytes(), 0o600).map_err(TlsError::Io)?;
-    write_private(&cert_file, cert.pem().as_bytes(), 0o644).map_err(TlsError::Io)?;
+    write_file_mode(&key_file, key.serialize_pem().as_bytes(), 0o600).map_err(TlsError::Io)?;
+    write_file_mode(&cert_file, cert.pem().as_bytes(), 0o644).map_err(TlsError::Io)?;
     tracing::info!(dir = %dir.display(), "created the box-local certificate authority");
     load(&cert_file, &key_file)
 }

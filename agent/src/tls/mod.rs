@@ -34,6 +34,7 @@ pub use leaf::{LEAF_VALIDITY, RENEW_BEFORE};
 pub use proxy_files::{HTTP_ENTRY_POINT, REDIRECT_FILE, TLS_FILE};
 
 use crate::config::Config;
+use crate::routes::write_file_mode;
 
 /// How often the certificate is checked (expiry, names, addresses).
 pub const CHECK_INTERVAL: Duration = Duration::from_secs(6 * 3600);
@@ -128,10 +129,8 @@ pub fn refresh(
             let leaf = leaf::issue(&ca, &dns, &addresses, now)?;
             // Key before certificate: a crash in between leaves an unreadable pair, which
             // the next check replaces.
-            files::write_private(&key_file, leaf.key_pem.as_bytes(), 0o600)
-                .map_err(TlsError::Io)?;
-            files::write_private(&cert_file, leaf.cert_pem.as_bytes(), 0o644)
-                .map_err(TlsError::Io)?;
+            write_file_mode(&key_file, leaf.key_pem.as_bytes(), 0o600).map_err(TlsError::Io)?;
+            write_file_mode(&cert_file, leaf.cert_pem.as_bytes(), 0o644).map_err(TlsError::Io)?;
             tracing::info!(
                 reason = reason.as_deref().unwrap_or_default(),
                 not_after = %leaf.info.not_after.date(),
@@ -170,7 +169,7 @@ pub fn redirect_enabled(config: &Config) -> bool {
 pub fn set_redirect(config: &Config, on: bool) -> Result<(), TlsError> {
     let flag = config.tls.dir.join(REDIRECT_FLAG);
     if on {
-        files::write_private(&flag, b"on\n", 0o600).map_err(TlsError::Io)?;
+        write_file_mode(&flag, b"on\n", 0o600).map_err(TlsError::Io)?;
     } else if let Err(e) = std::fs::remove_file(&flag) {
         if e.kind() != std::io::ErrorKind::NotFound {
             return Err(TlsError::Io(files::context(e, "remove", &flag)));

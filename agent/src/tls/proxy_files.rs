@@ -4,8 +4,9 @@ use std::io;
 use std::path::{Path, PathBuf};
 
 use super::cert_info::CertInfo;
-use super::files::{context, write_private};
+use super::files::context;
 use crate::config::Config;
+use crate::routes::write_file_mode;
 
 /// Traefik's dynamic `tls` section for the box's certificate.
 pub const TLS_FILE: &str = "tls.yml";
@@ -30,10 +31,10 @@ pub fn write_certificate(
     let base = format!("{PAIR_PREFIX}{id}");
     let cert_file = dir.join(format!("{base}.crt"));
     let key_file = dir.join(format!("{base}.key"));
-    let mut changed = write_private(&cert_file, cert_pem.as_bytes(), 0o644)?;
+    let mut changed = write_file_mode(&cert_file, cert_pem.as_bytes(), 0o644)?;
     // The proxy's group reads it through the routes directory's setgid group; others never.
-    changed |= write_private(&key_file, key_pem.as_bytes(), 0o640)?;
-    changed |= write_private(
+    changed |= write_file_mode(&key_file, key_pem.as_bytes(), 0o640)?;
+    changed |= write_file_mode(
         &dir.join(TLS_FILE),
         tls_yaml(&cert_file, &key_file).as_bytes(),
         0o644,
@@ -83,7 +84,7 @@ pub fn write_redirect(config: &Config, on: bool) -> io::Result<bool> {
     let path: PathBuf = config.routes_dir.join(REDIRECT_FILE);
     if on {
         let agent = crate::routes::agent_address(config.listen);
-        write_private(
+        write_file_mode(
             &path,
             redirect_yaml(&agent, config.tls.https_port).as_bytes(),
             0o644,
