@@ -40,14 +40,9 @@ pub async fn rollback(
     Query(q): Query<WaitQuery>,
     body: Bytes,
 ) -> Response {
-    let body: RollbackBody = match serde_json::from_slice(&body) {
+    let body: RollbackBody = match super::parse(&body, r#"{"generation": <number>}"#) {
         Ok(b) => b,
-        Err(e) => {
-            return error(
-                StatusCode::BAD_REQUEST,
-                format!("invalid request body: expected {{\"generation\": <number>}} ({e})"),
-            )
-        }
+        Err(r) => return r,
     };
     if let Err((code, msg)) = history::check(&api.service, body.generation) {
         return error(

@@ -38,6 +38,19 @@ pub struct Api {
     pub queue: Queue,
 }
 
+/// A JSON request body as `T`, or a 400 naming the expected `shape`.
+pub(crate) fn parse<T: serde::de::DeserializeOwned>(
+    body: &axum::body::Bytes,
+    shape: &str,
+) -> Result<T, Response> {
+    serde_json::from_slice(body).map_err(|e| {
+        error(
+            StatusCode::BAD_REQUEST,
+            format!("Invalid request body ({e}); expected {shape}"),
+        )
+    })
+}
+
 /// `{"error": message}` with a status, upstream's error shape.
 pub(crate) fn error(status: StatusCode, message: impl Into<String>) -> Response {
     (status, Json(serde_json::json!({ "error": message.into() }))).into_response()

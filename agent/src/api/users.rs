@@ -12,22 +12,13 @@ use axum::Json;
 use serde::Deserialize;
 
 use super::admin_only::Caller;
-use super::{error, stepup, Api};
+use super::{error, parse, stepup, Api};
 use crate::auth::{hash_password, session_token, validate_password, validate_username};
 use crate::db::{AdminChange, Role};
 
 fn internal(e: impl std::fmt::Display, what: &'static str) -> Response {
     tracing::error!(error = %e, "{what}");
     error(StatusCode::INTERNAL_SERVER_ERROR, what)
-}
-
-fn parse<T: serde::de::DeserializeOwned>(body: &Bytes, shape: &str) -> Result<T, Response> {
-    serde_json::from_slice(body).map_err(|e| {
-        error(
-            StatusCode::BAD_REQUEST,
-            format!("Invalid request body ({e}); expected {shape}"),
-        )
-    })
 }
 
 async fn hash(password: String) -> Result<String, Response> {
